@@ -1,0 +1,275 @@
+//! A database: the store plus, for each collection, its in-memory search copy.
+//!
+//! Every write is validated in full before anything is touched, committed to SQLite in
+//! one transaction, and only then applied to the search copy, so a failed batch leaves
+//! both exactly as they were.
+
+use crate::error::{Code, Error, Result};
+use crate::filter::Filter;
+use crate::index::flat::{Flat, Hit, Metadata};
+use crate::metric::Metric;
+use crate::store::{self, Row, Settings, Store, Stored};
+use rusqlite::Connection;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Largest metadata object accepted, serialised as JSON.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// Largest k a search accepts.
+pub const MAX_K: usize = 10_000;
+/// Largest vector dimension a collection accepts.
+pub const MAX_DIM: usize = 65_536;
+/// Longest id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// A record to upsert. Without an id, one is generated.
+#[derive(Debug, Clone, Default)]
+pub struct Record<'a> {
+    pub id: Option<String>,
+    pub vector: &'a [f32],
+    pub metadata: Option<Value>,
+    pub text: Option<String>,
+}
+
+/// Options of a search; `k` defaults to 10.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub k: usize,
+    pub filter: Option<Filter>,
+    /// Minimum score, or for Euclidean the maximum distance.
+    pub threshold: Option<f32>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { k: 10, filter: None, threshold: None }
+    }
+}
+
+struct Collection {
+    settings: Settings,
+    index: Flat,
+}
+
+pub struct Database {
+    store: Store,
+    collections: HashMap<String, Collection>,
+}
+
+/// Checks a vector's length and values; `field` names it in the error.
+pub fn check_vector(v: &[f32], dim: usize, metric: Metric, field: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::new(Code::InvalidVector, format!("{field} is empty")));
+    }
+    if v.len() != dim {
+        return Err(Error::new(
+            Code::DimensionMismatch,
+            format!("{field} has {} dimensions, the collection has {dim}", v.len()),
+        ));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::new(Code::InvalidVector, format!("{field}[{i}] is {}, not a finite number", v[i])));
+    }
+    if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+        return Err(Error::new(Code::InvalidVector, format!("{field} is the zero vector, which has no cosine")));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 256 {
+        return Err(Error::invalid(format!("name: must be 1 to 256 bytes, got {}", name.len())));
+    }
+    Ok(())
+}
+
+/// Prepares a vector for the search copy: cosine rows are kept unit-length.
+fn prepare(metric: Metric, v: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend_from_slice(v);
+    if metric == Metric::Cosine {
+        let n = crate::kernels::norm(v);
+        out.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+impl Database {
+    /// Opens a database held in memory; `site` names this replica for sync.
+    pub fn open_in_memory(site: &str) -> Result<Database> {
+        Self::from_connection(Connection::open_in_memory()?, site)
+    }
+
+    /// Opens a database file (native only: in the browser storage is a VFS).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(path: &std::path::Path, site: &str) -> Result<Database> {
+        Self::from_connection(Connection::open(path)?, site)
+    }
+
+    fn from_connection(conn: Connection, site: &str) -> Result<Database> {
+        Ok(Database { store: Store::open(conn, site)?, collections: HashMap::new() })
+    }
+
+    pub fn site(&self) -> &str {
+        self.store.site()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates a collection, or opens it when it exists with the same settings.
+    pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
+        check_name(name)?;
+        if dim == 0 || dim > MAX_DIM {
+            return Err(Error::invalid(format!("dim: must be 1 to {MAX_DIM}, got {dim}")));
+        }
+        match self.store.settings(name)? {
+            Some(s) if s.dim != dim => Err(Error::new(
+                Code::DimensionMismatch,
+                format!("dim: collection {name:?} exists with {} dimensions, not {dim}", s.dim),
+            )),
+            Some(s) if s.metric != metric => Err(Error::invalid(format!(
+                "metric: collection {name:?} exists with metric {:?}, not {:?}",
+                s.metric.as_str(),
+                metric.as_str()
+            ))),
+            Some(_) => self.load(name).map(|c| c.settings.clone()),
+            None => {
+                let settings = self.store.create_collection(name, dim, metric)?;
+                self.collections.insert(name.to_owned(), Collection { settings: settings.clone(), index: Flat::new(dim, metric) });
+                Ok(settings)
+            }
+        }
+    }
+
+    /// Opens an existing collection: `NOT_FOUND` when there is none of that name.
+    pub fn collection(&mut self, name: &str) -> Result<Settings> {
+        self.load(name).map(|c| c.settings.clone())
+    }
+
+    pub fn collection_names(&self) -> Result<Vec<String>> {
+        self.store.collection_names()
+    }
+
+    /// The collection's search copy, loaded from SQLite on first use.
+    fn load(&mut self, name: &str) -> Result<&mut Collection> {
+        if !self.collections.contains_key(name) {
+            let settings = self
+                .store
+                .settings(name)?
+                .ok_or_else(|| Error::new(Code::NotFound, format!("collection {name:?} does not exist")))?;
+            let mut index = Flat::new(settings.dim, settings.metric);
+            let (mut raw, mut prepared) = (Vec::new(), Vec::new());
+            self.store.scan(settings.key, |id, bytes, meta| {
+                raw.clear();
+                store::read_f32(bytes, &mut raw);
+                prepare(settings.metric, &raw, &mut prepared);
+                let metadata = meta.map(serde_json::from_str::<Metadata>).transpose().map_err(|e| {
+                    Error::new(Code::Storage, format!("stored metadata of {id:?} is not a JSON object: {e}"))
+                })?;
+                index.upsert(id, &prepared, metadata);
+                Ok(())
+            })?;
+            self.collections.insert(name.to_owned(), Collection { settings, index });
+        }
+        Ok(self.collections.get_mut(name).expect("loaded above"))
+    }
+
+    /// Inserts or replaces records, all in one transaction; returns their ids in order.
+    pub fn upsert(&mut self, name: &str, records: &[Record]) -> Result<Vec<String>> {
+        let Settings { key, dim, metric, .. } = self.load(name)?.settings;
+        let mut ids = Vec::with_capacity(records.len());
+        let mut metas = Vec::with_capacity(records.len());
+        let mut next = self.store.clock();
+        for (i, r) in records.iter().enumerate() {
+            check_vector(r.vector, dim, metric, &format!("records[{i}].vector"))?;
+            ids.push(match &r.id {
+                Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
+                    return Err(Error::invalid(format!("records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes")))
+                }
+                Some(id) => id.clone(),
+                None => {
+                    next += 1;
+                    format!("{}-{next:x}", self.store.site())
+                }
+            });
+            metas.push(match &r.metadata {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(m)) => {
+                    let text = serde_json::to_string(m).expect("a JSON value serialises");
+                    if text.len() > MAX_METADATA_BYTES {
+                        return Err(Error::new(
+                            Code::InvalidMetadata,
+                            format!("records[{i}].metadata is {} bytes, over the {MAX_METADATA_BYTES} limit", text.len()),
+                        ));
+                    }
+                    Some((m, text))
+                }
+                Some(_) => {
+                    return Err(Error::new(Code::InvalidMetadata, format!("records[{i}].metadata must be a JSON object")))
+                }
+            });
+        }
+        let rows: Vec<Row> = records
+            .iter()
+            .zip(&ids)
+            .zip(&metas)
+            .map(|((r, id), m)| Row { id, vector: r.vector, metadata: m.as_ref().map(|m| m.1.as_str()), text: r.text.as_deref() })
+            .collect();
+        self.store.write(key, &rows)?;
+        let index = &mut self.collections.get_mut(name).expect("loaded above").index;
+        index.reserve(records.len());
+        let mut prepared = Vec::with_capacity(dim);
+        for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
+            prepare(metric, r.vector, &mut prepared);
+            index.upsert(id, &prepared, m.map(|m| m.0.clone()));
+        }
+        Ok(ids)
+    }
+
+    /// Deletes records by id; returns how many existed.
+    pub fn delete(&mut self, name: &str, ids: &[&str]) -> Result<usize> {
+        let key = self.load(name)?.settings.key;
+        let n = self.store.delete(key, ids)?;
+        let index = &mut self.collections.get_mut(name).expect("loaded above").index;
+        for id in ids {
+            index.remove(id);
+        }
+        Ok(n)
+    }
+
+    /// A record as stored, with its original (not normalised) vector.
+    pub fn get(&mut self, name: &str, id: &str) -> Result<Option<Stored>> {
+        let key = self.load(name)?.settings.key;
+        self.store.get(key, id)
+    }
+
+    pub fn count(&mut self, name: &str) -> Result<usize> {
+        Ok(self.load(name)?.index.len())
+    }
+
+    pub fn ids(&mut self, name: &str) -> Result<Vec<String>> {
+        Ok(self.load(name)?.index.ids().to_vec())
+    }
+
+    /// Bytes of the collection's search copy: what one exact scan reads.
+    pub fn scan_bytes(&mut self, name: &str) -> Result<usize> {
+        Ok(self.load(name)?.index.matrix_bytes())
+    }
+
+    /// The `opts.k` closest records to `query`, best first.
+    pub fn search(&mut self, name: &str, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit<'_>>> {
+        let c = self.load(name)?;
+        let Settings { dim, metric, .. } = c.settings;
+        check_vector(query, dim, metric, "query")?;
+        if opts.k == 0 || opts.k > MAX_K {
+            return Err(Error::invalid(format!("k: must be 1 to {MAX_K}, got {}", opts.k)));
+        }
+        if opts.threshold.is_some_and(|t| !t.is_finite()) {
+            return Err(Error::invalid("threshold: must be a finite number"));
+        }
+        let mut q = Vec::with_capacity(dim);
+        prepare(metric, query, &mut q);
+        Ok(c.index.search(&q, opts.k, opts.filter.as_ref(), opts.threshold))
+    }
+}

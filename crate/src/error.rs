@@ -1,0 +1,70 @@
+//! Typed errors: a stable code for programs, a message naming the field for people.
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] is; the code string is part of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// A vector's length differs from the collection's dimension.
+    DimensionMismatch,
+    /// A vector is empty, holds NaN or Infinity, or is zero under cosine.
+    InvalidVector,
+    /// Metadata is not a JSON object, or is larger than [`crate::MAX_METADATA_BYTES`].
+    InvalidMetadata,
+    /// Any other argument out of its domain: k, metric, filter, id, name.
+    InvalidArgument,
+    /// The named collection does not exist.
+    NotFound,
+    /// The database was closed.
+    Closed,
+    /// SQLite failed underneath; the message carries its text.
+    Storage,
+}
+
+impl Code {
+    /// The stable string form, e.g. `"DIMENSION_MISMATCH"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::DimensionMismatch => "DIMENSION_MISMATCH",
+            Code::InvalidVector => "INVALID_VECTOR",
+            Code::InvalidMetadata => "INVALID_METADATA",
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::NotFound => "NOT_FOUND",
+            Code::Closed => "CLOSED",
+            Code::Storage => "STORAGE",
+        }
+    }
+}
+
+/// An error with a [`Code`] and a message that names the offending field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Error { code, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(Code::InvalidArgument, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::new(Code::Storage, e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,228 @@
+//! The durable truth: one SQLite database holding collections and their vectors.
+//!
+//! Every row carries what sync needs later (Lamport version, site id, tombstone), so
+//! a delete leaves a tombstone rather than removing the row.
+
+use crate::error::{Code, Error, Result};
+use crate::metric::Metric;
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("vectors are stored as little-endian f32 and cast in place");
+
+/// The schema this build writes; older databases are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS collections(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    dim INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    index_kind TEXT NOT NULL DEFAULT 'flat',
+    quantization TEXT NOT NULL DEFAULT 'none'
+) STRICT;
+CREATE TABLE IF NOT EXISTS vectors(
+    rowid INTEGER PRIMARY KEY,
+    collection INTEGER NOT NULL REFERENCES collections(id),
+    id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    metadata TEXT,
+    text TEXT,
+    version INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(collection, id)
+) STRICT;
+";
+
+/// A collection's settings as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub key: i64,
+    pub name: String,
+    pub dim: usize,
+    pub metric: Metric,
+}
+
+/// One row to write: the vector as given (not normalised) and metadata as JSON text.
+pub struct Row<'a> {
+    pub id: &'a str,
+    pub vector: &'a [f32],
+    pub metadata: Option<&'a str>,
+    pub text: Option<&'a str>,
+}
+
+/// A stored, live row as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: String,
+    pub vector: Vec<f32>,
+    pub metadata: Option<String>,
+    pub text: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    site: String,
+    clock: u64,
+}
+
+fn f32_bytes(v: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding or invalid bit patterns and u8 has alignment 1.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+/// Decodes a vector BLOB into `out`.
+pub fn read_f32(bytes: &[u8], out: &mut Vec<f32>) {
+    out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+}
+
+impl Store {
+    /// Opens (creating or migrating) the schema on `conn`. `site` names this replica
+    /// unless the database already has a site id of its own.
+    pub fn open(conn: Connection, site: &str) -> Result<Store> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::new(
+                Code::Storage,
+                format!("database schema version {version} is newer than this build's {SCHEMA_VERSION}"),
+            ));
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('site', ?1)", [site])?;
+        conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('clock', '0')", [])?;
+        let get = |key: &str| -> Result<String> {
+            Ok(conn.query_row("SELECT value FROM quiver_meta WHERE key = ?1", [key], |r| r.get(0))?)
+        };
+        let site = get("site")?;
+        let clock = get("clock")?.parse().map_err(|_| Error::new(Code::Storage, "quiver_meta.clock is not a number"))?;
+        Ok(Store { conn, site, clock })
+    }
+
+    pub fn site(&self) -> &str {
+        &self.site
+    }
+
+    /// The Lamport clock: the version the last write was stamped with.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    pub fn settings(&self, name: &str) -> Result<Option<Settings>> {
+        self.conn
+            .query_row("SELECT id, dim, metric FROM collections WHERE name = ?1", [name], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?
+            .map(|(key, dim, metric)| {
+                Ok(Settings { key, name: name.to_owned(), dim: dim as usize, metric: Metric::parse(&metric, "collections.metric")? })
+            })
+            .transpose()
+    }
+
+    pub fn collection_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM collections ORDER BY name")?;
+        let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
+    pub fn create_collection(&self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
+        self.conn.execute(
+            "INSERT INTO collections(name, dim, metric) VALUES(?1, ?2, ?3)",
+            params![name, dim as i64, metric.as_str()],
+        )?;
+        Ok(Settings { key: self.conn.last_insert_rowid(), name: name.to_owned(), dim, metric })
+    }
+
+    /// Writes all rows in one transaction: all of them, or on error none.
+    pub fn write(&mut self, collection: i64, rows: &[Row]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut clock = self.clock;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO vectors(collection, id, vector, metadata, text, version, site, deleted)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+                 ON CONFLICT(collection, id) DO UPDATE SET vector = excluded.vector,
+                   metadata = excluded.metadata, text = excluded.text, version = excluded.version,
+                   site = excluded.site, deleted = 0",
+            )?;
+            for row in rows {
+                clock += 1;
+                stmt.execute(params![collection, row.id, f32_bytes(row.vector), row.metadata, row.text, clock as i64, self.site])?;
+            }
+        }
+        Self::set_clock(&tx, clock)?;
+        tx.commit()?;
+        self.clock = clock;
+        Ok(())
+    }
+
+    /// Tombstones the live rows among `ids`; returns how many there were.
+    pub fn delete(&mut self, collection: i64, ids: &[&str]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut clock = self.clock;
+        let mut deleted = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE vectors SET deleted = 1, vector = x'', metadata = NULL, text = NULL, version = ?3, site = ?4
+                 WHERE collection = ?1 AND id = ?2 AND deleted = 0",
+            )?;
+            for id in ids {
+                let n = stmt.execute(params![collection, id, (clock + 1) as i64, self.site])?;
+                if n > 0 {
+                    clock += 1;
+                    deleted += n;
+                }
+            }
+        }
+        Self::set_clock(&tx, clock)?;
+        tx.commit()?;
+        self.clock = clock;
+        Ok(deleted)
+    }
+
+    fn set_clock(conn: &Connection, clock: u64) -> Result<()> {
+        conn.prepare_cached("UPDATE quiver_meta SET value = ?1 WHERE key = 'clock'")?.execute([clock.to_string()])?;
+        Ok(())
+    }
+
+    pub fn get(&self, collection: i64, id: &str) -> Result<Option<Stored>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT vector, metadata, text FROM vectors WHERE collection = ?1 AND id = ?2 AND deleted = 0",
+        )?;
+        let row = stmt
+            .query_row(params![collection, id], |r| {
+                let mut vector = Vec::new();
+                read_f32(r.get_ref(0)?.as_blob()?, &mut vector);
+                Ok(Stored { id: id.to_owned(), vector, metadata: r.get(1)?, text: r.get(2)? })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Streams every live row of a collection in insertion order: id, vector, metadata.
+    pub fn scan(&self, collection: i64, mut each: impl FnMut(&str, &[u8], Option<&str>) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, vector, metadata FROM vectors WHERE collection = ?1 AND deleted = 0 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query([collection])?;
+        while let Some(r) = rows.next()? {
+            each(r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_blob()?, r.get_ref(2)?.as_str_or_null()?)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `PRAGMA integrity_check`; `"ok"` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Error {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        Error::new(Code::Storage, e.to_string())
+    }
+}
