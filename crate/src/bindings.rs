@@ -1,0 +1,184 @@
+//! The wasm-bindgen surface: turns JS arguments into core calls and core results into
+//! JSON text, which the worker posts on unchanged. No logic lives here.
+
+use crate::db::{Database, Record, SearchOptions};
+use crate::error::{Code, Error, Result};
+use crate::filter::Filter;
+use crate::metric::Metric;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+
+fn to_js(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.message);
+    let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code.as_str().into());
+    err.into()
+}
+
+fn parse_json(text: &str, field: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
+}
+
+fn string_list(text: &str, field: &str) -> Result<Vec<String>> {
+    let v = parse_json(text, field)?;
+    let items = v.as_array().ok_or_else(|| Error::invalid(format!("{field}: must be an array of strings")))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{field}[{i}]: must be a string"))))
+        .collect()
+}
+
+fn settings_json(s: crate::store::Settings) -> String {
+    json!({"name": s.name, "dim": s.dim, "metric": s.metric.as_str()}).to_string()
+}
+
+/// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5}`.
+fn search_options(text: &str) -> Result<SearchOptions> {
+    let v = parse_json(text, "options")?;
+    let mut opts = SearchOptions::default();
+    if let Some(k) = v.get("k").filter(|k| !k.is_null()) {
+        opts.k = k
+            .as_u64()
+            .map(|k| k.min(usize::MAX as u64) as usize)
+            .or_else(|| k.as_i64().map(|_| 0))
+            .ok_or_else(|| Error::invalid(format!("k: must be an integer from 1 to {}, got {k}", crate::MAX_K)))?;
+    }
+    if let Some(f) = v.get("filter").filter(|f| !f.is_null()) {
+        opts.filter = Some(Filter::parse(f)?);
+    }
+    if let Some(t) = v.get("threshold").filter(|t| !t.is_null()) {
+        opts.threshold = Some(t.as_f64().ok_or_else(|| Error::invalid("threshold: must be a number"))? as f32);
+    }
+    Ok(opts)
+}
+
+/// One database, owned by the worker that created it.
+#[wasm_bindgen]
+pub struct Db {
+    inner: Option<Database>,
+}
+
+#[wasm_bindgen]
+impl Db {
+    /// Opens an in-memory database; `site` names this replica for sync.
+    #[wasm_bindgen(constructor)]
+    pub fn new(site: &str) -> Result<Db, JsValue> {
+        Database::open_in_memory(site).map(|d| Db { inner: Some(d) }).map_err(to_js)
+    }
+
+    fn db(&mut self) -> Result<&mut Database, JsValue> {
+        self.inner.as_mut().ok_or_else(|| to_js(Error::new(Code::Closed, "the database is closed")))
+    }
+
+    /// Closes the database; later calls fail with `CLOSED`.
+    pub fn close(&mut self) {
+        self.inner = None;
+    }
+
+    #[wasm_bindgen(js_name = createCollection)]
+    pub fn create_collection(&mut self, name: &str, dim: u32, metric: &str) -> Result<String, JsValue> {
+        let metric = Metric::parse(metric, "metric").map_err(to_js)?;
+        self.db()?.create_collection(name, dim as usize, metric).map(settings_json).map_err(to_js)
+    }
+
+    pub fn collection(&mut self, name: &str) -> Result<String, JsValue> {
+        self.db()?.collection(name).map(settings_json).map_err(to_js)
+    }
+
+    pub fn collections(&mut self) -> Result<String, JsValue> {
+        self.db()?.collection_names().map(|n| json!(n).to_string()).map_err(to_js)
+    }
+
+    /// `records` is a JSON array of `{id?, metadata?, text?}`; their vectors lie back to
+    /// back in `vectors`, `lengths[i]` floats each. Returns the ids as a JSON array.
+    pub fn upsert(&mut self, collection: &str, records: &str, vectors: &[f32], lengths: &[u32]) -> Result<String, JsValue> {
+        let run = |db: &mut Database| -> Result<String> {
+            let meta = parse_json(records, "records")?;
+            let meta = meta.as_array().ok_or_else(|| Error::invalid("records: must be an array"))?;
+            if meta.len() != lengths.len() || lengths.iter().map(|&l| l as usize).sum::<usize>() != vectors.len() {
+                return Err(Error::invalid("records: vectors and lengths do not add up"));
+            }
+            let mut offset = 0;
+            let mut batch = Vec::with_capacity(meta.len());
+            for (i, (m, &len)) in meta.iter().zip(lengths).enumerate() {
+                let str_field = |key: &str| -> Result<Option<String>> {
+                    match m.get(key) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(Value::String(s)) => Ok(Some(s.clone())),
+                        Some(_) => Err(Error::invalid(format!("records[{i}].{key}: must be a string"))),
+                    }
+                };
+                let vector = &vectors[offset..offset + len as usize];
+                offset += len as usize;
+                batch.push(Record { id: str_field("id")?, vector, metadata: m.get("metadata").cloned(), text: str_field("text")? });
+            }
+            Ok(json!(db.upsert(collection, &batch)?).to_string())
+        };
+        run(self.db()?).map_err(to_js)
+    }
+
+    /// Returns `[{id, score, metadata}]` best first, as JSON.
+    pub fn search(&mut self, collection: &str, query: &[f32], options: &str) -> Result<String, JsValue> {
+        let opts = search_options(options).map_err(to_js)?;
+        let hits = self.db()?.search(collection, query, &opts).map_err(to_js)?;
+        let out: Vec<Value> = hits.iter().map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata})).collect();
+        Ok(Value::Array(out).to_string())
+    }
+
+    /// `ids` is a JSON array; returns a JSON array of records or nulls, in order.
+    pub fn get(&mut self, collection: &str, ids: &str) -> Result<String, JsValue> {
+        let ids = string_list(ids, "ids").map_err(to_js)?;
+        let db = self.db()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(match db.get(collection, id).map_err(to_js)? {
+                None => Value::Null,
+                Some(s) => {
+                    let metadata = match s.metadata {
+                        Some(m) => parse_json(&m, "metadata").map_err(to_js)?,
+                        None => Value::Null,
+                    };
+                    json!({"id": s.id, "vector": s.vector, "metadata": metadata, "text": s.text})
+                }
+            });
+        }
+        Ok(Value::Array(out).to_string())
+    }
+
+    /// Deletes by id (a JSON array); returns how many existed.
+    pub fn delete(&mut self, collection: &str, ids: &str) -> Result<u32, JsValue> {
+        let ids = string_list(ids, "ids").map_err(to_js)?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.db()?.delete(collection, &refs).map(|n| n as u32).map_err(to_js)
+    }
+
+    pub fn count(&mut self, collection: &str) -> Result<u32, JsValue> {
+        self.db()?.count(collection).map(|n| n as u32).map_err(to_js)
+    }
+
+    pub fn ids(&mut self, collection: &str) -> Result<String, JsValue> {
+        self.db()?.ids(collection).map(|v| json!(v).to_string()).map_err(to_js)
+    }
+
+    /// Bytes one exact scan of the collection reads (for GB/s figures).
+    #[wasm_bindgen(js_name = scanBytes)]
+    pub fn scan_bytes(&mut self, collection: &str) -> Result<f64, JsValue> {
+        self.db()?.scan_bytes(collection).map(|n| n as f64).map_err(to_js)
+    }
+}
+
+/// The score of `a` against `b` under `metric`, as a search reports it.
+#[wasm_bindgen]
+pub fn distance(metric: &str, a: &[f32], b: &[f32]) -> Result<f32, JsValue> {
+    let m = Metric::parse(metric, "metric").map_err(to_js)?;
+    if a.len() != b.len() {
+        return Err(to_js(Error::new(Code::DimensionMismatch, format!("b has {} dimensions, a has {}", b.len(), a.len()))));
+    }
+    Ok(m.distance(a, b))
+}
+
+/// Which kernels this build runs: `"simd128"` or `"scalar"`.
+#[wasm_bindgen]
+pub fn build() -> String {
+    crate::kernels::BUILD.to_owned()
+}

@@ -1,0 +1,46 @@
+// Shared set-up for the end-to-end tests: a static server and headless Chromium.
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve } from "../scripts/serve.mjs";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+export const chromiumArgs = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Launches Debian's Chromium with a fresh profile; `close()` removes the profile. */
+export async function launch() {
+  const profile = mkdtempSync(join(tmpdir(), "quiver-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: chromiumArgs,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Serves `dir` (the repo root by default) and opens `path` in a new page. */
+export async function openPage(browser, path, { dir = root, isolate = true } = {}) {
+  const { server, url } = await serve({ root: dir, isolate, routes: { "/data/": join(root, "..", "shared", "data") } });
+  const page = await browser.context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.goto(`${url}${path}`);
+  return { page, url, errors, stop: () => new Promise((r) => server.close(r)) };
+}
