@@ -129,11 +129,14 @@ export class Collection {
    */
   async upsert(records) {
     if (!Array.isArray(records)) records = [records];
-    const lengths = new Uint32Array(records.length);
-    const vectors = new Array(records.length);
-    const meta = new Array(records.length);
+    const n = records.length;
+    const lengths = new Uint32Array(n);
+    const vectors = new Array(n);
+    const ids = new Array(n);
+    let metadata = null;
+    let texts = null;
     let total = 0;
-    for (let i = 0; i < records.length; i++) {
+    for (let i = 0; i < n; i++) {
       const r = records[i];
       if (r === null || typeof r !== "object") throw invalid(`records[${i}]: must be an object`);
       const v = toVector(r.vector, `records[${i}].vector`);
@@ -141,16 +144,27 @@ export class Collection {
       lengths[i] = v.length;
       total += v.length;
       if (r.id !== undefined && typeof r.id !== "string") throw invalid(`records[${i}].id: must be a string`);
-      if (r.text !== undefined && r.text !== null && typeof r.text !== "string") throw invalid(`records[${i}].text: must be a string`);
-      meta[i] = `{"id":${r.id === undefined ? "null" : JSON.stringify(r.id)},"text":${JSON.stringify(r.text ?? null)},"metadata":${
-        r.metadata === undefined ? "null" : json(r.metadata, "INVALID_METADATA", `records[${i}].metadata`) ?? "null"
-      }}`;
+      ids[i] = r.id ?? null;
+      if (r.text !== undefined && r.text !== null) {
+        if (typeof r.text !== "string") throw invalid(`records[${i}].text: must be a string`);
+        (texts ??= new Array(n).fill(null))[i] = r.text;
+      }
+      if (r.metadata !== undefined && r.metadata !== null) {
+        (metadata ??= new Array(n).fill(null))[i] = json(r.metadata, "INVALID_METADATA", `records[${i}].metadata`) ?? "null";
+      }
     }
-    if (records.length === 0) return [];
+    if (n === 0) return [];
     const flat = new Float32Array(total);
-    for (let i = 0, off = 0; i < vectors.length; off += vectors[i].length, i++) flat.set(vectors[i], off);
-    const ids = await this.#call("upsert", { records: `[${meta.join(",")}]`, vectors: flat, lengths }, [flat.buffer, lengths.buffer]);
-    return JSON.parse(ids);
+    for (let i = 0, off = 0; i < n; off += vectors[i].length, i++) flat.set(vectors[i], off);
+    const args = {
+      ids: JSON.stringify(ids),
+      vectors: flat,
+      lengths,
+      // Each object was serialised above (to name a bad one); joining keeps that work.
+      metadata: metadata && `[${metadata.map((m) => m ?? "null").join(",")}]`,
+      texts: texts && JSON.stringify(texts),
+    };
+    return JSON.parse(await this.#call("upsert", args, [flat.buffer, lengths.buffer]));
   }
 
   /**

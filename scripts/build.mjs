@@ -23,6 +23,9 @@ for (const [name, { rustflags }] of Object.entries(flavours)) {
   const targetDir = join(root, "target", `wasm-${name}`);
   run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "quiver", "--target-dir", targetDir], {
     RUSTFLAGS: rustflags,
+    // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
+    // loop; with it, to memory.copy: inserts of 1.5 KB rows ran twice as fast.
+    CFLAGS_wasm32_unknown_unknown: "-mbulk-memory -msign-ext -mnontrapping-fptoint -ftls-model=local-exec",
   });
   const raw = join(targetDir, "wasm32-unknown-unknown", "release", "quiver.wasm");
   const out = join(root, "pkg", name);

@@ -47,7 +47,8 @@ const ops = {
   createCollection: ({ db, name, dim, metric }) => handle(db).createCollection(name, dim, metric),
   collection: ({ db, name }) => handle(db).collection(name),
   collections: ({ db }) => handle(db).collections(),
-  upsert: ({ db, collection, records, vectors, lengths }) => handle(db).upsert(collection, records, vectors, lengths),
+  upsert: ({ db, collection, ids, vectors, lengths, metadata, texts }) =>
+    handle(db).upsert(collection, ids, vectors, lengths, metadata, texts),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   get: ({ db, collection, ids }) => handle(db).get(collection, ids),
   delete: ({ db, collection, ids }) => handle(db).delete(collection, ids),

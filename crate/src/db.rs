@@ -23,7 +23,7 @@ pub const MAX_DIM: usize = 65_536;
 pub const MAX_ID_BYTES: usize = 512;
 
 /// A record to upsert. Without an id, one is generated.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Record<'a> {
     pub id: Option<String>,
     pub vector: &'a [f32],
@@ -56,22 +56,23 @@ pub struct Database {
     collections: HashMap<String, Collection>,
 }
 
-/// Checks a vector's length and values; `field` names it in the error.
-pub fn check_vector(v: &[f32], dim: usize, metric: Metric, field: &str) -> Result<()> {
+/// Checks a vector's length and values; `field` names it in the error (built only
+/// on failure: this runs once per inserted row).
+pub fn check_vector(v: &[f32], dim: usize, metric: Metric, field: impl Fn() -> String) -> Result<()> {
     if v.is_empty() {
-        return Err(Error::new(Code::InvalidVector, format!("{field} is empty")));
+        return Err(Error::new(Code::InvalidVector, format!("{} is empty", field())));
     }
     if v.len() != dim {
         return Err(Error::new(
             Code::DimensionMismatch,
-            format!("{field} has {} dimensions, the collection has {dim}", v.len()),
+            format!("{} has {} dimensions, the collection has {dim}", field(), v.len()),
         ));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::new(Code::InvalidVector, format!("{field}[{i}] is {}, not a finite number", v[i])));
+        return Err(Error::new(Code::InvalidVector, format!("{}[{i}] is {}, not a finite number", field(), v[i])));
     }
     if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-        return Err(Error::new(Code::InvalidVector, format!("{field} is the zero vector, which has no cosine")));
+        return Err(Error::new(Code::InvalidVector, format!("{} is the zero vector, which has no cosine", field())));
     }
     Ok(())
 }
@@ -176,13 +177,13 @@ impl Database {
     }
 
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
-    pub fn upsert(&mut self, name: &str, records: &[Record]) -> Result<Vec<String>> {
+    pub fn upsert(&mut self, name: &str, records: Vec<Record>) -> Result<Vec<String>> {
         let Settings { key, dim, metric, .. } = self.load(name)?.settings;
         let mut ids = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());
         let mut next = self.store.clock();
         for (i, r) in records.iter().enumerate() {
-            check_vector(r.vector, dim, metric, &format!("records[{i}].vector"))?;
+            check_vector(r.vector, dim, metric, || format!("records[{i}].vector"))?;
             ids.push(match &r.id {
                 Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
                     return Err(Error::invalid(format!("records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes")))
@@ -193,10 +194,13 @@ impl Database {
                     format!("{}-{next:x}", self.store.site())
                 }
             });
-            metas.push(match &r.metadata {
+        }
+        let mut records = records;
+        for (i, r) in records.iter_mut().enumerate() {
+            metas.push(match r.metadata.take() {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(m)) => {
-                    let text = serde_json::to_string(m).expect("a JSON value serialises");
+                    let text = serde_json::to_string(&m).expect("a JSON object serialises");
                     if text.len() > MAX_METADATA_BYTES {
                         return Err(Error::new(
                             Code::InvalidMetadata,
@@ -222,7 +226,7 @@ impl Database {
         let mut prepared = Vec::with_capacity(dim);
         for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
             prepare(metric, r.vector, &mut prepared);
-            index.upsert(id, &prepared, m.map(|m| m.0.clone()));
+            index.upsert(id, &prepared, m.map(|m| m.0));
         }
         Ok(ids)
     }
@@ -261,7 +265,7 @@ impl Database {
     pub fn search(&mut self, name: &str, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit<'_>>> {
         let c = self.load(name)?;
         let Settings { dim, metric, .. } = c.settings;
-        check_vector(query, dim, metric, "query")?;
+        check_vector(query, dim, metric, || "query".into())?;
         if opts.k == 0 || opts.k > MAX_K {
             return Err(Error::invalid(format!("k: must be 1 to {MAX_K}, got {}", opts.k)));
         }

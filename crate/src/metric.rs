@@ -41,15 +41,6 @@ impl Metric {
         !matches!(self, Metric::Euclidean)
     }
 
-    /// The score a search reports for a stored (already prepared) row.
-    #[inline(always)]
-    pub fn score(self, query: &[f32], row: &[f32]) -> f32 {
-        match self {
-            Metric::Cosine | Metric::Dot => kernels::dot(query, row),
-            Metric::Euclidean => kernels::l2_squared(query, row),
-        }
-    }
-
     /// Turns an internal score into the one the caller sees (L2 is ranked squared).
     #[inline]
     pub fn public_score(self, internal: f32) -> f32 {

@@ -47,7 +47,7 @@ fn fill(db: &mut Database, name: &str, dim: usize, n: usize, metric: Metric, see
         .enumerate()
         .map(|(i, (id, v))| Record { id: Some(id.clone()), vector: v, metadata: Some(json!({"parity": i % 2, "bucket": i % 7})), text: None })
         .collect();
-    db.upsert(name, &records).unwrap();
+    db.upsert(name, records).unwrap();
     rows
 }
 
@@ -123,14 +123,14 @@ fn updates_and_deletes_are_seen_by_search_count_and_get() {
     assert_eq!(hits.len(), 48);
     assert!(hits.iter().all(|h| h.id != "v00003" && h.id != "v00010"));
     let v = [9.0, 9.0, 9.0, 9.0];
-    db.upsert("c", &[Record { id: Some("v00020".into()), vector: &v, metadata: None, text: Some("moved".into()) }]).unwrap();
+    db.upsert("c", vec![Record { id: Some("v00020".into()), vector: &v, metadata: None, text: Some("moved".into()) }]).unwrap();
     let top = db.search("c", &v, &SearchOptions { k: 1, ..Default::default() }).unwrap();
     assert_eq!((top[0].id, top[0].score), ("v00020", 0.0));
     let stored = db.get("c", "v00020").unwrap().unwrap();
     assert_eq!((stored.vector, stored.text.as_deref(), stored.metadata), (v.to_vec(), Some("moved"), None));
     assert_eq!(db.count("c").unwrap(), 48);
     // Reviving a deleted id brings it back.
-    db.upsert("c", &[Record { id: Some("v00003".into()), vector: &v, ..Default::default() }]).unwrap();
+    db.upsert("c", vec![Record { id: Some("v00003".into()), vector: &v, ..Default::default() }]).unwrap();
     assert_eq!(db.count("c").unwrap(), 49);
 }
 
@@ -144,12 +144,12 @@ fn generated_ids_are_unique_and_stable_across_reopen() {
     let mut first = {
         let mut db = Database::open(&path, "a1").unwrap();
         db.create_collection("c", 2, Metric::Dot).unwrap();
-        db.upsert("c", &[Record { vector: &v, ..Default::default() }, Record { vector: &v, ..Default::default() }]).unwrap()
+        db.upsert("c", vec![Record { vector: &v, ..Default::default() }, Record { vector: &v, ..Default::default() }]).unwrap()
     };
     let mut db = Database::open(&path, "other-site-ignored").unwrap();
     assert_eq!(db.site(), "a1");
     assert_eq!(db.collection("c").unwrap().dim, 2);
-    first.extend(db.upsert("c", &[Record { vector: &v, ..Default::default() }]).unwrap());
+    first.extend(db.upsert("c", vec![Record { vector: &v, ..Default::default() }]).unwrap());
     let mut unique = first.clone();
     unique.sort();
     unique.dedup();
@@ -182,7 +182,7 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
         (vec![Record { id: Some(String::new()), ..rec(leak(&ok)) }], Code::InvalidArgument, "records[0].id"),
     ];
     for (records, code, msg) in cases {
-        let e = db.upsert("c", &records).unwrap_err();
+        let e = db.upsert("c", records).unwrap_err();
         assert_eq!(e.code, code, "{}", e.message);
         assert!(e.message.starts_with(msg), "{} !~ {msg}", e.message);
         assert_eq!(db.count("c").unwrap(), 10);
@@ -224,7 +224,7 @@ proptest! {
             } else {
                 // Offset keeps cosine vectors non-zero.
                 let v: Vec<f32> = raw[..dim].iter().map(|x| *x as f32 / 10.0 + 0.05).collect();
-                db.upsert("c", &[Record { id: Some(id.clone()), vector: &v, ..Default::default() }]).unwrap();
+                db.upsert("c", vec![Record { id: Some(id.clone()), vector: &v, ..Default::default() }]).unwrap();
                 live.insert(id, v);
             }
         }

@@ -1,13 +1,20 @@
-//! Exact search: one scan over a contiguous row-major copy of the vectors.
+//! Exact search: one scan over row-major copies of the vectors.
 //!
-//! Rows are dense: deleting moves the last row into the hole, so the scan never
-//! skips tombstones and the matrix stays one block the kernels can stream.
+//! Rows live in blocks of up to [`BLOCK_ROWS`] contiguous rows. Growing one big
+//! vector would reallocate and copy everything at each doubling, and in wasm every
+//! fresh page is a page fault: blocks keep bulk inserts to one pass over new memory.
+//! Rows are dense: deleting moves the last row into the hole, so the scan never skips
+//! tombstones.
 
 use super::{Candidate, TopK};
 use crate::filter::Filter;
+use crate::kernels;
 use crate::metric::Metric;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+
+/// Rows per block: 12 MiB at 384 dimensions, large enough that a scan streams.
+pub const BLOCK_ROWS: usize = 8192;
 
 /// Metadata of one row, parsed once on write so filters do not re-parse it per query.
 pub type Metadata = Map<String, Value>;
@@ -15,7 +22,7 @@ pub type Metadata = Map<String, Value>;
 pub struct Flat {
     dim: usize,
     metric: Metric,
-    data: Vec<f32>,
+    blocks: Vec<Vec<f32>>,
     ids: Vec<String>,
     metadata: Vec<Option<Metadata>>,
     slots: HashMap<String, u32>,
@@ -31,7 +38,7 @@ pub struct Hit<'a> {
 
 impl Flat {
     pub fn new(dim: usize, metric: Metric) -> Self {
-        Flat { dim, metric, data: Vec::new(), ids: Vec::new(), metadata: Vec::new(), slots: HashMap::new() }
+        Flat { dim, metric, blocks: Vec::new(), ids: Vec::new(), metadata: Vec::new(), slots: HashMap::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -43,7 +50,6 @@ impl Flat {
     }
 
     pub fn reserve(&mut self, rows: usize) {
-        self.data.reserve(rows * self.dim);
         self.ids.reserve(rows);
         self.metadata.reserve(rows);
         self.slots.reserve(rows);
@@ -53,9 +59,14 @@ impl Flat {
         self.slots.contains_key(id)
     }
 
-    /// Bytes the matrix occupies; what one exact scan reads.
+    /// Bytes the vectors occupy; what one exact scan reads.
     pub fn matrix_bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<f32>()
+        self.blocks.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<f32>()
+    }
+
+    fn row_mut(&mut self, slot: usize) -> &mut [f32] {
+        let (b, r) = (slot / BLOCK_ROWS, slot % BLOCK_ROWS);
+        &mut self.blocks[b][r * self.dim..(r + 1) * self.dim]
     }
 
     /// Inserts or replaces a row. `vector` is already prepared for the metric.
@@ -63,13 +74,15 @@ impl Flat {
         debug_assert_eq!(vector.len(), self.dim);
         match self.slots.get(id) {
             Some(&slot) => {
-                let s = slot as usize;
-                self.data[s * self.dim..(s + 1) * self.dim].copy_from_slice(vector);
-                self.metadata[s] = metadata;
+                self.row_mut(slot as usize).copy_from_slice(vector);
+                self.metadata[slot as usize] = metadata;
             }
             None => {
+                if self.ids.len() % BLOCK_ROWS == 0 {
+                    self.blocks.push(Vec::new());
+                }
+                self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
                 self.slots.insert(id.to_owned(), self.ids.len() as u32);
-                self.data.extend_from_slice(vector);
                 self.ids.push(id.to_owned());
                 self.metadata.push(metadata);
             }
@@ -80,11 +93,16 @@ impl Flat {
     pub fn remove(&mut self, id: &str) -> bool {
         let Some(slot) = self.slots.remove(id) else { return false };
         let (s, last) = (slot as usize, self.ids.len() - 1);
+        let dim = self.dim;
+        let tail = self.blocks.last_mut().expect("a row exists");
+        let moved: Vec<f32> = tail.drain(tail.len() - dim..).collect();
+        if tail.is_empty() {
+            self.blocks.pop();
+        }
         if s != last {
-            self.data.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
+            self.row_mut(s).copy_from_slice(&moved);
             self.slots.insert(self.ids[last].clone(), slot);
         }
-        self.data.truncate(last * self.dim);
         self.ids.swap_remove(s);
         self.metadata.swap_remove(s);
         true
@@ -102,25 +120,62 @@ impl Flat {
         // Rank by a key where larger is better for every metric.
         let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
         let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
-        let mut top = TopK::new(k, &self.ids);
-        for (slot, row) in self.data.chunks_exact(self.dim).enumerate() {
-            if let Some(f) = filter {
-                if !f.matches(self.metadata[slot].as_ref()) {
-                    continue;
-                }
-            }
-            let key = sign * metric.score(query, row);
-            if key >= min_key && key >= top.floor() {
-                top.push(Candidate { key, slot: slot as u32 });
-            }
-        }
-        top.into_sorted()
-            .into_iter()
+        // One monomorphised scan per kernel keeps the metric's branch out of the loop.
+        let top = match metric {
+            Metric::Cosine | Metric::Dot => self.scan(query, k, filter, min_key, |q, r| kernels::dot(q, r)),
+            Metric::Euclidean => self.scan(query, k, filter, min_key, |q, r| -kernels::l2_squared(q, r)),
+        };
+        top.into_iter()
             .map(|c| Hit {
                 id: &self.ids[c.slot as usize],
                 score: metric.public_score(sign * c.key),
                 metadata: self.metadata[c.slot as usize].as_ref(),
             })
             .collect()
+    }
+
+    #[inline(always)]
+    fn scan(&self, query: &[f32], k: usize, filter: Option<&Filter>, min_key: f32, key: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Candidate> {
+        let mut top = TopK::new(k, &self.ids);
+        for (b, block) in self.blocks.iter().enumerate() {
+            for (r, row) in block.chunks_exact(self.dim).enumerate() {
+                let slot = b * BLOCK_ROWS + r;
+                if let Some(f) = filter {
+                    if !f.matches(self.metadata[slot].as_ref()) {
+                        continue;
+                    }
+                }
+                let key = key(query, row);
+                if key >= min_key && key >= top.floor() {
+                    top.push(Candidate { key, slot: slot as u32 });
+                }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_cross_blocks_and_deletes_keep_them_dense() {
+        let mut f = Flat::new(2, Metric::Dot);
+        let n = BLOCK_ROWS + 5;
+        for i in 0..n {
+            f.upsert(&format!("{i}"), &[i as f32, 1.0], None);
+        }
+        assert_eq!(f.blocks.len(), 2);
+        // Remove a row of the first block: the last row moves into its slot.
+        assert!(f.remove("3"));
+        assert_eq!(f.len(), n - 1);
+        assert_eq!(f.ids()[3], format!("{}", n - 1));
+        let top = f.search(&[1.0, 0.0], 1, None, None);
+        assert_eq!(top[0].id, format!("{}", n - 1));
+        for i in (0..n).filter(|&i| i != 3).rev() {
+            assert!(f.remove(&format!("{i}")), "{i}");
+        }
+        assert!(f.is_empty() && f.blocks.is_empty());
     }
 }

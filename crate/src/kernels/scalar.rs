@@ -1,34 +1,29 @@
-//! Portable kernels: sixteen independent accumulators, so the loop is bound by loads
-//! rather than by the latency of one long chain of additions.
+//! Portable kernels: eight independent accumulators, so the loop is bound by loads
+//! rather than by the latency of one chain of additions.
 
-use super::{reduce, LANES};
+const LANES: usize = 8;
 
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+#[inline(always)]
+fn fold(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| term(*x, *y)).sum();
     for (x, y) in ac.zip(bc) {
+        // Fixed-size arrays let LLVM drop the bounds checks and keep lanes in registers.
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
         for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+            acc[l] += term(x[l], y[l]);
         }
     }
-    reduce(acc) + tail
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
 }
 
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    fold(a, b, |x, y| x * y)
+}
+
+#[inline(always)]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..LANES {
-            let d = x[l] - y[l];
-            acc[l] += d * d;
-        }
-    }
-    reduce(acc) + tail
+    fold(a, b, |x, y| (x - y) * (x - y))
 }

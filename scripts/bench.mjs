@@ -1,0 +1,161 @@
+// `npm run bench -- --suite NAME`: runs a suite in headless Chromium (and, for the
+// core suite, the same search natively), prints a table and writes
+// bench-results/NAME.json with the ratios computed from rows of this one run.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { launch, root } from "../tests/helpers.mjs";
+import { serve } from "./serve.mjs";
+
+const args = process.argv.slice(2);
+const suite = args[args.indexOf("--suite") + 1] && args.includes("--suite") ? args[args.indexOf("--suite") + 1] : "core";
+const dataDir = join(root, "..", "shared", "data", "code-minilm-20k");
+const outDir = join(root, "target", "bench-data");
+mkdirSync(outDir, { recursive: true });
+
+/** A seeded normal deviate (Box-Muller over an LCG), so every run builds the same data. */
+function gaussian(seed) {
+  let s = seed >>> 0;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 1) / 4294967297;
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+function normalise(v) {
+  let n = 0;
+  for (const x of v) n += x * x;
+  n = Math.sqrt(n);
+  for (let i = 0; i < v.length; i++) v[i] /= n;
+  return v;
+}
+
+/**
+ * The datasets: real MiniLM code embeddings when ../shared/data has them (10k, the
+ * full 20k with its exact ground truth, and 100k made of the 20k plus jittered
+ * copies), else clustered random unit vectors of the same shape.
+ */
+function datasets() {
+  const dim = 384;
+  let base20, queries, gt;
+  if (existsSync(join(dataDir, "base.f32"))) {
+    base20 = new Float32Array(readFileSync(join(dataDir, "base.f32")).buffer.slice(0));
+    queries = new Float32Array(readFileSync(join(dataDir, "queries.f32")).buffer.slice(0));
+    const meta = JSON.parse(readFileSync(join(dataDir, "meta.json"), "utf8"));
+    const g = new Int32Array(readFileSync(join(dataDir, "gt.i32")).buffer.slice(0));
+    gt = Array.from({ length: meta.q }, (_, q) => Array.from(g.subarray(q * meta.k, q * meta.k + 10)));
+  } else {
+    const r = gaussian(1);
+    const centres = Array.from({ length: 64 }, () => Float32Array.from({ length: dim }, r));
+    const point = () => normalise(centres[Math.floor(Math.abs(r() * 1e6)) % 64].map((c) => c + 0.5 * r()));
+    base20 = new Float32Array(20000 * dim);
+    for (let i = 0; i < 20000; i++) base20.set(point(), i * dim);
+    queries = new Float32Array(500 * dim);
+    for (let i = 0; i < 500; i++) queries.set(point(), i * dim);
+  }
+  const real = !!gt;
+  const r = gaussian(7);
+  const base100 = new Float32Array(100000 * dim);
+  base100.set(base20);
+  for (let i = 20000; i < 100000; i++) {
+    const src = base20.subarray((i % 20000) * dim, ((i % 20000) + 1) * dim);
+    base100.set(normalise(src.map((x) => x + 0.01 * r())), i * dim);
+  }
+  const prefix = real ? "code-minilm" : "synthetic";
+  const write = (name, base, q) => {
+    writeFileSync(join(outDir, `${name}.base.f32`), base);
+    writeFileSync(join(outDir, `${name}.queries.f32`), q);
+    return { base: `/bench-data/${name}.base.f32`, queries: `/bench-data/${name}.queries.f32` };
+  };
+  return [
+    { name: `${prefix}-10k`, ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)), jsQueries: 100, repeat: 3 },
+    { name: `${prefix}-20k`, ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)), jsQueries: 100, repeat: 2, gt: real ? gt.slice(0, 200) : undefined },
+    { name: `${prefix}-100k`, ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)), jsQueries: 20, repeat: 2 },
+  ].map((d) => ({ ...d, dim, metric: "cosine" }));
+}
+
+function recall(got, want, k = 10) {
+  let hit = 0;
+  got.forEach((ids, q) => {
+    const truth = new Set(want[q].slice(0, k).map(String));
+    hit += ids.slice(0, k).filter((id) => truth.has(String(id))).length;
+  });
+  return hit / (got.length * k);
+}
+
+function table(rows) {
+  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "p50_ms", "p95_ms", "qps", "gb_per_s", "insert_per_s"];
+  const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
+  const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
+  const widths = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n");
+}
+
+async function runCore() {
+  const sets = datasets();
+  const { server, url } = await serve({ root, routes: { "/bench-data/": outDir } });
+  const browser = await launch();
+  let rows, browserVersion;
+  try {
+    browserVersion = browser.context.browser()?.version() ?? "chromium";
+    const page = await browser.context.newPage();
+    page.on("console", (m) => m.type() === "error" && console.error(m.text()));
+    await page.goto(`${url}/scripts/bench/index.html`);
+    await page.waitForFunction(() => window.ready);
+    ({ rows } = await page.evaluate(async (datasets) => window.suites.core({ datasets }), sets));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+
+  // The same core compiled natively for this CPU, searching the same data.
+  const targetDir = join(root, "target", "native-bench");
+  execFileSync("cargo", ["build", "--release", "--example", "native_search", "-p", "quiver", "--target-dir", targetDir], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, RUSTFLAGS: "-C target-cpu=native" },
+  });
+  const { timing } = await import("./bench/suites.js");
+  for (const ds of sets) {
+    const out = JSON.parse(
+      execFileSync(join(targetDir, "release", "examples", "native_search"), [
+        join(outDir, `${ds.name}.base.f32`), join(outDir, `${ds.name}.queries.f32`), String(ds.dim), ds.metric, "10", String(ds.repeat),
+      ], { maxBuffer: 1 << 28 }).toString(),
+    );
+    const simd = rows.find((r) => r.dataset === ds.name && r.config === "simd128 flat, in worker");
+    const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "quiver");
+    rows.push({
+      dataset: ds.name, n: simd.n, d: ds.dim, engine: "quiver-native", config: "flat, target-cpu=native",
+      recall_at_10: truthRow.truth ? recall(out.results.slice(0, truthRow.truth.length), truthRow.truth) : undefined,
+      ...timing(out.ms, out.scan_bytes), insert_per_s: out.insert_per_s,
+    });
+  }
+  for (const r of rows) delete r.truth;
+
+  const find = (ds, config) => rows.find((r) => r.dataset.endsWith(ds) && r.config === config);
+  const ratios = {
+    simd_vs_scalar_flat: find("-10k", "scalar flat, in worker").p50_ms / find("-10k", "simd128 flat, in worker").p50_ms,
+    simd_vs_js_flat: find("-10k", "flat, main thread").p50_ms / find("-10k", "simd128 flat, in worker").p50_ms,
+    wasm_vs_native_flat: find("-100k", "flat, target-cpu=native").p50_ms / find("-100k", "simd128 flat, in worker").p50_ms,
+  };
+  return { rows, ratios, browser: browserVersion };
+}
+
+const suites = { core: runCore };
+if (!suites[suite]) {
+  console.error(`unknown suite ${suite}; known: ${Object.keys(suites).join(", ")}`);
+  process.exit(2);
+}
+const { rows, ratios, browser } = await suites[suite]();
+const result = {
+  suite,
+  when: new Date().toISOString(),
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model, browser: `Chromium ${browser}` },
+  rows,
+  ratios,
+};
+mkdirSync(join(root, "bench-results"), { recursive: true });
+writeFileSync(join(root, "bench-results", `${suite}.json`), JSON.stringify(result, null, 2) + "\n");
+console.log(table(rows));
+console.log();
+for (const [k, v] of Object.entries(ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+console.log(`\nwrote bench-results/${suite}.json`);
