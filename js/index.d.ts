@@ -1,0 +1,117 @@
+/** Error codes a quiver call can fail with. */
+export type ErrorCode =
+  | "DIMENSION_MISMATCH"
+  | "INVALID_VECTOR"
+  | "INVALID_METADATA"
+  | "INVALID_ARGUMENT"
+  | "NOT_FOUND"
+  | "CLOSED"
+  | "STORAGE"
+  | "WORKER_LOST"
+  | "INTERNAL";
+
+export declare const codes: readonly ErrorCode[];
+
+/** The one error type quiver throws: `code` is stable, `message` names the field. */
+export declare class QuiverError extends Error {
+  readonly name: "QuiverError";
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string);
+}
+
+export type Metric = "cosine" | "euclidean" | "dot";
+export type Build = "simd128" | "scalar";
+export type Vector = Float32Array | ArrayLike<number>;
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type Metadata = { [key: string]: JsonValue };
+
+export interface OpenOptions {
+  /** Database name (default "default"). */
+  name?: string;
+  /** Which wasm build to load; "auto" picks simd128 where the engine supports it. */
+  build?: "auto" | Build;
+}
+
+export interface CollectionOptions {
+  dim: number;
+  /** Default "cosine". */
+  metric?: Metric;
+}
+
+export interface UpsertRecord {
+  /** Generated when missing. */
+  id?: string;
+  vector: Vector;
+  /** A JSON object of at most 64 KiB. */
+  metadata?: Metadata | null;
+  text?: string | null;
+}
+
+type Scalar = string | number | boolean | null;
+type FieldCondition =
+  | Scalar
+  | {
+      $eq?: Scalar;
+      $ne?: Scalar;
+      $in?: Scalar[];
+      $nin?: Scalar[];
+      $gt?: number | string;
+      $gte?: number | string;
+      $lt?: number | string;
+      $lte?: number | string;
+    };
+/** MongoDB-style filter over top-level metadata keys. */
+export type Filter = { $and?: Filter[]; $or?: Filter[] } & { [key: string]: FieldCondition | Filter[] | undefined };
+
+export interface SearchOptions {
+  /** 1..10000, default 10. */
+  k?: number;
+  filter?: Filter;
+  /** Minimum score (cosine, dot) or maximum distance (euclidean). */
+  threshold?: number;
+}
+
+export interface Hit {
+  id: string;
+  /** Cosine similarity or dot product (higher is closer), or Euclidean distance (lower is closer). */
+  score: number;
+  metadata: Metadata | null;
+}
+
+export interface StoredRecord {
+  id: string;
+  vector: Float32Array;
+  metadata: Metadata | null;
+  text: string | null;
+}
+
+export declare class Collection {
+  readonly name: string;
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Inserts or replaces records in one transaction; returns their ids. */
+  upsert(records: UpsertRecord | UpsertRecord[]): Promise<string[]>;
+  /** The k closest records, best first. */
+  search(query: Vector, options?: SearchOptions): Promise<Hit[]>;
+  get(id: string): Promise<StoredRecord | null>;
+  get(ids: string[]): Promise<(StoredRecord | null)[]>;
+  /** Returns how many of the ids existed. */
+  delete(ids: string | string[]): Promise<number>;
+  count(): Promise<number>;
+  ids(): Promise<string[]>;
+}
+
+export declare class Database {
+  readonly name: string;
+  /** The kernels in use. */
+  readonly build: Build;
+  /** Creates (or opens, checking dim and metric) a collection. */
+  collection(name: string, options: CollectionOptions): Promise<Collection>;
+  /** Opens an existing collection; NOT_FOUND when missing. */
+  collection(name: string): Promise<Collection>;
+  collections(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Opens a database in its own worker. */
+export declare function open(options?: OpenOptions): Promise<Database>;
