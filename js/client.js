@@ -7,7 +7,9 @@ export class WorkerClient {
     this.worker = new Worker(new URL("../workers/store-worker.js", import.meta.url), { type: "module" });
     this.next = 1;
     this.pending = new Map();
+    this.spare = null;
     this.worker.onmessage = ({ data }) => {
+      if (data.buffer && (!this.spare || data.buffer.byteLength > this.spare.byteLength)) this.spare = data.buffer;
       const p = this.pending.get(data.id);
       if (!p) return;
       this.pending.delete(data.id);
@@ -23,6 +25,16 @@ export class WorkerClient {
       lost(e.message || "error");
     };
     this.worker.onmessageerror = () => lost("a message could not be deserialised");
+  }
+
+  /** A Float32Array of `length` floats, on a buffer the worker handed back if one fits. */
+  floats(length) {
+    const spare = this.spare;
+    if (spare && spare.byteLength >= length * 4) {
+      this.spare = null;
+      return new Float32Array(spare, 0, length);
+    }
+    return new Float32Array(length);
   }
 
   /** Sends `op` with `args`; `transfer` lists buffers whose ownership moves to the worker. */

@@ -36,6 +36,16 @@ function json(value, code, field) {
   }
 }
 
+/** Serialises a batch's metadata in one call; only on failure looks for the culprit. */
+function metadataJson(list) {
+  try {
+    return JSON.stringify(list);
+  } catch {
+    list.forEach((m, i) => json(m, "INVALID_METADATA", `records[${i}].metadata`));
+    throw new QuiverError("INVALID_METADATA", "metadata is not JSON-serialisable");
+  }
+}
+
 /**
  * Opens a database in its own worker.
  * @param {{name?: string, build?: "auto"|"simd128"|"scalar"}} [options]
@@ -73,6 +83,11 @@ export class Database {
   _call(op, args = {}, transfer = []) {
     if (this.#closed) return Promise.reject(new QuiverError("CLOSED", `database ${JSON.stringify(this.name)} is closed`));
     return this.#client.call(op, { db: this.name, ...args }, transfer);
+  }
+
+  /** @internal a Float32Array to fill and transfer, recycled from earlier batches. */
+  _floats(length) {
+    return this.#client.floats(length);
   }
 
   /**
@@ -149,21 +164,12 @@ export class Collection {
         if (typeof r.text !== "string") throw invalid(`records[${i}].text: must be a string`);
         (texts ??= new Array(n).fill(null))[i] = r.text;
       }
-      if (r.metadata !== undefined && r.metadata !== null) {
-        (metadata ??= new Array(n).fill(null))[i] = json(r.metadata, "INVALID_METADATA", `records[${i}].metadata`) ?? "null";
-      }
+      if (r.metadata !== undefined && r.metadata !== null) (metadata ??= new Array(n).fill(null))[i] = r.metadata;
     }
     if (n === 0) return [];
-    const flat = new Float32Array(total);
+    const flat = this.#db._floats(total);
     for (let i = 0, off = 0; i < n; off += vectors[i].length, i++) flat.set(vectors[i], off);
-    const args = {
-      ids: JSON.stringify(ids),
-      vectors: flat,
-      lengths,
-      // Each object was serialised above (to name a bad one); joining keeps that work.
-      metadata: metadata && `[${metadata.map((m) => m ?? "null").join(",")}]`,
-      texts: texts && JSON.stringify(texts),
-    };
+    const args = { ids: JSON.stringify(ids), vectors: flat, lengths, metadata: metadata && metadataJson(metadata), texts: texts && JSON.stringify(texts) };
     return JSON.parse(await this.#call("upsert", args, [flat.buffer, lengths.buffer]));
   }
 

@@ -79,12 +79,17 @@ const ops = {
 
 self.onmessage = async ({ data }) => {
   const { id, op, ...args } = data;
+  // A batch's vector buffer goes back to the page to be refilled: allocating a fresh
+  // one per batch cost more than the copy itself (every new page is a page fault).
+  const buffer = args.vectors?.buffer;
+  const transfer = buffer ? [buffer] : [];
   try {
     if (!ops[op]) throw fail("INVALID_ARGUMENT", `op: unknown operation ${JSON.stringify(op)}`);
     if (!core && op !== "init") throw fail("CLOSED", "the worker has not loaded a build");
     const value = await ops[op](args);
-    self.postMessage({ id, ok: true, value });
+    self.postMessage({ id, ok: true, value, buffer }, transfer);
   } catch (err) {
-    self.postMessage({ id, ok: false, error: { code: err.code ?? "INTERNAL", message: String(err.message ?? err) } });
+    const error = { code: err.code ?? "INTERNAL", message: String(err.message ?? err) };
+    self.postMessage({ id, ok: false, error, buffer }, transfer);
   }
 };

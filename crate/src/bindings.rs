@@ -52,6 +52,14 @@ fn search_options(text: &str) -> Result<SearchOptions> {
     Ok(opts)
 }
 
+/// Grows the wasm heap once for a batch (SQLite's pages and the search copy take about
+/// twice the vectors' size) instead of letting the allocator grow it 64 KiB at a time:
+/// each `memory.grow` is a call into the engine, and profiles of bulk inserts showed
+/// thousands of them. Freed at once, the block stays in the allocator's free pool.
+fn reserve_heap(bytes: usize) {
+    drop(Vec::<u8>::with_capacity(bytes));
+}
+
 /// One database, owned by the worker that created it.
 #[wasm_bindgen]
 pub struct Db {
@@ -132,6 +140,7 @@ impl Db {
                 offset += len as usize;
                 batch.push(Record { id: string(id, i, "id")?, vector, metadata: Some(metadata), text: string(text, i, "text")? });
             }
+            reserve_heap(vectors.len() * std::mem::size_of::<f32>() * 3);
             Ok(json!(db.upsert(collection, batch)?).to_string())
         };
         run(self.db()?).map_err(to_js)

@@ -79,7 +79,10 @@ impl Flat {
             }
             None => {
                 if self.ids.len() % BLOCK_ROWS == 0 {
-                    self.blocks.push(Vec::new());
+                    // The first block grows with the collection, so a small one stays
+                    // small; later ones are allocated whole, never copied.
+                    let rows = if self.blocks.is_empty() { 0 } else { BLOCK_ROWS };
+                    self.blocks.push(Vec::with_capacity(rows * self.dim));
                 }
                 self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
                 self.slots.insert(id.to_owned(), self.ids.len() as u32);
