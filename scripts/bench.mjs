@@ -67,9 +67,9 @@ function datasets() {
     return { base: `/bench-data/${name}.base.f32`, queries: `/bench-data/${name}.queries.f32` };
   };
   return [
-    { name: `${prefix}-10k`, ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)), jsQueries: 100, repeat: 3 },
-    { name: `${prefix}-20k`, ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)), jsQueries: 100, repeat: 2, gt: real ? gt.slice(0, 200) : undefined },
-    { name: `${prefix}-100k`, ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)), jsQueries: 20, repeat: 2 },
+    { name: `${prefix}-10k`, ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)), jsQueries: 30, repeat: 3 },
+    { name: `${prefix}-20k`, ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)), jsQueries: 30, repeat: 3, gt: real ? gt.slice(0, 200) : undefined },
+    { name: `${prefix}-100k`, ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)), jsQueries: 10, repeat: 3 },
   ].map((d) => ({ ...d, dim, metric: "cosine" }));
 }
 
@@ -83,7 +83,7 @@ function recall(got, want, k = 10) {
 }
 
 function table(rows) {
-  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "p50_ms", "p95_ms", "qps", "gb_per_s", "insert_per_s"];
+  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "recall_at_10_gt", "p50_ms", "p95_ms", "qps", "gb_per_s", "insert_per_s"];
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
   const widths = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
@@ -102,6 +102,13 @@ async function runCore() {
     await page.goto(`${url}/scripts/bench/index.html`);
     await page.waitForFunction(() => window.ready);
     ({ rows } = await page.evaluate(async (datasets) => window.suites.core({ datasets }), sets));
+    await page.close();
+    // Inserts in a page of their own, so no earlier work is freed while they are timed.
+    const fresh = await browser.context.newPage();
+    await fresh.goto(`${url}/scripts/bench/index.html`);
+    await fresh.waitForFunction(() => window.ready);
+    const big = sets.find((d) => d.name.endsWith("-100k"));
+    rows.push(...(await fresh.evaluate(async (dataset) => window.suites.inserts({ dataset }), big)).rows);
   } finally {
     await browser.close();
     server.close();
@@ -122,7 +129,7 @@ async function runCore() {
       ], { maxBuffer: 1 << 28 }).toString(),
     );
     const simd = rows.find((r) => r.dataset === ds.name && r.config === "simd128 flat, in worker");
-    const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "quiver");
+    const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "plain-js");
     rows.push({
       dataset: ds.name, n: simd.n, d: ds.dim, engine: "quiver-native", config: "flat, target-cpu=native",
       recall_at_10: truthRow.truth ? recall(out.results.slice(0, truthRow.truth.length), truthRow.truth) : undefined,

@@ -84,7 +84,11 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prepares a vector for the search copy: cosine rows are kept unit-length.
+/// Prepares a vector for the search copy (and a query for the scan): cosine rows are
+/// kept unit-length, and components below a billionth of the largest are flushed to
+/// zero. Those change no score beyond f32 rounding, but a product of two of them is
+/// subnormal, which x86 computes in microcode at ~100x the cost: MiniLM embeddings
+/// carry a dimension that is always ~1e-33, and it halved the scan's speed.
 fn prepare(metric: Metric, v: &[f32], out: &mut Vec<f32>) {
     out.clear();
     out.extend_from_slice(v);
@@ -92,6 +96,8 @@ fn prepare(metric: Metric, v: &[f32], out: &mut Vec<f32>) {
         let n = crate::kernels::norm(v);
         out.iter_mut().for_each(|x| *x /= n);
     }
+    let floor = out.iter().fold(0f32, |m, x| m.max(x.abs())) * 1e-9;
+    out.iter_mut().filter(|x| x.abs() < floor).for_each(|x| *x = 0.0);
 }
 
 impl Database {

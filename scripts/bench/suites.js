@@ -52,13 +52,15 @@ export function jsSearch(matrix, dim, query, k) {
 }
 
 /** Inserts `base` through the public API in batches of 1,000; returns vectors/s. */
-async function insertAll(col, base, dim) {
+async function insertAll(col, base, dim, withMetadata) {
   const n = base.length / dim;
   const t0 = performance.now();
   for (let start = 0; start < n; start += 1000) {
     const batch = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {
-      batch.push({ id: String(i), vector: base.subarray(i * dim, (i + 1) * dim), metadata: { row: i } });
+      const record = { id: String(i), vector: base.subarray(i * dim, (i + 1) * dim) };
+      if (withMetadata) record.metadata = { row: i, even: i % 2 === 0 };
+      batch.push(record);
     }
     await col.upsert(batch);
   }
@@ -67,46 +69,64 @@ async function insertAll(col, base, dim) {
 
 /**
  * Suite `core`: insert rate and exact-search latency for the simd128 build, the
- * scalar build and the plain-JS baseline, on each dataset.
+ * scalar build and the plain-JS baseline. Engines take turns, round after round, so
+ * that a slow spell of this shared machine falls on all of them alike; each wasm build
+ * is warmed up first so V8 has tiered its code up.
  */
-export async function core({ datasets, k = 10 }) {
+export async function core({ datasets, k = 10, rounds = 3 }) {
   const rows = [];
   for (const ds of datasets) {
+    // Closed workers free their memory in the background, on the same two cores.
+    await new Promise((r) => setTimeout(r, 2000));
     const base = await fetchF32(ds.base);
     const queries = await fetchF32(ds.queries);
     const { dim, metric } = ds;
+    const n = base.length / dim;
     const nq = queries.length / dim;
     const scanBytes = base.length * 4;
+    const row = (engine, config, extra) => ({ dataset: ds.name, n, d: dim, engine, config, ...extra });
 
-    // The baseline first: its answers are the exact top-k every engine is scored by.
-    const jsMs = [];
-    const truth = [];
-    for (let q = 0; q < Math.min(nq, ds.jsQueries); q++) {
-      const query = queries.subarray(q * dim, (q + 1) * dim);
-      const t0 = performance.now();
-      truth.push(jsSearch(base, dim, query, k));
-      jsMs.push(performance.now() - t0);
+    const builds = ["simd128", "scalar"];
+    const dbs = {};
+    for (const build of builds) {
+      dbs[build] = await open({ name: `bench-${ds.name}-${build}`, build });
+      await insertAll(await dbs[build].collection("bench", { dim, metric }), base, dim, false);
     }
-    const row = (engine, config, extra) => ({ dataset: ds.name, n: base.length / dim, d: dim, engine, config, ...extra });
-    rows.push(row("plain-js", "flat, main thread", { recall_at_10: ds.gt ? recall(truth, ds.gt) : undefined, ...timing(jsMs, scanBytes) }));
-
-    for (const build of ["simd128", "scalar"]) {
-      const db = await open({ name: `bench-${ds.name}-${build}`, build });
-      const col = await db.collection("bench", { dim, metric });
-      const insert_per_s = await insertAll(col, base, dim);
-      const { ms, results } = await db._call("timeSearches", {
+    const timed = (build, count) =>
+      dbs[build]._call("timeSearches", {
         collection: "bench",
-        queries: queries.slice(),
+        queries: queries.slice(0, count * dim),
         dim,
         options: JSON.stringify({ k }),
-        repeat: ds.repeat,
+        repeat: 1,
       });
-      const ids = results.map((r) => JSON.parse(r).map((h) => h.id));
-      const scored = { recall_at_10: recall(ids.slice(0, truth.length), truth, k) };
-      if (ds.gt) scored.recall_at_10_gt = recall(ids, ds.gt, k);
-      rows.push(row("quiver", `${build} flat, in worker`, { ...scored, ...timing(ms, scanBytes), insert_per_s, truth }));
+    for (const build of builds) await timed(build, Math.min(nq, 20));
+
+    const ms = { js: [], simd128: [], scalar: [] };
+    const truth = [];
+    const found = { simd128: [], scalar: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (let q = 0; q < ds.jsQueries; q++) {
+        const query = queries.subarray(q * dim, (q + 1) * dim);
+        const t0 = performance.now();
+        const top = jsSearch(base, dim, query, k);
+        ms.js.push(performance.now() - t0);
+        if (r === 0) truth.push(top);
+      }
+      for (const build of builds) {
+        const out = await timed(build, nq);
+        ms[build].push(...out.ms);
+        if (r === 0) found[build] = out.results.map((t) => JSON.parse(t).map((h) => h.id));
+      }
+    }
+    rows.push(row("plain-js", "flat, main thread", { recall_at_10: ds.gt ? recall(truth, ds.gt) : undefined, ...timing(ms.js, scanBytes), truth }));
+    for (const build of builds) {
+      const scored = { recall_at_10: recall(found[build].slice(0, truth.length), truth, k) };
+      if (ds.gt) scored.recall_at_10_gt = recall(found[build], ds.gt, k);
+      rows.push(row("quiver", `${build} flat, in worker`, { ...scored, ...timing(ms[build], scanBytes) }));
 
       // The same search through the public API: adds the message round trip.
+      const col = await dbs[build].collection("bench");
       const apiMs = [];
       for (let q = 0; q < Math.min(nq, 50); q++) {
         const t0 = performance.now();
@@ -114,7 +134,33 @@ export async function core({ datasets, k = 10 }) {
         apiMs.push(performance.now() - t0);
       }
       rows.push(row("quiver", `${build} flat, API round trip`, { ...scored, ...timing(apiMs, scanBytes) }));
+      await dbs[build].close();
+    }
+  }
+  return { rows };
+}
+
+/**
+ * Insert rate through the public API, batches of 1,000, into an in-memory collection:
+ * each build in a fresh worker, after a 5,000-vector warm-up (until V8 has tiered up
+ * SQLite's code), with and without metadata. Run in a page of its own: the memory that
+ * closed workers free in the background would otherwise be timed too.
+ */
+export async function inserts({ dataset }) {
+  const base = await fetchF32(dataset.base);
+  const { dim, metric } = dataset;
+  const rows = [];
+  for (const build of ["simd128", "scalar"]) {
+    for (const withMetadata of [false, true]) {
+      const db = await open({ name: `insert-${build}-${withMetadata}`, build });
+      await insertAll(await db.collection("warm-up", { dim, metric }), base.subarray(0, 5000 * dim), dim, withMetadata);
+      const rate = await insertAll(await db.collection("bench", { dim, metric }), base, dim, withMetadata);
+      rows.push({
+        dataset: dataset.name, n: base.length / dim, d: dim, engine: "quiver",
+        config: `${build} insert, batches of 1000${withMetadata ? ", with metadata" : ""}`, insert_per_s: rate,
+      });
       await db.close();
+      await new Promise((r) => setTimeout(r, 2000));
     }
   }
   return { rows };

@@ -140,17 +140,18 @@ impl Flat {
     #[inline(always)]
     fn scan(&self, query: &[f32], k: usize, filter: Option<&Filter>, min_key: f32, key: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Candidate> {
         let mut top = TopK::new(k, &self.ids);
+        // The bar a row must clear, kept in a local: it changes only when a row enters.
+        let mut bar = min_key;
         for (b, block) in self.blocks.iter().enumerate() {
             for (r, row) in block.chunks_exact(self.dim).enumerate() {
                 let slot = b * BLOCK_ROWS + r;
-                if let Some(f) = filter {
-                    if !f.matches(self.metadata[slot].as_ref()) {
-                        continue;
-                    }
+                if filter.is_some_and(|f| !f.matches(self.metadata[slot].as_ref())) {
+                    continue;
                 }
                 let key = key(query, row);
-                if key >= min_key && key >= top.floor() {
+                if key >= bar {
                     top.push(Candidate { key, slot: slot as u32 });
+                    bar = bar.max(top.floor());
                 }
             }
         }
