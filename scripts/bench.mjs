@@ -73,15 +73,6 @@ function datasets() {
   ].map((d) => ({ ...d, dim, metric: "cosine" }));
 }
 
-function recall(got, want, k = 10) {
-  let hit = 0;
-  got.forEach((ids, q) => {
-    const truth = new Set(want[q].slice(0, k).map(String));
-    hit += ids.slice(0, k).filter((id) => truth.has(String(id))).length;
-  });
-  return hit / (got.length * k);
-}
-
 function table(rows) {
   const cols = ["dataset", "n", "engine", "config", "recall_at_10", "recall_at_10_gt", "p50_ms", "p95_ms", "qps", "gb_per_s", "insert_per_s"];
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
@@ -121,7 +112,7 @@ async function runCore() {
     stdio: "inherit",
     env: { ...process.env, RUSTFLAGS: "-C target-cpu=native" },
   });
-  const { timing } = await import("./bench/suites.js");
+  const { timing, recall } = await import("./bench/suites.js");
   for (const ds of sets) {
     const out = JSON.parse(
       execFileSync(join(targetDir, "release", "examples", "native_search"), [

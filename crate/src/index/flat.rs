@@ -55,10 +55,6 @@ impl Flat {
         self.slots.reserve(rows);
     }
 
-    pub fn contains(&self, id: &str) -> bool {
-        self.slots.contains_key(id)
-    }
-
     /// Bytes the vectors occupy; what one exact scan reads.
     pub fn matrix_bytes(&self) -> usize {
         self.blocks.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<f32>()
