@@ -90,6 +90,11 @@ impl Store {
                 format!("database schema version {version} is newer than this build's {SCHEMA_VERSION}"),
             ));
         }
+        // The largest page SQLite has: rows are 1.5 KB vectors, so fewer, larger pages
+        // mean fewer B-tree splits on bulk insert, and (for OPFS, where each read call
+        // costs ~25 us whatever its size) fewer reads to load a collection. Must
+        // precede the first table; a no-op on an existing database.
+        conn.execute_batch("PRAGMA page_size = 65536")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('site', ?1)", [site])?;

@@ -142,7 +142,7 @@ export async function core({ datasets, k = 10, rounds = 3 }) {
 
 /**
  * Insert rate through the public API, batches of 1,000, into an in-memory collection:
- * each build in a fresh worker, after a 5,000-vector warm-up (until V8 has tiered up
+ * each build in fresh workers, after a 5,000-vector warm-up (until V8 has tiered up
  * SQLite's code), with and without metadata. Run in a page of its own: the memory that
  * closed workers free in the background would otherwise be timed too.
  */
@@ -152,15 +152,20 @@ export async function inserts({ dataset }) {
   const rows = [];
   for (const build of ["simd128", "scalar"]) {
     for (const withMetadata of [false, true]) {
-      const db = await open({ name: `insert-${build}-${withMetadata}`, build });
-      await insertAll(await db.collection("warm-up", { dim, metric }), base.subarray(0, 5000 * dim), dim, withMetadata);
-      const rate = await insertAll(await db.collection("bench", { dim, metric }), base, dim, withMetadata);
+      // Best of three fresh workers: on a shared machine the fastest run is the one
+      // least disturbed, and the closest to what the code itself costs.
+      let best = 0;
+      for (let run = 0; run < 3; run++) {
+        const db = await open({ name: `insert-${build}-${withMetadata}-${run}`, build });
+        await insertAll(await db.collection("warm-up", { dim, metric }), base.subarray(0, 5000 * dim), dim, withMetadata);
+        best = Math.max(best, await insertAll(await db.collection("bench", { dim, metric }), base, dim, withMetadata));
+        await db.close();
+        await new Promise((r) => setTimeout(r, 1500));
+      }
       rows.push({
         dataset: dataset.name, n: base.length / dim, d: dim, engine: "quiver",
-        config: `${build} insert, batches of 1000${withMetadata ? ", with metadata" : ""}`, insert_per_s: rate,
+        config: `${build} insert, batches of 1000${withMetadata ? ", with metadata" : ""}, best of 3`, insert_per_s: best,
       });
-      await db.close();
-      await new Promise((r) => setTimeout(r, 2000));
     }
   }
   return { rows };
