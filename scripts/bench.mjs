@@ -9,7 +9,8 @@ import { launch, root } from "../tests/helpers.mjs";
 import { serve } from "./serve.mjs";
 
 const args = process.argv.slice(2);
-const suite = args[args.indexOf("--suite") + 1] && args.includes("--suite") ? args[args.indexOf("--suite") + 1] : "core";
+const at = args.indexOf("--suite");
+const suite = at >= 0 ? args[at + 1] : "core";
 const dataDir = join(root, "..", "shared", "data", "code-minilm-20k");
 const outDir = join(root, "target", "bench-data");
 mkdirSync(outDir, { recursive: true });
