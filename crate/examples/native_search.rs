@@ -33,13 +33,20 @@ fn main() {
         let batch: Vec<Record> = rows
             .chunks_exact(dim)
             .zip(chunk_ids)
-            .map(|(v, id)| Record { id: Some(id.clone()), vector: v, ..Default::default() })
+            .map(|(v, id)| Record {
+                id: Some(id.clone()),
+                vector: v,
+                ..Default::default()
+            })
             .collect();
         db.upsert("bench", batch).unwrap();
     }
     let insert_s = t0.elapsed().as_secs_f64();
 
-    let opts = SearchOptions { k, ..Default::default() };
+    let opts = SearchOptions {
+        k,
+        ..Default::default()
+    };
     let mut ms = Vec::new();
     let mut results = Vec::new();
     for r in 0..repeat {

@@ -20,11 +20,17 @@ fn parse_json(text: &str, field: &str) -> Result<Value> {
 
 fn string_list(text: &str, field: &str) -> Result<Vec<String>> {
     let v = parse_json(text, field)?;
-    let items = v.as_array().ok_or_else(|| Error::invalid(format!("{field}: must be an array of strings")))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| Error::invalid(format!("{field}: must be an array of strings")))?;
     items
         .iter()
         .enumerate()
-        .map(|(i, s)| s.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{field}[{i}]: must be a string"))))
+        .map(|(i, s)| {
+            s.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::invalid(format!("{field}[{i}]: must be a string")))
+        })
         .collect()
 }
 
@@ -47,7 +53,10 @@ fn search_options(text: &str) -> Result<SearchOptions> {
         opts.filter = Some(Filter::parse(f)?);
     }
     if let Some(t) = v.get("threshold").filter(|t| !t.is_null()) {
-        opts.threshold = Some(t.as_f64().ok_or_else(|| Error::invalid("threshold: must be a number"))? as f32);
+        opts.threshold = Some(
+            t.as_f64()
+                .ok_or_else(|| Error::invalid("threshold: must be a number"))? as f32,
+        );
     }
     Ok(opts)
 }
@@ -71,11 +80,15 @@ impl Db {
     /// Opens an in-memory database; `site` names this replica for sync.
     #[wasm_bindgen(constructor)]
     pub fn new(site: &str) -> Result<Db, JsValue> {
-        Database::open_in_memory(site).map(|d| Db { inner: Some(d) }).map_err(to_js)
+        Database::open_in_memory(site)
+            .map(|d| Db { inner: Some(d) })
+            .map_err(to_js)
     }
 
     fn db(&mut self) -> Result<&mut Database, JsValue> {
-        self.inner.as_mut().ok_or_else(|| to_js(Error::new(Code::Closed, "the database is closed")))
+        self.inner
+            .as_mut()
+            .ok_or_else(|| to_js(Error::new(Code::Closed, "the database is closed")))
     }
 
     /// Closes the database; later calls fail with `CLOSED`.
@@ -86,7 +99,10 @@ impl Db {
     #[wasm_bindgen(js_name = createCollection)]
     pub fn create_collection(&mut self, name: &str, dim: u32, metric: &str) -> Result<String, JsValue> {
         let metric = Metric::parse(metric, "metric").map_err(to_js)?;
-        self.db()?.create_collection(name, dim as usize, metric).map(settings_json).map_err(to_js)
+        self.db()?
+            .create_collection(name, dim as usize, metric)
+            .map(settings_json)
+            .map_err(to_js)
     }
 
     pub fn collection(&mut self, name: &str) -> Result<String, JsValue> {
@@ -94,7 +110,10 @@ impl Db {
     }
 
     pub fn collections(&mut self) -> Result<String, JsValue> {
-        self.db()?.collection_names().map(|n| json!(n).to_string()).map_err(to_js)
+        self.db()?
+            .collection_names()
+            .map(|n| json!(n).to_string())
+            .map_err(to_js)
     }
 
     /// Upserts a batch. Vectors lie back to back in `vectors`, `lengths[i]` floats each;
@@ -114,7 +133,9 @@ impl Db {
         let run = |db: &mut Database| -> Result<String> {
             let n = lengths.len();
             let column = |text: Option<&str>, field: &str| -> Result<Vec<Value>> {
-                let Some(text) = text else { return Ok(vec![Value::Null; n]) };
+                let Some(text) = text else {
+                    return Ok(vec![Value::Null; n]);
+                };
                 match parse_json(text, field)? {
                     Value::Array(v) if v.len() == n => Ok(v),
                     _ => Err(Error::invalid(format!("{field}: must be an array of {n} entries"))),
@@ -135,12 +156,18 @@ impl Db {
             };
             let mut offset = 0;
             let mut batch = Vec::with_capacity(n);
-            for (i, (((id, text), metadata), &len)) in ids.into_iter().zip(texts).zip(metadata).zip(lengths).enumerate() {
+            for (i, (((id, text), metadata), &len)) in ids.into_iter().zip(texts).zip(metadata).zip(lengths).enumerate()
+            {
                 let vector = &vectors[offset..offset + len as usize];
                 offset += len as usize;
-                batch.push(Record { id: string(id, i, "id")?, vector, metadata: Some(metadata), text: string(text, i, "text")? });
+                batch.push(Record {
+                    id: string(id, i, "id")?,
+                    vector,
+                    metadata: Some(metadata),
+                    text: string(text, i, "text")?,
+                });
             }
-            reserve_heap(vectors.len() * std::mem::size_of::<f32>() * 3);
+            reserve_heap(std::mem::size_of_val(vectors) * 3);
             Ok(json!(db.upsert(collection, batch)?).to_string())
         };
         run(self.db()?).map_err(to_js)
@@ -150,7 +177,10 @@ impl Db {
     pub fn search(&mut self, collection: &str, query: &[f32], options: &str) -> Result<String, JsValue> {
         let opts = search_options(options).map_err(to_js)?;
         let hits = self.db()?.search(collection, query, &opts).map_err(to_js)?;
-        let out: Vec<Value> = hits.iter().map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata})).collect();
+        let out: Vec<Value> = hits
+            .iter()
+            .map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata}))
+            .collect();
         Ok(Value::Array(out).to_string())
     }
 
@@ -201,7 +231,10 @@ impl Db {
 pub fn distance(metric: &str, a: &[f32], b: &[f32]) -> Result<f32, JsValue> {
     let m = Metric::parse(metric, "metric").map_err(to_js)?;
     if a.len() != b.len() {
-        return Err(to_js(Error::new(Code::DimensionMismatch, format!("b has {} dimensions, a has {}", b.len(), a.len()))));
+        return Err(to_js(Error::new(
+            Code::DimensionMismatch,
+            format!("b has {} dimensions, a has {}", b.len(), a.len()),
+        )));
     }
     Ok(m.distance(a, b))
 }

@@ -42,7 +42,11 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, filter: None, threshold: None }
+        SearchOptions {
+            k: 10,
+            filter: None,
+            threshold: None,
+        }
     }
 }
 
@@ -69,17 +73,26 @@ pub fn check_vector(v: &[f32], dim: usize, metric: Metric, field: impl Fn() -> S
         ));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::new(Code::InvalidVector, format!("{}[{i}] is {}, not a finite number", field(), v[i])));
+        return Err(Error::new(
+            Code::InvalidVector,
+            format!("{}[{i}] is {}, not a finite number", field(), v[i]),
+        ));
     }
     if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-        return Err(Error::new(Code::InvalidVector, format!("{} is the zero vector, which has no cosine", field())));
+        return Err(Error::new(
+            Code::InvalidVector,
+            format!("{} is the zero vector, which has no cosine", field()),
+        ));
     }
     Ok(())
 }
 
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 256 {
-        return Err(Error::invalid(format!("name: must be 1 to 256 bytes, got {}", name.len())));
+        return Err(Error::invalid(format!(
+            "name: must be 1 to 256 bytes, got {}",
+            name.len()
+        )));
     }
     Ok(())
 }
@@ -113,7 +126,10 @@ impl Database {
     }
 
     fn from_connection(conn: Connection, site: &str) -> Result<Database> {
-        Ok(Database { store: Store::open(conn, site)?, collections: HashMap::new() })
+        Ok(Database {
+            store: Store::open(conn, site)?,
+            collections: HashMap::new(),
+        })
     }
 
     pub fn site(&self) -> &str {
@@ -143,7 +159,13 @@ impl Database {
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
                 let settings = self.store.create_collection(name, dim, metric)?;
-                self.collections.insert(name.to_owned(), Collection { settings: settings.clone(), index: Flat::new(dim, metric) });
+                self.collections.insert(
+                    name.to_owned(),
+                    Collection {
+                        settings: settings.clone(),
+                        index: Flat::new(dim, metric),
+                    },
+                );
                 Ok(settings)
             }
         }
@@ -172,7 +194,10 @@ impl Database {
                 store::read_f32(bytes, &mut raw);
                 prepare(settings.metric, &raw, &mut prepared);
                 let metadata = meta.map(serde_json::from_str::<Metadata>).transpose().map_err(|e| {
-                    Error::new(Code::Storage, format!("stored metadata of {id:?} is not a JSON object: {e}"))
+                    Error::new(
+                        Code::Storage,
+                        format!("stored metadata of {id:?} is not a JSON object: {e}"),
+                    )
                 })?;
                 index.upsert(id, &prepared, metadata);
                 Ok(())
@@ -192,7 +217,9 @@ impl Database {
             check_vector(r.vector, dim, metric, || format!("records[{i}].vector"))?;
             ids.push(match &r.id {
                 Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
-                    return Err(Error::invalid(format!("records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes")))
+                    return Err(Error::invalid(format!(
+                        "records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes"
+                    )))
                 }
                 Some(id) => id.clone(),
                 None => {
@@ -210,13 +237,19 @@ impl Database {
                     if text.len() > MAX_METADATA_BYTES {
                         return Err(Error::new(
                             Code::InvalidMetadata,
-                            format!("records[{i}].metadata is {} bytes, over the {MAX_METADATA_BYTES} limit", text.len()),
+                            format!(
+                                "records[{i}].metadata is {} bytes, over the {MAX_METADATA_BYTES} limit",
+                                text.len()
+                            ),
                         ));
                     }
                     Some((m, text))
                 }
                 Some(_) => {
-                    return Err(Error::new(Code::InvalidMetadata, format!("records[{i}].metadata must be a JSON object")))
+                    return Err(Error::new(
+                        Code::InvalidMetadata,
+                        format!("records[{i}].metadata must be a JSON object"),
+                    ))
                 }
             });
         }
@@ -224,7 +257,12 @@ impl Database {
             .iter()
             .zip(&ids)
             .zip(&metas)
-            .map(|((r, id), m)| Row { id, vector: r.vector, metadata: m.as_ref().map(|m| m.1.as_str()), text: r.text.as_deref() })
+            .map(|((r, id), m)| Row {
+                id,
+                vector: r.vector,
+                metadata: m.as_ref().map(|m| m.1.as_str()),
+                text: r.text.as_deref(),
+            })
             .collect();
         self.store.write(key, &rows)?;
         let index = &mut self.collections.get_mut(name).expect("loaded above").index;

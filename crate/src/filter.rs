@@ -75,7 +75,11 @@ fn parse_object(value: &Value, path: &str) -> Result<Filter> {
             _ => parse_field(key, v, &here)?,
         });
     }
-    Ok(if all.len() == 1 { all.pop().unwrap() } else { Filter::And(all) })
+    Ok(if all.len() == 1 {
+        all.pop().unwrap()
+    } else {
+        Filter::And(all)
+    })
 }
 
 fn parse_field(key: &str, v: &Value, path: &str) -> Result<Filter> {
@@ -86,7 +90,12 @@ fn parse_field(key: &str, v: &Value, path: &str) -> Result<Filter> {
                 "{path}: compare with a scalar or an operator object such as {{\"$in\": [...]}}"
             )))
         }
-        scalar => return Ok(Filter::Field { key: key.into(), op: Op::Eq(scalar.clone()) }),
+        scalar => {
+            return Ok(Filter::Field {
+                key: key.into(),
+                op: Op::Eq(scalar.clone()),
+            })
+        }
     };
     let mut all = Vec::with_capacity(ops.len());
     for (name, arg) in ops {
@@ -98,9 +107,9 @@ fn parse_field(key: &str, v: &Value, path: &str) -> Result<Filter> {
         };
         let scalar = || -> Result<Value> {
             match arg {
-                Value::Array(_) | Value::Object(_) => {
-                    Err(Error::invalid(format!("{here}: must be a string, number, boolean or null")))
-                }
+                Value::Array(_) | Value::Object(_) => Err(Error::invalid(format!(
+                    "{here}: must be a string, number, boolean or null"
+                ))),
                 v => Ok(v.clone()),
             }
         };
@@ -123,7 +132,11 @@ fn parse_field(key: &str, v: &Value, path: &str) -> Result<Filter> {
         };
         all.push(Filter::Field { key: key.into(), op });
     }
-    Ok(if all.len() == 1 { all.pop().unwrap() } else { Filter::And(all) })
+    Ok(if all.len() == 1 {
+        all.pop().unwrap()
+    } else {
+        Filter::And(all)
+    })
 }
 
 impl Op {
@@ -203,7 +216,10 @@ mod tests {
             (json!({"tag": {"$in": 3}}), "filter.tag.$in: must be an array"),
             (json!({"tag": {"$regex": "x"}}), "filter.tag.$regex: unknown operator"),
             (json!({"$or": []}), "filter.$or: must be a non-empty array"),
-            (json!({"$or": [{"a": {"$gt": true}}]}), "filter.$or[0].a.$gt: must be a number or a string"),
+            (
+                json!({"$or": [{"a": {"$gt": true}}]}),
+                "filter.$or[0].a.$gt: must be a number or a string",
+            ),
             (json!({"a": [1, 2]}), "filter.a: compare with a scalar"),
         ];
         for (f, want) in cases {

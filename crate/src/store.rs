@@ -76,7 +76,11 @@ fn f32_bytes(v: &[f32]) -> &[u8] {
 
 /// Decodes a vector BLOB into `out`.
 pub fn read_f32(bytes: &[u8], out: &mut Vec<f32>) {
-    out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
 }
 
 impl Store {
@@ -103,7 +107,9 @@ impl Store {
             Ok(conn.query_row("SELECT value FROM quiver_meta WHERE key = ?1", [key], |r| r.get(0))?)
         };
         let site = get("site")?;
-        let clock = get("clock")?.parse().map_err(|_| Error::new(Code::Storage, "quiver_meta.clock is not a number"))?;
+        let clock = get("clock")?
+            .parse()
+            .map_err(|_| Error::new(Code::Storage, "quiver_meta.clock is not a number"))?;
         Ok(Store { conn, site, clock })
     }
 
@@ -123,7 +129,12 @@ impl Store {
             })
             .optional()?
             .map(|(key, dim, metric)| {
-                Ok(Settings { key, name: name.to_owned(), dim: dim as usize, metric: Metric::parse(&metric, "collections.metric")? })
+                Ok(Settings {
+                    key,
+                    name: name.to_owned(),
+                    dim: dim as usize,
+                    metric: Metric::parse(&metric, "collections.metric")?,
+                })
             })
             .transpose()
     }
@@ -139,7 +150,12 @@ impl Store {
             "INSERT INTO collections(name, dim, metric) VALUES(?1, ?2, ?3)",
             params![name, dim as i64, metric.as_str()],
         )?;
-        Ok(Settings { key: self.conn.last_insert_rowid(), name: name.to_owned(), dim, metric })
+        Ok(Settings {
+            key: self.conn.last_insert_rowid(),
+            name: name.to_owned(),
+            dim,
+            metric,
+        })
     }
 
     /// Writes all rows in one transaction: all of them, or on error none.
@@ -156,7 +172,15 @@ impl Store {
             )?;
             for row in rows {
                 clock += 1;
-                stmt.execute(params![collection, row.id, f32_bytes(row.vector), row.metadata, row.text, clock as i64, self.site])?;
+                stmt.execute(params![
+                    collection,
+                    row.id,
+                    f32_bytes(row.vector),
+                    row.metadata,
+                    row.text,
+                    clock as i64,
+                    self.site
+                ])?;
             }
         }
         Self::set_clock(&tx, clock)?;
@@ -190,7 +214,8 @@ impl Store {
     }
 
     fn set_clock(conn: &Connection, clock: u64) -> Result<()> {
-        conn.prepare_cached("UPDATE quiver_meta SET value = ?1 WHERE key = 'clock'")?.execute([clock.to_string()])?;
+        conn.prepare_cached("UPDATE quiver_meta SET value = ?1 WHERE key = 'clock'")?
+            .execute([clock.to_string()])?;
         Ok(())
     }
 
@@ -202,7 +227,12 @@ impl Store {
             .query_row(params![collection, id], |r| {
                 let mut vector = Vec::new();
                 read_f32(r.get_ref(0)?.as_blob()?, &mut vector);
-                Ok(Stored { id: id.to_owned(), vector, metadata: r.get(1)?, text: r.get(2)? })
+                Ok(Stored {
+                    id: id.to_owned(),
+                    vector,
+                    metadata: r.get(1)?,
+                    text: r.get(2)?,
+                })
             })
             .optional()?;
         Ok(row)
@@ -210,12 +240,16 @@ impl Store {
 
     /// Streams every live row of a collection in insertion order: id, vector, metadata.
     pub fn scan(&self, collection: i64, mut each: impl FnMut(&str, &[u8], Option<&str>) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, vector, metadata FROM vectors WHERE collection = ?1 AND deleted = 0 ORDER BY rowid",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, vector, metadata FROM vectors WHERE collection = ?1 AND deleted = 0 ORDER BY rowid")?;
         let mut rows = stmt.query([collection])?;
         while let Some(r) = rows.next()? {
-            each(r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_blob()?, r.get_ref(2)?.as_str_or_null()?)?;
+            each(
+                r.get_ref(0)?.as_str()?,
+                r.get_ref(1)?.as_blob()?,
+                r.get_ref(2)?.as_str_or_null()?,
+            )?;
         }
         Ok(())
     }

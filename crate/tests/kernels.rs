@@ -25,8 +25,14 @@ fn kernels_match_f64_reference_on_odd_dimensions_and_zero_vectors() {
         let b: Vec<f32> = (0..dim).map(|_| r()).collect();
         let (dot, l2, scale) = reference(&a, &b);
         // Error bound relative to the sum of magnitudes: cancellation cannot inflate it.
-        assert!((kernels::dot(&a, &b) as f64 - dot).abs() <= 1e-5 * scale.max(1e-30), "dot d={dim}");
-        assert!((kernels::l2_squared(&a, &b) as f64 - l2).abs() <= 1e-5 * l2.max(1e-30), "l2 d={dim}");
+        assert!(
+            (kernels::dot(&a, &b) as f64 - dot).abs() <= 1e-5 * scale.max(1e-30),
+            "dot d={dim}"
+        );
+        assert!(
+            (kernels::l2_squared(&a, &b) as f64 - l2).abs() <= 1e-5 * l2.max(1e-30),
+            "l2 d={dim}"
+        );
         let zero = vec![0.0; dim];
         assert_eq!(kernels::dot(&a, &zero), 0.0);
         assert_eq!(kernels::cosine(&a, &zero), 0.0);

@@ -23,15 +23,27 @@ fn oracle_score(metric: Metric, q: &[f32], v: &[f32]) -> f64 {
             let n = |x: &[f32]| x.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
             dot / (n(q) * n(v))
         }
-        Metric::Euclidean => q.iter().zip(v).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum::<f64>().sqrt(),
+        Metric::Euclidean => q
+            .iter()
+            .zip(v)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt(),
     }
 }
 
 /// The oracle's top-k: every (id, score) sorted best first.
 fn brute_force(metric: Metric, q: &[f32], rows: &[(String, Vec<f32>)], k: usize) -> Vec<(String, f64)> {
-    let mut all: Vec<_> = rows.iter().map(|(id, v)| (id.clone(), oracle_score(metric, q, v))).collect();
+    let mut all: Vec<_> = rows
+        .iter()
+        .map(|(id, v)| (id.clone(), oracle_score(metric, q, v)))
+        .collect();
     all.sort_by(|a, b| {
-        let o = if metric.higher_is_closer() { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) };
+        let o = if metric.higher_is_closer() {
+            b.1.total_cmp(&a.1)
+        } else {
+            a.1.total_cmp(&b.1)
+        };
         o.then_with(|| a.0.cmp(&b.0))
     });
     all.truncate(k);
@@ -41,11 +53,18 @@ fn brute_force(metric: Metric, q: &[f32], rows: &[(String, Vec<f32>)], k: usize)
 fn fill(db: &mut Database, name: &str, dim: usize, n: usize, metric: Metric, seed: u64) -> Vec<(String, Vec<f32>)> {
     db.create_collection(name, dim, metric).unwrap();
     let mut r = rng(seed);
-    let rows: Vec<(String, Vec<f32>)> = (0..n).map(|i| (format!("v{i:05}"), (0..dim).map(|_| r()).collect())).collect();
+    let rows: Vec<(String, Vec<f32>)> = (0..n)
+        .map(|i| (format!("v{i:05}"), (0..dim).map(|_| r()).collect()))
+        .collect();
     let records: Vec<Record> = rows
         .iter()
         .enumerate()
-        .map(|(i, (id, v))| Record { id: Some(id.clone()), vector: v, metadata: Some(json!({"parity": i % 2, "bucket": i % 7})), text: None })
+        .map(|(i, (id, v))| Record {
+            id: Some(id.clone()),
+            vector: v,
+            metadata: Some(json!({"parity": i % 2, "bucket": i % 7})),
+            text: None,
+        })
         .collect();
     db.upsert(name, records).unwrap();
     rows
@@ -55,7 +74,10 @@ fn fill(db: &mut Database, name: &str, dim: usize, n: usize, metric: Metric, see
 fn assert_same_ranking(metric: Metric, got: &[(String, f32)], want: &[(String, f64)]) {
     assert_eq!(got.len(), want.len());
     for (i, ((gid, gs), (wid, ws))) in got.iter().zip(want).enumerate() {
-        assert!((*gs as f64 - ws).abs() <= 1e-4 * ws.abs().max(1.0), "{metric:?} rank {i}: score {gs} vs {ws}");
+        assert!(
+            (*gs as f64 - ws).abs() <= 1e-4 * ws.abs().max(1.0),
+            "{metric:?} rank {i}: score {gs} vs {ws}"
+        );
         if gid != wid {
             let tie = (*gs as f64 - ws).abs() <= 1e-5 * ws.abs().max(1.0);
             assert!(tie, "{metric:?} rank {i}: {gid} vs {wid}");
@@ -72,7 +94,14 @@ fn exact_search_equals_brute_force_for_every_metric() {
         for _ in 0..20 {
             let q: Vec<f32> = (0..37).map(|_| r()).collect();
             let got: Vec<_> = db
-                .search("c", &q, &SearchOptions { k: 10, ..Default::default() })
+                .search(
+                    "c",
+                    &q,
+                    &SearchOptions {
+                        k: 10,
+                        ..Default::default()
+                    },
+                )
                 .unwrap()
                 .into_iter()
                 .map(|h| (h.id.to_owned(), h.score))
@@ -88,10 +117,25 @@ fn filter_is_applied_during_the_scan_and_still_returns_k() {
     let rows = fill(&mut db, "c", 16, 700, Metric::Cosine, 3);
     let q = rows[0].1.clone();
     let filter = Filter::parse(&json!({"bucket": {"$in": [3]}, "parity": 1})).unwrap();
-    let hits = db.search("c", &q, &SearchOptions { k: 25, filter: Some(filter), threshold: None }).unwrap();
+    let hits = db
+        .search(
+            "c",
+            &q,
+            &SearchOptions {
+                k: 25,
+                filter: Some(filter),
+                threshold: None,
+            },
+        )
+        .unwrap();
     // bucket 3 and odd: i % 14 == 3, 50 such rows among 700; the 25 best are returned.
     assert_eq!(hits.len(), 25);
-    let matching: Vec<_> = rows.iter().enumerate().filter(|(i, _)| i % 14 == 3).map(|(_, r)| r.clone()).collect();
+    let matching: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 14 == 3)
+        .map(|(_, r)| r.clone())
+        .collect();
     let want = brute_force(Metric::Cosine, &q, &matching, 25);
     let got: Vec<_> = hits.iter().map(|h| (h.id.to_owned(), h.score)).collect();
     assert_same_ranking(Metric::Cosine, &got, &want);
@@ -105,9 +149,32 @@ fn threshold_keeps_only_close_enough_rows() {
         let q = rows[5].1.clone();
         let all = brute_force(metric, &q, &rows, 300);
         let t = all[40].1 as f32;
-        let hits = db.search("c", &q, &SearchOptions { k: 300, filter: None, threshold: Some(t) }).unwrap();
-        let expected = all.iter().filter(|(_, s)| if metric.higher_is_closer() { *s >= t as f64 } else { *s <= t as f64 }).count();
-        assert!((hits.len() as i64 - expected as i64).abs() <= 1, "{metric:?}: {} vs {expected}", hits.len());
+        let hits = db
+            .search(
+                "c",
+                &q,
+                &SearchOptions {
+                    k: 300,
+                    filter: None,
+                    threshold: Some(t),
+                },
+            )
+            .unwrap();
+        let expected = all
+            .iter()
+            .filter(|(_, s)| {
+                if metric.higher_is_closer() {
+                    *s >= t as f64
+                } else {
+                    *s <= t as f64
+                }
+            })
+            .count();
+        assert!(
+            (hits.len() as i64 - expected as i64).abs() <= 1,
+            "{metric:?}: {} vs {expected}",
+            hits.len()
+        );
         assert!(hits.len() >= 40);
     }
 }
@@ -119,18 +186,56 @@ fn updates_and_deletes_are_seen_by_search_count_and_get() {
     assert_eq!(db.delete("c", &["v00003", "v00010", "nope"]).unwrap(), 2);
     assert_eq!(db.count("c").unwrap(), 48);
     assert!(db.get("c", "v00003").unwrap().is_none());
-    let hits = db.search("c", &rows[3].1, &SearchOptions { k: 50, ..Default::default() }).unwrap();
+    let hits = db
+        .search(
+            "c",
+            &rows[3].1,
+            &SearchOptions {
+                k: 50,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(hits.len(), 48);
     assert!(hits.iter().all(|h| h.id != "v00003" && h.id != "v00010"));
     let v = [9.0, 9.0, 9.0, 9.0];
-    db.upsert("c", vec![Record { id: Some("v00020".into()), vector: &v, metadata: None, text: Some("moved".into()) }]).unwrap();
-    let top = db.search("c", &v, &SearchOptions { k: 1, ..Default::default() }).unwrap();
+    db.upsert(
+        "c",
+        vec![Record {
+            id: Some("v00020".into()),
+            vector: &v,
+            metadata: None,
+            text: Some("moved".into()),
+        }],
+    )
+    .unwrap();
+    let top = db
+        .search(
+            "c",
+            &v,
+            &SearchOptions {
+                k: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!((top[0].id, top[0].score), ("v00020", 0.0));
     let stored = db.get("c", "v00020").unwrap().unwrap();
-    assert_eq!((stored.vector, stored.text.as_deref(), stored.metadata), (v.to_vec(), Some("moved"), None));
+    assert_eq!(
+        (stored.vector, stored.text.as_deref(), stored.metadata),
+        (v.to_vec(), Some("moved"), None)
+    );
     assert_eq!(db.count("c").unwrap(), 48);
     // Reviving a deleted id brings it back.
-    db.upsert("c", vec![Record { id: Some("v00003".into()), vector: &v, ..Default::default() }]).unwrap();
+    db.upsert(
+        "c",
+        vec![Record {
+            id: Some("v00003".into()),
+            vector: &v,
+            ..Default::default()
+        }],
+    )
+    .unwrap();
     assert_eq!(db.count("c").unwrap(), 49);
 }
 
@@ -144,12 +249,34 @@ fn generated_ids_are_unique_and_stable_across_reopen() {
     let mut first = {
         let mut db = Database::open(&path, "a1").unwrap();
         db.create_collection("c", 2, Metric::Dot).unwrap();
-        db.upsert("c", vec![Record { vector: &v, ..Default::default() }, Record { vector: &v, ..Default::default() }]).unwrap()
+        db.upsert(
+            "c",
+            vec![
+                Record {
+                    vector: &v,
+                    ..Default::default()
+                },
+                Record {
+                    vector: &v,
+                    ..Default::default()
+                },
+            ],
+        )
+        .unwrap()
     };
     let mut db = Database::open(&path, "other-site-ignored").unwrap();
     assert_eq!(db.site(), "a1");
     assert_eq!(db.collection("c").unwrap().dim, 2);
-    first.extend(db.upsert("c", vec![Record { vector: &v, ..Default::default() }]).unwrap());
+    first.extend(
+        db.upsert(
+            "c",
+            vec![Record {
+                vector: &v,
+                ..Default::default()
+            }],
+        )
+        .unwrap(),
+    );
     let mut unique = first.clone();
     unique.sort();
     unique.dedup();
@@ -169,17 +296,61 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
     let inf = [f32::INFINITY, 0.0, 0.0];
     let zero = [0.0f32; 3];
     let big = json!({"blob": "x".repeat(70_000)});
-    let rec = |v: &'static [f32]| Record { id: Some("new".into()), vector: v, ..Default::default() };
+    let rec = |v: &'static [f32]| Record {
+        id: Some("new".into()),
+        vector: v,
+        ..Default::default()
+    };
     let leak = |v: &[f32]| -> &'static [f32] { Box::leak(v.to_vec().into_boxed_slice()) };
     let cases: Vec<(Vec<Record>, Code, &str)> = vec![
-        (vec![rec(leak(&ok)), rec(leak(&short))], Code::DimensionMismatch, "records[1].vector has 2 dimensions"),
-        (vec![rec(leak(&nan))], Code::InvalidVector, "records[0].vector[1] is NaN"),
-        (vec![rec(leak(&inf))], Code::InvalidVector, "records[0].vector[0] is inf"),
+        (
+            vec![rec(leak(&ok)), rec(leak(&short))],
+            Code::DimensionMismatch,
+            "records[1].vector has 2 dimensions",
+        ),
+        (
+            vec![rec(leak(&nan))],
+            Code::InvalidVector,
+            "records[0].vector[1] is NaN",
+        ),
+        (
+            vec![rec(leak(&inf))],
+            Code::InvalidVector,
+            "records[0].vector[0] is inf",
+        ),
         (vec![rec(leak(&[]))], Code::InvalidVector, "records[0].vector is empty"),
-        (vec![rec(leak(&zero))], Code::InvalidVector, "records[0].vector is the zero vector"),
-        (vec![rec(leak(&ok)), Record { metadata: Some(json!([1])), ..rec(leak(&ok)) }], Code::InvalidMetadata, "records[1].metadata must be a JSON object"),
-        (vec![Record { metadata: Some(big), ..rec(leak(&ok)) }], Code::InvalidMetadata, "records[0].metadata is 70011 bytes"),
-        (vec![Record { id: Some(String::new()), ..rec(leak(&ok)) }], Code::InvalidArgument, "records[0].id"),
+        (
+            vec![rec(leak(&zero))],
+            Code::InvalidVector,
+            "records[0].vector is the zero vector",
+        ),
+        (
+            vec![
+                rec(leak(&ok)),
+                Record {
+                    metadata: Some(json!([1])),
+                    ..rec(leak(&ok))
+                },
+            ],
+            Code::InvalidMetadata,
+            "records[1].metadata must be a JSON object",
+        ),
+        (
+            vec![Record {
+                metadata: Some(big),
+                ..rec(leak(&ok))
+            }],
+            Code::InvalidMetadata,
+            "records[0].metadata is 70011 bytes",
+        ),
+        (
+            vec![Record {
+                id: Some(String::new()),
+                ..rec(leak(&ok))
+            }],
+            Code::InvalidArgument,
+            "records[0].id",
+        ),
     ];
     for (records, code, msg) in cases {
         let e = db.upsert("c", records).unwrap_err();
@@ -188,17 +359,45 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
         assert_eq!(db.count("c").unwrap(), 10);
         assert!(db.get("c", "new").unwrap().is_none());
     }
-    let search = |db: &mut Database, q: &[f32], k: usize| db.search("c", q, &SearchOptions { k, ..Default::default() }).map(|h| h.len());
+    let search = |db: &mut Database, q: &[f32], k: usize| {
+        db.search(
+            "c",
+            q,
+            &SearchOptions {
+                k,
+                ..Default::default()
+            },
+        )
+        .map(|h| h.len())
+    };
     assert_eq!(search(&mut db, &ok, 0).unwrap_err().code, Code::InvalidArgument);
-    assert_eq!(search(&mut db, &ok, 10_001).unwrap_err().message, "k: must be 1 to 10000, got 10001");
+    assert_eq!(
+        search(&mut db, &ok, 10_001).unwrap_err().message,
+        "k: must be 1 to 10000, got 10001"
+    );
     assert_eq!(search(&mut db, &short, 1).unwrap_err().code, Code::DimensionMismatch);
-    assert_eq!(search(&mut db, &nan, 1).unwrap_err().message, "query[1] is NaN, not a finite number");
+    assert_eq!(
+        search(&mut db, &nan, 1).unwrap_err().message,
+        "query[1] is NaN, not a finite number"
+    );
     assert_eq!(search(&mut db, &ok, 10_000).unwrap(), 10);
     assert_eq!(db.collection("missing").unwrap_err().code, Code::NotFound);
-    assert_eq!(db.create_collection("c", 4, Metric::Cosine).unwrap_err().code, Code::DimensionMismatch);
-    assert_eq!(db.create_collection("c", 3, Metric::Dot).unwrap_err().code, Code::InvalidArgument);
-    assert_eq!(db.create_collection("d", 0, Metric::Dot).unwrap_err().message, "dim: must be 1 to 65536, got 0");
-    assert_eq!(Metric::parse("manhattan", "metric").unwrap_err().code, Code::InvalidArgument);
+    assert_eq!(
+        db.create_collection("c", 4, Metric::Cosine).unwrap_err().code,
+        Code::DimensionMismatch
+    );
+    assert_eq!(
+        db.create_collection("c", 3, Metric::Dot).unwrap_err().code,
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        db.create_collection("d", 0, Metric::Dot).unwrap_err().message,
+        "dim: must be 1 to 65536, got 0"
+    );
+    assert_eq!(
+        Metric::parse("manhattan", "metric").unwrap_err().code,
+        Code::InvalidArgument
+    );
 }
 
 proptest! {

@@ -8,13 +8,19 @@ use std::path::PathBuf;
 use wasmparser::{Validator, WasmFeatures};
 
 fn module(flavour: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pkg").join(flavour).join("quiver_bg.wasm");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../pkg")
+        .join(flavour)
+        .join("quiver_bg.wasm");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `node scripts/build.mjs`)", path.display()))
 }
 
 fn validate_without_simd(bytes: &[u8]) -> Result<(), String> {
     let features = WasmFeatures::default() - WasmFeatures::SIMD - WasmFeatures::RELAXED_SIMD;
-    Validator::new_with_features(features).validate_all(bytes).map(|_| ()).map_err(|e| e.to_string())
+    Validator::new_with_features(features)
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -24,7 +30,9 @@ fn plain_build_holds_no_simd_instruction() {
     if let Err(e) = validate_without_simd(&bytes) {
         panic!("pkg/scalar/quiver_bg.wasm uses a SIMD instruction: {e}");
     }
-    Validator::new_with_features(WasmFeatures::default()).validate_all(&bytes).expect("valid wasm");
+    Validator::new_with_features(WasmFeatures::default())
+        .validate_all(&bytes)
+        .expect("valid wasm");
 }
 
 #[test]
@@ -33,5 +41,7 @@ fn simd_build_holds_simd_instructions() {
     let bytes = module("simd");
     let e = validate_without_simd(&bytes).expect_err("the simd128 build should use SIMD");
     assert!(e.contains("SIMD"), "{e}");
-    Validator::new_with_features(WasmFeatures::default()).validate_all(&bytes).expect("valid wasm");
+    Validator::new_with_features(WasmFeatures::default())
+        .validate_all(&bytes)
+        .expect("valid wasm");
 }

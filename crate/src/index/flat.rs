@@ -38,7 +38,14 @@ pub struct Hit<'a> {
 
 impl Flat {
     pub fn new(dim: usize, metric: Metric) -> Self {
-        Flat { dim, metric, blocks: Vec::new(), ids: Vec::new(), metadata: Vec::new(), slots: HashMap::new() }
+        Flat {
+            dim,
+            metric,
+            blocks: Vec::new(),
+            ids: Vec::new(),
+            metadata: Vec::new(),
+            slots: HashMap::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -74,7 +81,7 @@ impl Flat {
                 self.metadata[slot as usize] = metadata;
             }
             None => {
-                if self.ids.len() % BLOCK_ROWS == 0 {
+                if self.ids.len().is_multiple_of(BLOCK_ROWS) {
                     // The first block grows with the collection, so a small one stays
                     // small; later ones are allocated whole, never copied.
                     let rows = if self.blocks.is_empty() { 0 } else { BLOCK_ROWS };
@@ -90,7 +97,9 @@ impl Flat {
 
     /// Removes a row; returns whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slots.remove(id) else { return false };
+        let Some(slot) = self.slots.remove(id) else {
+            return false;
+        };
         let (s, last) = (slot as usize, self.ids.len() - 1);
         let dim = self.dim;
         let tail = self.blocks.last_mut().expect("a row exists");
@@ -121,7 +130,7 @@ impl Flat {
         let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
         // One monomorphised scan per kernel keeps the metric's branch out of the loop.
         let top = match metric {
-            Metric::Cosine | Metric::Dot => self.scan(query, k, filter, min_key, |q, r| kernels::dot(q, r)),
+            Metric::Cosine | Metric::Dot => self.scan(query, k, filter, min_key, kernels::dot),
             Metric::Euclidean => self.scan(query, k, filter, min_key, |q, r| -kernels::l2_squared(q, r)),
         };
         top.into_iter()
@@ -134,7 +143,14 @@ impl Flat {
     }
 
     #[inline(always)]
-    fn scan(&self, query: &[f32], k: usize, filter: Option<&Filter>, min_key: f32, key: impl Fn(&[f32], &[f32]) -> f32) -> Vec<Candidate> {
+    fn scan(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        min_key: f32,
+        key: impl Fn(&[f32], &[f32]) -> f32,
+    ) -> Vec<Candidate> {
         let mut top = TopK::new(k, &self.ids);
         // The bar a row must clear, kept in a local: it changes only when a row enters.
         let mut bar = min_key;

@@ -22,7 +22,11 @@ pub struct TopK<'a> {
 
 impl<'a> TopK<'a> {
     pub fn new(k: usize, ids: &'a [String]) -> Self {
-        TopK { k, heap: Vec::with_capacity(k.min(ids.len()) + 1), ids }
+        TopK {
+            k,
+            heap: Vec::with_capacity(k.min(ids.len()) + 1),
+            ids,
+        }
     }
 
     /// The key a candidate must beat to enter, once the heap is full.
@@ -78,7 +82,9 @@ impl<'a> TopK<'a> {
         let ids = self.ids;
         let mut v = self.heap;
         v.sort_by(|a, b| {
-            b.key.total_cmp(&a.key).then_with(|| ids[a.slot as usize].cmp(&ids[b.slot as usize]))
+            b.key
+                .total_cmp(&a.key)
+                .then_with(|| ids[a.slot as usize].cmp(&ids[b.slot as usize]))
         });
         v
     }

@@ -10,10 +10,10 @@ pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use simd128 as active;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 use scalar as active;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128 as active;
 
 /// Which kernel form this build runs: `"simd128"` or `"scalar"`.
 pub const BUILD: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {

@@ -7,7 +7,12 @@ const LANES: usize = 8;
 fn fold(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| term(*x, *y)).sum();
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| term(*x, *y))
+        .sum();
     for (x, y) in ac.zip(bc) {
         // Fixed-size arrays let LLVM drop the bounds checks and keep lanes in registers.
         let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());

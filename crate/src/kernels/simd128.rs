@@ -30,7 +30,9 @@ fn fold(a: &[f32], b: &[f32], term: impl Fn(v128, v128) -> v128, scalar: impl Fn
     }
     let s = f32x4_add(f32x4_add(s0, s2), f32x4_add(s1, s3));
     let tail: f32 = a[body..n].iter().zip(&b[body..n]).map(|(x, y)| scalar(*x, *y)).sum();
-    (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s)) + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s)) + tail
+    (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s))
+        + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s))
+        + tail
 }
 
 #[inline(always)]
