@@ -297,7 +297,7 @@ impl Database {
     }
 
     pub fn ids(&mut self, name: &str) -> Result<Vec<String>> {
-        Ok(self.load(name)?.index.ids().to_vec())
+        Ok(self.load(name)?.index.ids().iter().map(|id| id.to_string()).collect())
     }
 
     /// Bytes of the collection's search copy: what one exact scan reads.

@@ -6,7 +6,7 @@
 //! Rows are dense: deleting moves the last row into the hole, so the scan never skips
 //! tombstones.
 
-use super::{Candidate, TopK};
+use super::{Candidate, Id, TopK};
 use crate::filter::Filter;
 use crate::kernels;
 use crate::metric::Metric;
@@ -23,9 +23,9 @@ pub struct Flat {
     dim: usize,
     metric: Metric,
     blocks: Vec<Vec<f32>>,
-    ids: Vec<String>,
+    ids: Vec<Id>,
     metadata: Vec<Option<Metadata>>,
-    slots: HashMap<String, u32>,
+    slots: HashMap<Id, u32>,
 }
 
 /// A search hit: the row's id, its public score and its metadata.
@@ -88,8 +88,9 @@ impl Flat {
                     self.blocks.push(Vec::with_capacity(rows * self.dim));
                 }
                 self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
-                self.slots.insert(id.to_owned(), self.ids.len() as u32);
-                self.ids.push(id.to_owned());
+                let id: Id = id.into();
+                self.slots.insert(id.clone(), self.ids.len() as u32);
+                self.ids.push(id);
                 self.metadata.push(metadata);
             }
         }
@@ -117,7 +118,7 @@ impl Flat {
     }
 
     /// The ids of all rows, in slot order.
-    pub fn ids(&self) -> &[String] {
+    pub fn ids(&self) -> &[Id] {
         &self.ids
     }
 
@@ -186,7 +187,7 @@ mod tests {
         // Remove a row of the first block: the last row moves into its slot.
         assert!(f.remove("3"));
         assert_eq!(f.len(), n - 1);
-        assert_eq!(f.ids()[3], format!("{}", n - 1));
+        assert_eq!(&*f.ids()[3], format!("{}", n - 1));
         let top = f.search(&[1.0, 0.0], 1, None, None);
         assert_eq!(top[0].id, format!("{}", n - 1));
         for i in (0..n).filter(|&i| i != 3).rev() {

@@ -2,6 +2,11 @@
 
 pub mod flat;
 
+use std::rc::Rc;
+
+/// A row's id, shared by the slot list and the id-to-slot map (one allocation a row).
+pub type Id = Rc<str>;
+
 /// One search result inside the core: the row's slot and its ranking key
 /// (larger is better whatever the metric).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,11 +22,11 @@ pub struct Candidate {
 pub struct TopK<'a> {
     k: usize,
     heap: Vec<Candidate>,
-    ids: &'a [String],
+    ids: &'a [Id],
 }
 
 impl<'a> TopK<'a> {
-    pub fn new(k: usize, ids: &'a [String]) -> Self {
+    pub fn new(k: usize, ids: &'a [Id]) -> Self {
         TopK {
             k,
             heap: Vec::with_capacity(k.min(ids.len()) + 1),
