@@ -208,12 +208,12 @@ impl Database {
     }
 
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
-    pub fn upsert(&mut self, name: &str, records: Vec<Record>) -> Result<Vec<String>> {
+    pub fn upsert(&mut self, name: &str, mut records: Vec<Record>) -> Result<Vec<String>> {
         let Settings { key, dim, metric, .. } = self.load(name)?.settings;
         let mut ids = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());
         let mut next = self.store.clock();
-        for (i, r) in records.iter().enumerate() {
+        for (i, r) in records.iter_mut().enumerate() {
             check_vector(r.vector, dim, metric, || format!("records[{i}].vector"))?;
             ids.push(match &r.id {
                 Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
@@ -227,9 +227,6 @@ impl Database {
                     format!("{}-{next:x}", self.store.site())
                 }
             });
-        }
-        let mut records = records;
-        for (i, r) in records.iter_mut().enumerate() {
             metas.push(match r.metadata.take() {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(m)) => {

@@ -103,14 +103,25 @@ impl Flat {
         };
         let (s, last) = (slot as usize, self.ids.len() - 1);
         let dim = self.dim;
+        if s != last {
+            // Move the last row into the hole, in place: it lives in the last block,
+            // the hole in that block or an earlier one.
+            let (b, r) = (s / BLOCK_ROWS, (s % BLOCK_ROWS) * dim);
+            let last_block = self.blocks.len() - 1;
+            let (head, tail) = self.blocks.split_at_mut(last_block);
+            let tail = &mut tail[0];
+            let from = tail.len() - dim;
+            if b == head.len() {
+                tail.copy_within(from.., r);
+            } else {
+                head[b][r..r + dim].copy_from_slice(&tail[from..]);
+            }
+            self.slots.insert(self.ids[last].clone(), slot);
+        }
         let tail = self.blocks.last_mut().expect("a row exists");
-        let moved: Vec<f32> = tail.drain(tail.len() - dim..).collect();
+        tail.truncate(tail.len() - dim);
         if tail.is_empty() {
             self.blocks.pop();
-        }
-        if s != last {
-            self.row_mut(s).copy_from_slice(&moved);
-            self.slots.insert(self.ids[last].clone(), slot);
         }
         self.ids.swap_remove(s);
         self.metadata.swap_remove(s);
