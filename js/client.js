@@ -1,30 +1,74 @@
-// Request/response over postMessage to one store worker. Big arrays are transferred,
-// not copied; every pending call fails with WORKER_LOST if the worker dies.
+// One store worker, seen from the page: request/response over postMessage for setup
+// and bulk data (big arrays transferred, not copied), and searches through the query
+// ring when the page is cross-origin isolated.
 import { QuiverError } from "./errors.js";
+import { Ring, ringBytes, SLOTS, FREE, READY, DONE, COMPLETED, YIELDS, DOORBELL, OK, POSTED } from "./ring.js";
+
+let workers = 0;
 
 export class WorkerClient {
-  constructor() {
+  /**
+   * Starts a worker running `build`. `onLost(why)` is called once if it dies: every
+   * call in flight has then failed with WORKER_LOST.
+   */
+  constructor(onLost) {
     this.worker = new Worker(new URL("../workers/store-worker.js", import.meta.url), { type: "module" });
+    this.lock = `quiver-worker-${crypto.randomUUID?.() ?? Math.random()}-${++workers}`;
     this.next = 1;
     this.pending = new Map();
     this.spare = null;
-    this.worker.onmessage = ({ data }) => {
-      if (data.buffer && (!this.spare || data.buffer.byteLength > this.spare.byteLength)) this.spare = data.buffer;
-      const p = this.pending.get(data.id);
-      if (!p) return;
-      this.pending.delete(data.id);
-      if (data.ok) p.resolve(data.value);
-      else p.reject(new QuiverError(data.error.code, data.error.message));
-    };
-    const lost = (why) => {
-      for (const p of this.pending.values()) p.reject(new QuiverError("WORKER_LOST", `the store worker stopped: ${why}`));
-      this.pending.clear();
-    };
+    this.ring = null;
+    this.alive = true;
+    this.onLost = onLost;
+    this.worker.onmessage = ({ data }) => this.#message(data);
     this.worker.onerror = (e) => {
       e.preventDefault?.();
-      lost(e.message || "error");
+      this.#lost(e.message || "it failed");
     };
-    this.worker.onmessageerror = () => lost("a message could not be deserialised");
+    this.worker.onmessageerror = () => this.#lost("a message could not be deserialised");
+  }
+
+  /** Loads the wasm build in the worker; returns the build's name. */
+  async init(build) {
+    const chosen = await this.call("init", { build, lock: this.lock });
+    // The worker holds its lock until it is gone; being granted it means just that.
+    navigator.locks?.request(this.lock, () => this.#lost("it stopped"));
+    return chosen;
+  }
+
+  /** Moves searches onto a SharedArrayBuffer ring. */
+  async useRing() {
+    const ring = new Ring(new SharedArrayBuffer(ringBytes()));
+    await this.call("ring", { buffer: ring.buffer });
+    this.ring = ring;
+    this.free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+    this.inRing = new Map();
+    this.awaitingPost = new Set();
+    this.postedText = new Map();
+    this.seen = 0;
+    this.waiting = false;
+  }
+
+  #message(data) {
+    if (data.ring !== undefined) return this.#ringPosted(data.ring, data.text);
+    if (data.buffer && (!this.spare || data.buffer.byteLength > this.spare.byteLength)) this.spare = data.buffer;
+    const p = this.pending.get(data.id);
+    if (!p) return;
+    this.pending.delete(data.id);
+    if (data.ok) p.resolve(data.value);
+    else p.reject(new QuiverError(data.error.code, data.error.message));
+  }
+
+  #lost(why) {
+    if (!this.alive) return;
+    this.alive = false;
+    this.worker.terminate();
+    const error = () => new QuiverError("WORKER_LOST", `a store worker stopped (${why}); retry the call`);
+    for (const p of this.pending.values()) p.reject(error());
+    this.pending.clear();
+    for (const p of this.inRing?.values() ?? []) p.reject(error());
+    this.inRing?.clear();
+    this.onLost?.(why);
   }
 
   /** A Float32Array of `length` floats, on a buffer the worker handed back if one fits. */
@@ -39,16 +83,99 @@ export class WorkerClient {
 
   /** Sends `op` with `args`; `transfer` lists buffers whose ownership moves to the worker. */
   call(op, args = {}, transfer = []) {
+    if (!this.alive) return Promise.reject(new QuiverError("WORKER_LOST", "the store worker has stopped"));
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      // A worker serving the ring reads messages only when told that one is waiting.
+      if (this.ring) {
+        Atomics.add(this.ring.header, YIELDS, 1);
+        this.ring.bump(DOORBELL);
+      }
       this.worker.postMessage({ id, op, ...args }, transfer);
     });
   }
 
+  /**
+   * Sends a search through the ring: `floats` and the JSON `request`. Returns the slot
+   * and a promise of the result text, or null when the ring is full or the request
+   * does not fit (the caller then sends a message).
+   */
+  ringCall(floats, request) {
+    if (!this.ring || this.free.length === 0) return null;
+    const slot = this.free[this.free.length - 1];
+    if (!this.ring.submit(slot, floats, request)) return null;
+    this.free.pop();
+    const promise = new Promise((resolve, reject) => this.inRing.set(slot, { resolve, reject }));
+    this.#watch();
+    return { slot, promise };
+  }
+
+  /** Has room in the ring for another request. */
+  ringOpen() {
+    return this.ring !== null && this.alive && this.free.length > 0;
+  }
+
+  /** Takes back a request the worker has not started; its promise never settles. */
+  cancel(slot) {
+    if (!this.inRing.has(slot) || !this.ring.swap(slot, READY, FREE)) return;
+    this.inRing.delete(slot);
+    this.free.push(slot);
+  }
+
+  /** Waits (without blocking the page) for the worker to finish slots. */
+  #watch() {
+    if (this.waiting || !this.alive) return;
+    this.waiting = true;
+    const { async, value } = Atomics.waitAsync(this.ring.header, COMPLETED, this.seen);
+    if (async) value.then(() => this.#harvest());
+    else queueMicrotask(() => this.#harvest());
+  }
+
+  #harvest() {
+    this.waiting = false;
+    if (!this.alive) return;
+    this.seen = Atomics.load(this.ring.header, COMPLETED);
+    for (const slot of this.inRing.keys()) {
+      if (this.ring.state(slot) !== DONE || this.awaitingPost.has(slot)) continue;
+      const { status, text } = this.ring.result(slot);
+      if (status !== POSTED) this.#finish(slot, status, text);
+      else if (this.postedText.has(slot)) this.#finish(slot, OK, this.postedText.get(slot));
+      else this.awaitingPost.add(slot);
+    }
+    if (this.inRing.size > 0) this.#watch();
+    this.onRingSpace?.();
+  }
+
+  /** A result too large for its slot arrives as a message, before or after DONE. */
+  #ringPosted(slot, text) {
+    if (this.awaitingPost.has(slot)) {
+      this.#finish(slot, OK, text);
+      this.onRingSpace?.();
+    } else this.postedText.set(slot, text);
+  }
+
+  #finish(slot, status, text) {
+    const p = this.inRing.get(slot);
+    this.inRing.delete(slot);
+    this.awaitingPost.delete(slot);
+    this.postedText.delete(slot);
+    this.ring.swap(slot, DONE, FREE);
+    this.free.push(slot);
+    if (status === OK) p.resolve(text);
+    else {
+      const { code, message } = JSON.parse(text);
+      p.reject(new QuiverError(code, message));
+    }
+  }
+
   terminate() {
+    this.alive = false;
     this.worker.terminate();
-    for (const p of this.pending.values()) p.reject(new QuiverError("CLOSED", "the database was closed"));
+    const closed = () => new QuiverError("CLOSED", "the database was closed");
+    for (const p of this.pending.values()) p.reject(closed());
     this.pending.clear();
+    for (const p of this.inRing?.values() ?? []) p.reject(closed());
+    this.inRing?.clear();
   }
 }

@@ -8,6 +8,8 @@ export const codes = Object.freeze([
   "CLOSED",
   "STORAGE",
   "WORKER_LOST",
+  "ABORTED",
+  "TIMEOUT",
   "INTERNAL",
 ]);
 

@@ -8,6 +8,8 @@ export type ErrorCode =
   | "CLOSED"
   | "STORAGE"
   | "WORKER_LOST"
+  | "ABORTED"
+  | "TIMEOUT"
   | "INTERNAL";
 
 export declare const codes: readonly ErrorCode[];
@@ -30,6 +32,13 @@ export interface OpenOptions {
   name?: string;
   /** Which wasm build to load; "auto" picks simd128 where the engine supports it. */
   build?: "auto" | Build;
+  /** Workers in the pool (default: one a core, at most 8). */
+  workers?: number;
+  /**
+   * Collections with fewer records than this live whole in one worker; larger ones are
+   * spread over every worker (default 2048).
+   */
+  partitionThreshold?: number;
 }
 
 export interface CollectionOptions {
@@ -69,6 +78,10 @@ export interface SearchOptions {
   filter?: Filter;
   /** Minimum score (cosine, dot) or maximum distance (euclidean). */
   threshold?: number;
+  /** Cancels the search: it fails with ABORTED. */
+  signal?: AbortSignal;
+  /** Fails the search with TIMEOUT after this many milliseconds. */
+  timeout?: number;
 }
 
 export interface Hit {
@@ -93,6 +106,8 @@ export declare class Collection {
   upsert(records: UpsertRecord | UpsertRecord[]): Promise<string[]>;
   /** The k closest records, best first. */
   search(query: Vector, options?: SearchOptions): Promise<Hit[]>;
+  /** One result list per query, in order; much faster than a loop of searches. */
+  searchMany(queries: Vector[], options?: SearchOptions): Promise<Hit[][]>;
   get(id: string): Promise<StoredRecord | null>;
   get(ids: string[]): Promise<(StoredRecord | null)[]>;
   /** Returns how many of the ids existed. */
@@ -105,6 +120,8 @@ export declare class Database {
   readonly name: string;
   /** The kernels in use. */
   readonly build: Build;
+  /** How many workers serve it. */
+  readonly workers: number;
   /** Creates (or opens, checking dim and metric) a collection. */
   collection(name: string, options: CollectionOptions): Promise<Collection>;
   /** Opens an existing collection; NOT_FOUND when missing. */
@@ -113,5 +130,5 @@ export declare class Database {
   close(): Promise<void>;
 }
 
-/** Opens a database in its own worker. */
+/** Opens a database served by a pool of workers. */
 export declare function open(options?: OpenOptions): Promise<Database>;

@@ -1,7 +1,9 @@
-// quiver's public API. The page holds only this thin async layer; the store, the
-// vectors and the math live in a module worker running the wasm core.
+// quiver's public API and the coordinator of its workers. The page holds only this
+// async layer; the store, the vectors and the math live in a pool of module workers,
+// each running the wasm core over its own partition of every large collection.
 import { QuiverError, codes } from "./errors.js";
-import { WorkerClient } from "./client.js";
+import { Pool, canShare } from "./pool.js";
+import { owner, mergeTopK } from "./partitions.js";
 
 export { QuiverError, codes };
 
@@ -36,58 +38,124 @@ function json(value, code, field) {
   }
 }
 
-/** Serialises a batch's metadata in one call; only on failure looks for the culprit. */
-function metadataJson(list) {
-  try {
-    return JSON.stringify(list);
-  } catch {
-    list.forEach((m, i) => json(m, "INVALID_METADATA", `records[${i}].metadata`));
-    throw new QuiverError("INVALID_METADATA", "metadata is not JSON-serialisable");
-  }
+/** A record's metadata as JSON text ("null" for none). */
+function metadataText(m, i) {
+  if (m === undefined || m === null) return "null";
+  const text = json(m, "INVALID_METADATA", `records[${i}].metadata`);
+  if (text === undefined) throw new QuiverError("INVALID_METADATA", `records[${i}].metadata must be a JSON object`);
+  return text;
 }
 
+/** 64 random bits in hex: names a site, and with it a generated id. */
+const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** Default pool size: one worker a core, at most 8. */
+const defaultWorkers = () => Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 8));
+
 /**
- * Opens a database in its own worker.
- * @param {{name?: string, build?: "auto"|"simd128"|"scalar"}} [options]
+ * Collections below this many records live whole in one worker: searching them takes
+ * less time than spreading a query over workers and merging (see the workers bench).
+ */
+export const PARTITION_THRESHOLD = 2048;
+
+/**
+ * Opens a database served by a pool of workers.
+ * @param {{name?: string, build?: "auto"|"simd128"|"scalar", workers?: number,
+ *   partitionThreshold?: number}} [options]
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto" } = options;
+  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
-  const client = new WorkerClient();
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw invalid(`workers: must be an integer from 1 to 64, got ${JSON.stringify(workers)}`);
+  }
+  if (!Number.isInteger(partitionThreshold) || partitionThreshold < 0) {
+    throw invalid(`partitionThreshold: must be a non-negative integer, got ${JSON.stringify(partitionThreshold)}`);
+  }
+  const site = randomHex();
+  const db = new Database(name, site, partitionThreshold);
+  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, ring: canShare(), restore: (i, call) => db._restore(i, call) });
   try {
-    const chosen = await client.call("init", { build: BUILDS[build] });
-    const site = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-    await client.call("open", { db: name, site });
-    return new Database(client, name, chosen);
+    db._start(pool, await pool.start());
+    return db;
   } catch (e) {
-    client.terminate();
+    await pool.close();
     throw e;
   }
 }
 
+/** One stored row as the coordinator keeps it, to reload a worker that restarts. */
+class Row {
+  constructor(vector, metadata, text) {
+    this.vector = vector;
+    this.metadata = metadata;
+    this.text = text;
+  }
+}
+
 export class Database {
-  #client;
+  #pool = null;
   #closed = false;
+  #writes = Promise.resolve();
+  /** name -> {settings, home, partitioned, copy: one Map(id -> Row) per worker}. */
+  #collections = new Map();
 
   /** @internal use {@link open} */
-  constructor(client, name, build) {
-    this.#client = client;
+  constructor(name, site, partitionThreshold) {
     this.name = name;
+    this.site = site;
+    this.partitionThreshold = partitionThreshold;
+  }
+
+  /** @internal */
+  _start(pool, build) {
+    this.#pool = pool;
     /** The kernels in use: "simd128" or "scalar". */
     this.build = build;
+    /** How many workers serve this database. */
+    this.workers = pool.size;
   }
 
-  /** @internal sends one request to the worker that owns this database. */
-  _call(op, args = {}, transfer = []) {
-    if (this.#closed) return Promise.reject(new QuiverError("CLOSED", `database ${JSON.stringify(this.name)} is closed`));
-    return this.#client.call(op, { db: this.name, ...args }, transfer);
+  /** @internal the pool, for benchmarks and tests. */
+  get _pool() {
+    return this.#pool;
   }
 
-  /** @internal a Float32Array to fill and transfer, recycled from earlier batches. */
-  _floats(length) {
-    return this.#client.floats(length);
+  #open() {
+    if (this.#closed) throw new QuiverError("CLOSED", `database ${JSON.stringify(this.name)} is closed`);
+  }
+
+  /**
+   * @internal runs `fn` after every earlier write: writes touch several workers, and
+   * one at a time keeps their parts of a batch from interleaving.
+   */
+  _write(fn) {
+    const run = this.#writes.then(() => {
+      this.#open();
+      return fn();
+    });
+    this.#writes = run.catch(() => {});
+    return run;
+  }
+
+  /** @internal the collection's placement, or NOT_FOUND. */
+  _placement(name) {
+    this.#open();
+    const c = this.#collections.get(name);
+    if (!c) throw new QuiverError("NOT_FOUND", `collection ${JSON.stringify(name)} does not exist`);
+    return c;
+  }
+
+  /** @internal the workers holding part of a collection. */
+  _owners(c) {
+    return c.partitioned ? Array.from({ length: this.#pool.size }, (_, i) => i) : [c.home];
+  }
+
+  /** @internal the worker that owns `id` in collection `c`. */
+  _owner(c, id) {
+    return c.partitioned ? owner(id, this.#pool.size) : c.home;
   }
 
   /**
@@ -95,32 +163,143 @@ export class Database {
    * existing one has the same dim and metric); without, it must exist (NOT_FOUND).
    */
   async collection(name, options) {
+    this.#open();
     checkName(name, "name");
-    let settings;
-    if (options === undefined) {
-      settings = await this._call("collection", { name });
-    } else {
-      if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-      const { dim, metric = "cosine" } = options;
-      if (!Number.isInteger(dim)) throw invalid(`dim: must be an integer, got ${JSON.stringify(dim)}`);
-      if (typeof metric !== "string") throw invalid("metric: must be a string");
-      settings = await this._call("createCollection", { name, dim: dim < 0 ? 0 : dim, metric });
-    }
-    return new Collection(this, JSON.parse(settings));
+    if (options === undefined) return new Collection(this, this._placement(name).settings);
+    if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+    const { dim, metric = "cosine" } = options;
+    if (!Number.isInteger(dim)) throw invalid(`dim: must be an integer, got ${JSON.stringify(dim)}`);
+    if (typeof metric !== "string") throw invalid("metric: must be a string");
+    const settings = await this._write(async () => {
+      const args = { name, dim: dim < 0 ? 0 : dim, metric };
+      // The home worker judges the settings first, so bad ones reach no other worker.
+      const home = owner(name, this.#pool.size);
+      const text = await this.#pool.call(home, "createCollection", args);
+      await Promise.all(this.#others(home).map((i) => this.#pool.call(i, "createCollection", args)));
+      const settings = JSON.parse(text);
+      if (!this.#collections.has(name)) {
+        const copy = Array.from({ length: this.#pool.size }, () => new Map());
+        this.#collections.set(name, { settings, home, partitioned: false, copy });
+      }
+      return settings;
+    });
+    return new Collection(this, settings);
+  }
+
+  #others(i) {
+    return Array.from({ length: this.#pool.size }, (_, j) => j).filter((j) => j !== i);
   }
 
   /** Names of the collections in this database. */
   async collections() {
-    return JSON.parse(await this._call("collections"));
+    this.#open();
+    return JSON.parse(await this.#pool.call(0, "collections"));
   }
 
-  /** Closes the database and stops its worker. Later calls fail with CLOSED. */
+  /**
+   * @internal writes `rows` (id -> Row) to worker i in batches, as one transaction a
+   * batch; keeps them in the coordinator's copy.
+   */
+  async _load(call, c, i, rows) {
+    const entries = [...rows];
+    for (let start = 0; start < entries.length; start += 1000) {
+      const part = entries.slice(start, start + 1000);
+      const dim = c.settings.dim;
+      const vectors = new Float32Array(part.length * dim);
+      part.forEach(([, r], j) => vectors.set(r.vector, j * dim));
+      const lengths = new Uint32Array(part.length).fill(dim);
+      await call("upsert", {
+        collection: c.settings.name,
+        ids: JSON.stringify(part.map(([id]) => id)),
+        vectors,
+        lengths,
+        metadata: `[${part.map(([, r]) => r.metadata).join(",")}]`,
+        texts: JSON.stringify(part.map(([, r]) => r.text)),
+      }, [vectors.buffer, lengths.buffer]);
+    }
+    for (const [id, r] of entries) c.copy[i].set(id, r);
+  }
+
+  /** @internal spreads a collection that outgrew one worker over all of them. */
+  async _partition(c) {
+    const moving = Array.from({ length: this.#pool.size }, () => new Map());
+    for (const [id, r] of c.copy[c.home]) {
+      const to = owner(id, this.#pool.size);
+      if (to !== c.home) moving[to].set(id, r);
+    }
+    await Promise.all(moving.map((rows, i) => rows.size && this._load((...a) => this.#pool.call(i, ...a), c, i, rows)));
+    const gone = moving.flatMap((rows) => [...rows.keys()]);
+    await this.#pool.call(c.home, "delete", { collection: c.settings.name, ids: JSON.stringify(gone) });
+    for (const id of gone) c.copy[c.home].delete(id);
+    c.partitioned = true;
+  }
+
+  /** @internal reloads worker i after a restart: its collections and its rows. */
+  async _restore(i, call) {
+    for (const c of this.#collections.values()) {
+      const { name, dim, metric } = c.settings;
+      await call("createCollection", { name, dim, metric });
+      const rows = c.copy[i];
+      c.copy[i] = new Map();
+      await this._load(call, c, i, rows);
+    }
+  }
+
+  /** Closes the database and stops its workers. Later calls fail with CLOSED. */
   async close() {
     if (this.#closed) return;
-    await this._call("close").catch(() => {});
+    await this.#writes;
     this.#closed = true;
-    this.#client.terminate();
+    await this.#pool.close();
   }
+}
+
+/** Turns a failed part's "records[j]" into the caller's index. */
+function renumber(err, indices) {
+  if (err instanceof QuiverError) {
+    err.message = err.message.replace(/^records\[(\d+)\]/, (m, j) => `records[${indices[+j]}]`);
+  }
+  return err;
+}
+
+/**
+ * Runs `start(cancel)` (which registers withdrawal functions in `cancel`) and rejects
+ * with ABORTED when `signal` fires or TIMEOUT after `timeout` ms, withdrawing the work.
+ */
+function cancellable(start, signal, timeout) {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid("signal: must be an AbortSignal");
+  if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0)) {
+    throw invalid(`timeout: must be a positive number of milliseconds, got ${JSON.stringify(timeout)}`);
+  }
+  if (signal?.aborted) return Promise.reject(new QuiverError("ABORTED", "the search was aborted"));
+  const cancel = [];
+  const work = start(cancel);
+  if (!signal && timeout === undefined) return work;
+  return new Promise((resolve, reject) => {
+    let timer;
+    const stop = (err) => {
+      cancel.forEach((f) => f());
+      reject(err);
+    };
+    const onAbort = () => stop(new QuiverError("ABORTED", "the search was aborted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeout !== undefined) timer = setTimeout(() => stop(new QuiverError("TIMEOUT", `the search took over ${timeout} ms`)), timeout);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    work.then((v) => (done(), resolve(v)), (e) => (done(), reject(e)));
+  });
+}
+
+/** Search options as the core reads them, checked for what JSON cannot carry. */
+function searchOptions(options) {
+  if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+  const { k = 10, filter, threshold } = options;
+  if (!Number.isInteger(k)) throw invalid(`k: must be an integer from 1 to 10000, got ${k}`);
+  if (threshold !== undefined && typeof threshold !== "number") throw invalid("threshold: must be a number");
+  if (threshold !== undefined && !Number.isFinite(threshold)) throw invalid("threshold: must be a finite number");
+  return { k, text: json({ k, filter, threshold }, "INVALID_ARGUMENT", "filter") };
 }
 
 export class Collection {
@@ -134,90 +313,191 @@ export class Collection {
     this.metric = metric;
   }
 
-  #call(op, args, transfer) {
-    return this.#db._call(op, { collection: this.name, ...args }, transfer);
-  }
-
   /**
    * Inserts or replaces records in one transaction: all are written, or none.
    * @returns {Promise<string[]>} the ids, generated where a record had none
    */
   async upsert(records) {
+    const c = this.#db._placement(this.name);
     if (!Array.isArray(records)) records = [records];
     const n = records.length;
-    const lengths = new Uint32Array(n);
     const vectors = new Array(n);
     const ids = new Array(n);
-    let metadata = null;
-    let texts = null;
-    let total = 0;
+    const metadata = new Array(n);
+    const texts = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = records[i];
       if (r === null || typeof r !== "object") throw invalid(`records[${i}]: must be an object`);
-      const v = toVector(r.vector, `records[${i}].vector`);
-      vectors[i] = v;
-      lengths[i] = v.length;
-      total += v.length;
+      vectors[i] = toVector(r.vector, `records[${i}].vector`);
       if (r.id !== undefined && typeof r.id !== "string") throw invalid(`records[${i}].id: must be a string`);
-      ids[i] = r.id ?? null;
-      if (r.text !== undefined && r.text !== null) {
-        if (typeof r.text !== "string") throw invalid(`records[${i}].text: must be a string`);
-        (texts ??= new Array(n).fill(null))[i] = r.text;
+      ids[i] = r.id ?? `${this.#db.site}-${randomHex()}`;
+      if (r.text !== undefined && r.text !== null && typeof r.text !== "string") {
+        throw invalid(`records[${i}].text: must be a string`);
       }
-      if (r.metadata !== undefined && r.metadata !== null) (metadata ??= new Array(n).fill(null))[i] = r.metadata;
+      texts[i] = r.text ?? null;
+      metadata[i] = metadataText(r.metadata, i);
     }
     if (n === 0) return [];
-    const flat = this.#db._floats(total);
-    for (let i = 0, off = 0; i < n; off += vectors[i].length, i++) flat.set(vectors[i], off);
-    const args = { ids: JSON.stringify(ids), vectors: flat, lengths, metadata: metadata && metadataJson(metadata), texts: texts && JSON.stringify(texts) };
-    return JSON.parse(await this.#call("upsert", args, [flat.buffer, lengths.buffer]));
+    return this.#db._write(async () => {
+      const pool = this.#db._pool;
+      if (!c.partitioned && pool.size > 1 && c.copy[c.home].size + n > this.#db.partitionThreshold) {
+        await this.#db._partition(c);
+      }
+      const batches = [...this.#byOwner(c, ids)].map(([w, indices]) => ({ w, indices, args: this.#pack(w, indices, vectors, ids, metadata, texts) }));
+      const send = (b, op) => pool.call(b.w, op, b.args, [b.args.vectors.buffer, b.args.lengths.buffer]);
+      if (batches.length === 1) {
+        await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)));
+      } else {
+        // Two phases: every worker checks its part (and keeps it), then all commit.
+        const checked = await Promise.allSettled(batches.map((b) => send(b, "stage")));
+        const failed = checked.findIndex((r) => r.status === "rejected");
+        if (failed >= 0) {
+          await Promise.allSettled(batches.map((b) => pool.call(b.w, "discard")));
+          throw renumber(checked[failed].reason, batches[failed].indices);
+        }
+        await Promise.all(batches.map((b) => pool.call(b.w, "commit")));
+      }
+      for (const { w, indices } of batches) {
+        for (const i of indices) c.copy[w].set(ids[i], new Row(vectors[i].slice(), metadata[i], texts[i]));
+      }
+      return ids;
+    });
+  }
+
+  /** The columns of records `indices`, for worker w. */
+  #pack(w, indices, vectors, ids, metadata, texts) {
+    const lengths = new Uint32Array(indices.length);
+    let total = 0;
+    indices.forEach((i, j) => (total += lengths[j] = vectors[i].length));
+    const flat = this.#db._pool.floats(w, total);
+    let off = 0;
+    for (const i of indices) {
+      flat.set(vectors[i], off);
+      off += vectors[i].length;
+    }
+    const pick = (col) => indices.map((i) => col[i]);
+    const textList = pick(texts);
+    return {
+      collection: this.name,
+      ids: JSON.stringify(pick(ids)),
+      vectors: flat,
+      lengths,
+      metadata: `[${pick(metadata).join(",")}]`,
+      texts: textList.some((t) => t !== null) ? JSON.stringify(textList) : undefined,
+    };
   }
 
   /**
    * The k records closest to `query`, best first: `[{id, score, metadata}]`.
    * `score` is the cosine similarity or dot product (higher is closer) or the
    * Euclidean distance (lower is closer); `threshold` bounds it the same way.
+   * `signal` (an AbortSignal) cancels it with ABORTED; after `timeout` ms it fails
+   * with TIMEOUT.
    */
-  async search(query, options = {}) {
-    if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-    const { k = 10, filter, threshold } = options;
-    if (!Number.isInteger(k)) throw invalid(`k: must be an integer from 1 to 10000, got ${k}`);
-    if (threshold !== undefined && typeof threshold !== "number") throw invalid("threshold: must be a number");
-    if (threshold !== undefined && !Number.isFinite(threshold)) throw invalid("threshold: must be a finite number");
-    const q = Float32Array.from(toVector(query, "query"));
-    const opts = json({ k, filter, threshold }, "INVALID_ARGUMENT", "filter");
-    return JSON.parse(await this.#call("search", { query: q, options: opts }, [q.buffer]));
+  search(query, options = {}) {
+    try {
+      const c = this.#db._placement(this.name);
+      const { k, text } = searchOptions(options);
+      const q = toVector(query, "query");
+      return cancellable((cancel) => this.#searchOwners(c, "search", q, text, cancel).then((lists) => mergeTopK(lists, k, this.metric !== "euclidean")), options.signal, options.timeout);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Answers many queries in one call: one result list per query, in order. Each
+   * worker scores a tile of its rows against every query while the tile is in cache,
+   * so a batch costs far less than the same searches one by one.
+   */
+  searchMany(queries, options = {}) {
+    try {
+      const c = this.#db._placement(this.name);
+      if (!Array.isArray(queries)) throw invalid("queries: must be an array of vectors");
+      const { k, text } = searchOptions(options);
+      if (queries.length === 0) return Promise.resolve([]);
+      const packed = new Float32Array(queries.length * this.dim);
+      queries.forEach((v, i) => {
+        const q = toVector(v, `queries[${i}]`);
+        if (q.length !== this.dim) {
+          throw new QuiverError("DIMENSION_MISMATCH", `queries[${i}] has ${q.length} dimensions, the collection has ${this.dim}`);
+        }
+        packed.set(q, i * this.dim);
+      });
+      const merge = (perWorker) => queries.map((_, q) => mergeTopK(perWorker.map((lists) => lists[q]), k, this.metric !== "euclidean"));
+      return cancellable((cancel) => this.#searchOwners(c, "searchMany", packed, text, cancel).then(merge), options.signal, options.timeout);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Runs a search op on every worker that owns part of the collection. */
+  #searchOwners(c, op, floats, options, cancel) {
+    const pool = this.#db._pool;
+    const request = { collection: this.name, options };
+    return Promise.all(this.#db._owners(c).map((i) => pool.search(i, op, floats, request, cancel).then(JSON.parse)));
   }
 
   /** The record with this id (or each of these ids), or null where there is none. */
   async get(ids) {
+    const c = this.#db._placement(this.name);
     const many = Array.isArray(ids);
     const list = many ? ids : [ids];
     list.forEach((id, i) => {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
     });
-    const found = JSON.parse(await this.#call("get", { ids: JSON.stringify(list) })).map(
-      (r) => r && { ...r, vector: Float32Array.from(r.vector) },
+    const found = new Array(list.length);
+    await Promise.all(
+      [...this.#byOwner(c, list)].map(async ([w, indices]) => {
+        const part = JSON.parse(await this.#db._pool.call(w, "get", { collection: this.name, ids: JSON.stringify(indices.map((i) => list[i])) }));
+        part.forEach((r, j) => (found[indices[j]] = r && { ...r, vector: Float32Array.from(r.vector) }));
+      }),
     );
     return many ? found : found[0];
   }
 
+  /** Indices of `ids` grouped by the worker that owns each. */
+  #byOwner(c, ids) {
+    const parts = new Map();
+    ids.forEach((id, i) => {
+      const w = this.#db._owner(c, id);
+      if (!parts.has(w)) parts.set(w, []);
+      parts.get(w).push(i);
+    });
+    return parts;
+  }
+
   /** Deletes by id (or ids); returns how many existed. */
   async delete(ids) {
+    const c = this.#db._placement(this.name);
     const list = Array.isArray(ids) ? ids : [ids];
     list.forEach((id, i) => {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
     });
-    return this.#call("delete", { ids: JSON.stringify(list) });
+    return this.#db._write(async () => {
+      const counts = await Promise.all(
+        [...this.#byOwner(c, list)].map(async ([w, indices]) => {
+          const part = indices.map((i) => list[i]);
+          const n = await this.#db._pool.call(w, "delete", { collection: this.name, ids: JSON.stringify(part) });
+          for (const id of part) c.copy[w].delete(id);
+          return n;
+        }),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    });
   }
 
   /** Number of live records. */
   async count() {
-    return this.#call("count");
+    const c = this.#db._placement(this.name);
+    const counts = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "count", { collection: this.name })));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Ids of all live records. */
   async ids() {
-    return JSON.parse(await this.#call("ids"));
+    const c = this.#db._placement(this.name);
+    const lists = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "ids", { collection: this.name })));
+    return lists.flatMap((text) => JSON.parse(text));
   }
 }

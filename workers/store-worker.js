@@ -6,6 +6,7 @@
 import * as simdBuild from "../pkg/simd/quiver.js";
 import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
+import { Ring, DOORBELL, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
 
 // Both builds are imported statically so bundlers need no code splitting in workers;
 // only the chosen one's wasm is fetched.
@@ -16,6 +17,14 @@ const builds = {
 
 let core = null;
 const dbs = new Map();
+// The query ring, once the page has sent one, and how many of the page's messages
+// this worker has handled (the page counts the ones it posted, in the ring's header).
+let ring = null;
+let handled = 0;
+// A batch checked and held for the second phase of a write that spans workers.
+const staged = new Map();
+// The vector buffer to hand back with the reply, for the page to refill.
+let handBack = null;
 
 function fail(code, message) {
   return Object.assign(new Error(message), { code });
@@ -28,7 +37,12 @@ function handle(name) {
 }
 
 const ops = {
-  async init({ build }) {
+  async init({ build, lock }) {
+    // Hold a lock for as long as this worker lives: the page asks for the same lock,
+    // and is granted it only when this worker is gone, however it went.
+    if (lock && self.navigator.locks) {
+      await new Promise((held) => self.navigator.locks.request(lock, () => (held(), new Promise(() => {}))));
+    }
     const chosen = build === "auto" ? ((await hasSimd()) ? "simd128" : "scalar") : build;
     const b = builds[chosen];
     if (!b) throw fail("INVALID_ARGUMENT", `build: unknown build ${JSON.stringify(build)}`);
@@ -50,6 +64,25 @@ const ops = {
   upsert: ({ db, collection, ids, vectors, lengths, metadata, texts }) =>
     handle(db).upsert(collection, ids, vectors, lengths, metadata, texts),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
+  searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
+  stage(batch) {
+    const { db, collection, ids, vectors, lengths, metadata, texts } = batch;
+    handle(db).checkUpsert(collection, ids, vectors, lengths, metadata, texts);
+    staged.set(db, batch);
+    handBack = null;
+  },
+  commit({ db }) {
+    const batch = staged.get(db);
+    if (!batch) throw fail("INTERNAL", "commit: no batch is staged");
+    staged.delete(db);
+    handBack = batch.vectors.buffer;
+    return ops.upsert(batch);
+  },
+  discard: ({ db }) => void staged.delete(db),
+  ring({ buffer }) {
+    ring = new Ring(buffer);
+    handled = 0;
+  },
   get: ({ db, collection, ids }) => handle(db).get(collection, ids),
   delete: ({ db, collection, ids }) => handle(db).delete(collection, ids),
   count: ({ db, collection }) => handle(db).count(collection),
@@ -77,19 +110,61 @@ const ops = {
   },
 };
 
+/** Answers one request: {ok, value} (value a promise for async ops) or {ok: false, error}. */
+function run(op, args) {
+  try {
+    if (!ops[op]) throw fail("INVALID_ARGUMENT", `op: unknown operation ${JSON.stringify(op)}`);
+    if (!core && op !== "init") throw fail("CLOSED", "the worker has not loaded a build");
+    return { ok: true, value: ops[op](args) };
+  } catch (err) {
+    return failure(err);
+  }
+}
+
+function failure(err) {
+  // A trap leaves the wasm instance in an unknown state: stop, and the page, which
+  // holds this worker's lock, starts a fresh one.
+  if (err instanceof WebAssembly.RuntimeError) setTimeout(() => self.close());
+  return { ok: false, error: { code: err.code ?? "INTERNAL", message: String(err.message ?? err) } };
+}
+
 self.onmessage = async ({ data }) => {
   const { id, op, ...args } = data;
   // A batch's vector buffer goes back to the page to be refilled: allocating a fresh
   // one per batch cost more than the copy itself (every new page is a page fault).
-  const buffer = args.vectors?.buffer;
-  const transfer = buffer ? [buffer] : [];
-  try {
-    if (!ops[op]) throw fail("INVALID_ARGUMENT", `op: unknown operation ${JSON.stringify(op)}`);
-    if (!core && op !== "init") throw fail("CLOSED", "the worker has not loaded a build");
-    const value = await ops[op](args);
-    self.postMessage({ id, ok: true, value, buffer }, transfer);
-  } catch (err) {
-    const error = { code: err.code ?? "INTERNAL", message: String(err.message ?? err) };
-    self.postMessage({ id, ok: false, error, buffer }, transfer);
-  }
+  handBack = args.vectors?.buffer;
+  let reply = run(op, args);
+  const buffer = handBack;
+  if (reply.value instanceof Promise) reply = await reply.value.then((value) => ({ ok: true, value }), failure);
+  self.postMessage({ id, ...reply, buffer }, buffer ? [buffer] : []);
+  if (ring && op !== "ring") handled++;
+  if (ring) serve();
 };
+
+// Requests the ring carries, and where each puts the ring's floats.
+const ringOps = { search: "query", searchMany: "queries" };
+
+/**
+ * Serves the ring until the page has posted a message this worker has not handled:
+ * then returns, so the event loop can deliver it (onmessage calls back here after).
+ */
+function serve() {
+  let next = 0;
+  for (;;) {
+    const bell = Atomics.load(ring.header, DOORBELL);
+    if (Atomics.load(ring.header, YIELDS) !== handled) return;
+    let idle = true;
+    for (let n = 0; n < SLOTS; n++, next = (next + 1) % SLOTS) {
+      if (ring.state(next) !== READY || !ring.swap(next, READY, BUSY)) continue;
+      idle = false;
+      const { floats, request } = ring.request(next);
+      const slot = next;
+      const { op, ...args } = request;
+      const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
+      ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) =>
+        self.postMessage({ ring: slot, text }),
+      );
+    }
+    if (idle) Atomics.wait(ring.header, DOORBELL, bell);
+  }
+}

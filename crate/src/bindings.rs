@@ -4,6 +4,7 @@
 use crate::db::{Database, Record, SearchOptions};
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
+use crate::index::flat::Hit;
 use crate::metric::Metric;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -59,6 +60,60 @@ fn search_options(text: &str) -> Result<SearchOptions> {
         );
     }
     Ok(opts)
+}
+
+/// A batch from its columns, as [`Db::upsert`] takes them.
+fn records<'a>(
+    ids: &str,
+    vectors: &'a [f32],
+    lengths: &[u32],
+    metadata: Option<String>,
+    texts: Option<String>,
+) -> Result<Vec<Record<'a>>> {
+    let n = lengths.len();
+    let column = |text: Option<&str>, field: &str| -> Result<Vec<Value>> {
+        let Some(text) = text else {
+            return Ok(vec![Value::Null; n]);
+        };
+        match parse_json(text, field)? {
+            Value::Array(v) if v.len() == n => Ok(v),
+            _ => Err(Error::invalid(format!("{field}: must be an array of {n} entries"))),
+        }
+    };
+    let ids = column(Some(ids), "ids")?;
+    let texts = column(texts.as_deref(), "texts")?;
+    let metadata = column(metadata.as_deref(), "metadata")?;
+    if lengths.iter().map(|&l| l as usize).sum::<usize>() != vectors.len() {
+        return Err(Error::invalid("vectors: lengths do not add up"));
+    }
+    let string = |v: Value, i: usize, key: &str| -> Result<Option<String>> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(Error::invalid(format!("records[{i}].{key}: must be a string"))),
+        }
+    };
+    let mut offset = 0;
+    let mut batch = Vec::with_capacity(n);
+    for (i, (((id, text), metadata), &len)) in ids.into_iter().zip(texts).zip(metadata).zip(lengths).enumerate() {
+        let vector = &vectors[offset..offset + len as usize];
+        offset += len as usize;
+        batch.push(Record {
+            id: string(id, i, "id")?,
+            vector,
+            metadata: Some(metadata),
+            text: string(text, i, "text")?,
+        });
+    }
+    Ok(batch)
+}
+
+fn hits_json(hits: &[Hit]) -> Value {
+    Value::Array(
+        hits.iter()
+            .map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata}))
+            .collect(),
+    )
 }
 
 /// Grows the wasm heap once for a batch (SQLite's pages and the search copy take about
@@ -130,58 +185,41 @@ impl Db {
         metadata: Option<String>,
         texts: Option<String>,
     ) -> Result<String, JsValue> {
-        let run = |db: &mut Database| -> Result<String> {
-            let n = lengths.len();
-            let column = |text: Option<&str>, field: &str| -> Result<Vec<Value>> {
-                let Some(text) = text else {
-                    return Ok(vec![Value::Null; n]);
-                };
-                match parse_json(text, field)? {
-                    Value::Array(v) if v.len() == n => Ok(v),
-                    _ => Err(Error::invalid(format!("{field}: must be an array of {n} entries"))),
-                }
-            };
-            let ids = column(Some(ids), "ids")?;
-            let texts = column(texts.as_deref(), "texts")?;
-            let metadata = column(metadata.as_deref(), "metadata")?;
-            if lengths.iter().map(|&l| l as usize).sum::<usize>() != vectors.len() {
-                return Err(Error::invalid("vectors: lengths do not add up"));
-            }
-            let string = |v: Value, i: usize, key: &str| -> Result<Option<String>> {
-                match v {
-                    Value::Null => Ok(None),
-                    Value::String(s) => Ok(Some(s)),
-                    _ => Err(Error::invalid(format!("records[{i}].{key}: must be a string"))),
-                }
-            };
-            let mut offset = 0;
-            let mut batch = Vec::with_capacity(n);
-            for (i, (((id, text), metadata), &len)) in ids.into_iter().zip(texts).zip(metadata).zip(lengths).enumerate()
-            {
-                let vector = &vectors[offset..offset + len as usize];
-                offset += len as usize;
-                batch.push(Record {
-                    id: string(id, i, "id")?,
-                    vector,
-                    metadata: Some(metadata),
-                    text: string(text, i, "text")?,
-                });
-            }
-            reserve_heap(std::mem::size_of_val(vectors) * 3);
-            Ok(json!(db.upsert(collection, batch)?).to_string())
-        };
-        run(self.db()?).map_err(to_js)
+        let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
+        reserve_heap(std::mem::size_of_val(vectors) * 3);
+        let ids = self.db()?.upsert(collection, batch).map_err(to_js)?;
+        Ok(json!(ids).to_string())
+    }
+
+    /// Validates a batch laid out as for [`Db::upsert`] without writing it.
+    #[wasm_bindgen(js_name = checkUpsert)]
+    pub fn check_upsert(
+        &mut self,
+        collection: &str,
+        ids: &str,
+        vectors: &[f32],
+        lengths: &[u32],
+        metadata: Option<String>,
+        texts: Option<String>,
+    ) -> Result<(), JsValue> {
+        let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
+        self.db()?.check_upsert(collection, batch).map_err(to_js)
     }
 
     /// Returns `[{id, score, metadata}]` best first, as JSON.
     pub fn search(&mut self, collection: &str, query: &[f32], options: &str) -> Result<String, JsValue> {
         let opts = search_options(options).map_err(to_js)?;
         let hits = self.db()?.search(collection, query, &opts).map_err(to_js)?;
-        let out: Vec<Value> = hits
-            .iter()
-            .map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata}))
-            .collect();
-        Ok(Value::Array(out).to_string())
+        Ok(hits_json(&hits).to_string())
+    }
+
+    /// Searches for each query in `queries` (back to back) in one pass over the rows;
+    /// returns a JSON array with one result list per query.
+    #[wasm_bindgen(js_name = searchMany)]
+    pub fn search_many(&mut self, collection: &str, queries: &[f32], options: &str) -> Result<String, JsValue> {
+        let opts = search_options(options).map_err(to_js)?;
+        let lists = self.db()?.search_many(collection, queries, &opts).map_err(to_js)?;
+        Ok(Value::Array(lists.iter().map(|hits| hits_json(hits)).collect()).to_string())
     }
 
     /// `ids` is a JSON array; returns a JSON array of records or nulls, in order.

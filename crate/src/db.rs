@@ -50,6 +50,14 @@ impl Default for SearchOptions {
     }
 }
 
+/// A batch that passed validation: its ids and its metadata, parsed and serialised.
+struct Valid {
+    key: i64,
+    metric: Metric,
+    ids: Vec<String>,
+    metas: Vec<Option<(Metadata, String)>>,
+}
+
 struct Collection {
     settings: Settings,
     index: Flat,
@@ -207,8 +215,45 @@ impl Database {
         Ok(self.collections.get_mut(name).expect("loaded above"))
     }
 
+    /// Validates a batch as [`Database::upsert`] would, writing nothing. A pool whose
+    /// batch spans several workers checks every part before any part is written.
+    pub fn check_upsert(&mut self, name: &str, mut records: Vec<Record>) -> Result<()> {
+        self.validate(name, &mut records).map(drop)
+    }
+
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
     pub fn upsert(&mut self, name: &str, mut records: Vec<Record>) -> Result<Vec<String>> {
+        let Valid {
+            key,
+            metric,
+            ids,
+            metas,
+        } = self.validate(name, &mut records)?;
+        let rows: Vec<Row> = records
+            .iter()
+            .zip(&ids)
+            .zip(&metas)
+            .map(|((r, id), m)| Row {
+                id,
+                vector: r.vector,
+                metadata: m.as_ref().map(|m| m.1.as_str()),
+                text: r.text.as_deref(),
+            })
+            .collect();
+        self.store.write(key, &rows)?;
+        let index = &mut self.collections.get_mut(name).expect("validated above").index;
+        index.reserve(records.len());
+        let mut prepared = Vec::with_capacity(records.first().map_or(0, |r| r.vector.len()));
+        for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
+            prepare(metric, r.vector, &mut prepared);
+            index.upsert(id, &prepared, m.map(|m| m.0));
+        }
+        Ok(ids)
+    }
+
+    /// Checks every record of a batch and settles its ids (generating missing ones) and
+    /// serialised metadata; touches nothing.
+    fn validate(&mut self, name: &str, records: &mut [Record]) -> Result<Valid> {
         let Settings { key, dim, metric, .. } = self.load(name)?.settings;
         let mut ids = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());
@@ -250,26 +295,12 @@ impl Database {
                 }
             });
         }
-        let rows: Vec<Row> = records
-            .iter()
-            .zip(&ids)
-            .zip(&metas)
-            .map(|((r, id), m)| Row {
-                id,
-                vector: r.vector,
-                metadata: m.as_ref().map(|m| m.1.as_str()),
-                text: r.text.as_deref(),
-            })
-            .collect();
-        self.store.write(key, &rows)?;
-        let index = &mut self.collections.get_mut(name).expect("loaded above").index;
-        index.reserve(records.len());
-        let mut prepared = Vec::with_capacity(dim);
-        for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
-            prepare(metric, r.vector, &mut prepared);
-            index.upsert(id, &prepared, m.map(|m| m.0));
-        }
-        Ok(ids)
+        Ok(Valid {
+            key,
+            metric,
+            ids,
+            metas,
+        })
     }
 
     /// Deletes records by id; returns how many existed.
@@ -304,17 +335,46 @@ impl Database {
 
     /// The `opts.k` closest records to `query`, best first.
     pub fn search(&mut self, name: &str, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit<'_>>> {
+        let Settings { dim, metric, .. } = self.load(name)?.settings;
+        check_vector(query, dim, metric, || "query".into())?;
+        Ok(self.search_many(name, query, opts)?.pop().unwrap_or_default())
+    }
+
+    /// [`Database::search`] for each query in `queries` (back to back, the collection's
+    /// dimension each), in one pass over the collection.
+    pub fn search_many(&mut self, name: &str, queries: &[f32], opts: &SearchOptions) -> Result<Vec<Vec<Hit<'_>>>> {
         let c = self.load(name)?;
         let Settings { dim, metric, .. } = c.settings;
-        check_vector(query, dim, metric, || "query".into())?;
+        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
+            return Err(Error::new(
+                Code::DimensionMismatch,
+                format!(
+                    "query has {} values, not a multiple of the collection's {dim} dimensions",
+                    queries.len()
+                ),
+            ));
+        }
         if opts.k == 0 || opts.k > MAX_K {
             return Err(Error::invalid(format!("k: must be 1 to {MAX_K}, got {}", opts.k)));
         }
         if opts.threshold.is_some_and(|t| !t.is_finite()) {
             return Err(Error::invalid("threshold: must be a finite number"));
         }
+        let many = queries.len() > dim;
+        let mut prepared = Vec::with_capacity(queries.len());
         let mut q = Vec::with_capacity(dim);
-        prepare(metric, query, &mut q);
-        Ok(c.index.search(&q, opts.k, opts.filter.as_ref(), opts.threshold))
+        for (i, query) in queries.chunks_exact(dim).enumerate() {
+            check_vector(query, dim, metric, || {
+                if many {
+                    format!("queries[{i}]")
+                } else {
+                    "query".into()
+                }
+            })?;
+            prepare(metric, query, &mut q);
+            prepared.extend_from_slice(&q);
+        }
+        Ok(c.index
+            .search_many(&prepared, opts.k, opts.filter.as_ref(), opts.threshold))
     }
 }

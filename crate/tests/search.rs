@@ -435,3 +435,87 @@ proptest! {
         assert_same_ranking(metric, &got, &brute_force(metric, &q, &rows, k));
     }
 }
+
+#[test]
+fn search_many_answers_each_query_as_search_does() {
+    for (m, metric) in [Metric::Cosine, Metric::Euclidean, Metric::Dot].into_iter().enumerate() {
+        let mut db = Database::open_in_memory("site").unwrap();
+        // 700 rows span three tiles of the batched scan, the last one partial.
+        fill(&mut db, "c", 19, 700, metric, 3 + m as u64);
+        let mut r = rng(5);
+        let queries: Vec<f32> = (0..9 * 19).map(|_| r()).collect();
+        let filter = Filter::parse(&json!({"bucket": {"$in": [1, 2, 3]}})).unwrap();
+        for opts in [
+            SearchOptions {
+                k: 7,
+                ..Default::default()
+            },
+            SearchOptions {
+                k: 700,
+                filter: Some(filter.clone()),
+                ..Default::default()
+            },
+            SearchOptions {
+                k: 50,
+                threshold: Some(if metric == Metric::Euclidean { 3.0 } else { 0.2 }),
+                ..Default::default()
+            },
+        ] {
+            let flatten = |hits: Vec<quiver::index::flat::Hit>| -> Vec<(String, f32)> {
+                hits.into_iter().map(|h| (h.id.to_owned(), h.score)).collect()
+            };
+            let many: Vec<_> = db
+                .search_many("c", &queries, &opts)
+                .unwrap()
+                .into_iter()
+                .map(flatten)
+                .collect();
+            assert_eq!(many.len(), 9);
+            for (i, q) in queries.chunks(19).enumerate() {
+                let one = flatten(db.search("c", q, &opts).unwrap());
+                assert!(!one.is_empty(), "{metric:?}: query {i} found nothing");
+                assert_eq!(many[i], one, "{metric:?}: query {i}");
+            }
+        }
+        let err = db
+            .search_many("c", &queries[..20], &SearchOptions::default())
+            .unwrap_err();
+        assert_eq!(err.code, Code::DimensionMismatch);
+        let mut bad = queries.clone();
+        bad[19 * 4 + 2] = f32::NAN;
+        let err = db.search_many("c", &bad, &SearchOptions::default()).unwrap_err();
+        assert!(err.message.starts_with("queries[4][2]"), "{}", err.message);
+    }
+}
+
+#[test]
+fn check_upsert_validates_without_writing() {
+    let mut db = Database::open_in_memory("site").unwrap();
+    db.create_collection("c", 3, Metric::Dot).unwrap();
+    let good = [1.0, 2.0, 3.0];
+    let record = |id: &str, vector: &'static [f32]| Record {
+        id: Some(id.into()),
+        vector,
+        ..Default::default()
+    };
+    db.check_upsert("c", vec![record("a", &[1.0, 2.0, 3.0])]).unwrap();
+    let err = db
+        .check_upsert("c", vec![record("a", &[1.0, 2.0, 3.0]), record("b", &[1.0, 2.0])])
+        .unwrap_err();
+    assert_eq!(
+        (err.code, err.message.starts_with("records[1].vector")),
+        (Code::DimensionMismatch, true)
+    );
+    assert_eq!(db.count("c").unwrap(), 0);
+    assert!(db.get("c", "a").unwrap().is_none());
+    db.upsert(
+        "c",
+        vec![Record {
+            id: Some("a".into()),
+            vector: &good,
+            ..Default::default()
+        }],
+    )
+    .unwrap();
+    assert_eq!(db.count("c").unwrap(), 1);
+}

@@ -16,6 +16,10 @@ use std::collections::HashMap;
 /// Rows per block: 12 MiB at 384 dimensions, large enough that a scan streams.
 pub const BLOCK_ROWS: usize = 8192;
 
+/// Rows scored against every query of a batch before moving on: 384 KiB at 384
+/// dimensions, so a tile stays in a core's L2 while the queries pass over it.
+const TILE_ROWS: usize = 256;
+
 /// Metadata of one row, parsed once on write so filters do not re-parse it per query.
 pub type Metadata = Map<String, Value>;
 
@@ -136,20 +140,38 @@ impl Flat {
     /// The `k` rows closest to `query` (already prepared) that pass `filter` and, when
     /// given, reach `threshold` (a minimum score, or for Euclidean a maximum distance).
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>, threshold: Option<f32>) -> Vec<Hit<'_>> {
+        self.search_many(query, k, filter, threshold).pop().unwrap_or_default()
+    }
+
+    /// [`Flat::search`] for each query of `queries` (prepared, back to back), in one
+    /// pass over the rows: a tile of rows is scored against every query while it is in
+    /// cache, so a batch reads memory once instead of once per query.
+    pub fn search_many(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        threshold: Option<f32>,
+    ) -> Vec<Vec<Hit<'_>>> {
         let metric = self.metric;
         // Rank by a key where larger is better for every metric.
         let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
         let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
         // One monomorphised scan per kernel keeps the metric's branch out of the loop.
-        let top = match metric {
-            Metric::Cosine | Metric::Dot => self.scan(query, k, filter, min_key, kernels::dot),
-            Metric::Euclidean => self.scan(query, k, filter, min_key, |q, r| -kernels::l2_squared(q, r)),
+        let tops = match metric {
+            Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot),
+            Metric::Euclidean => self.scan(queries, k, filter, min_key, |q, r| -kernels::l2_squared(q, r)),
         };
-        top.into_iter()
-            .map(|c| Hit {
-                id: &self.ids[c.slot as usize],
-                score: metric.public_score(sign * c.key),
-                metadata: self.metadata[c.slot as usize].as_ref(),
+        tops.into_iter()
+            .map(|top| {
+                top.into_sorted()
+                    .into_iter()
+                    .map(|c| Hit {
+                        id: &self.ids[c.slot as usize],
+                        score: metric.public_score(sign * c.key),
+                        metadata: self.metadata[c.slot as usize].as_ref(),
+                    })
+                    .collect()
             })
             .collect()
     }
@@ -157,29 +179,46 @@ impl Flat {
     #[inline(always)]
     fn scan(
         &self,
-        query: &[f32],
+        queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
         min_key: f32,
         key: impl Fn(&[f32], &[f32]) -> f32,
-    ) -> Vec<Candidate> {
-        let mut top = TopK::new(k, &self.ids);
-        // The bar a row must clear, kept in a local: it changes only when a row enters.
-        let mut bar = min_key;
+    ) -> Vec<TopK<'_>> {
+        let dim = self.dim;
+        let mut tops: Vec<TopK> = queries.chunks_exact(dim).map(|_| TopK::new(k, &self.ids)).collect();
+        // The bar a row must clear, per query, kept apart from the heap: it changes only
+        // when a row enters.
+        let mut bars = vec![min_key; tops.len()];
+        let mut pass = [true; TILE_ROWS];
         for (b, block) in self.blocks.iter().enumerate() {
-            for (r, row) in block.chunks_exact(self.dim).enumerate() {
-                let slot = b * BLOCK_ROWS + r;
-                if filter.is_some_and(|f| !f.matches(self.metadata[slot].as_ref())) {
-                    continue;
+            for (t, tile) in block.chunks(TILE_ROWS * dim).enumerate() {
+                let first = b * BLOCK_ROWS + t * TILE_ROWS;
+                let rows = tile.len() / dim;
+                // The filter depends on the row only: judge it once for all queries.
+                if let Some(f) = filter {
+                    for (r, p) in pass[..rows].iter_mut().enumerate() {
+                        *p = f.matches(self.metadata[first + r].as_ref());
+                    }
                 }
-                let key = key(query, row);
-                if key >= bar {
-                    top.push(Candidate { key, slot: slot as u32 });
-                    bar = bar.max(top.floor());
+                for ((q, top), bar) in queries.chunks_exact(dim).zip(&mut tops).zip(&mut bars) {
+                    for (r, row) in tile.chunks_exact(dim).enumerate() {
+                        if !pass[r] {
+                            continue;
+                        }
+                        let key = key(q, row);
+                        if key >= *bar {
+                            top.push(Candidate {
+                                key,
+                                slot: (first + r) as u32,
+                            });
+                            *bar = bar.max(top.floor());
+                        }
+                    }
                 }
             }
         }
-        top.into_sorted()
+        tops
     }
 }
 

@@ -1,0 +1,154 @@
+// The worker pool: N store workers, each its own wasm instance and its own database,
+// restarted when one dies. Searches go through each worker's query ring; when the page
+// is not cross-origin isolated, through messages.
+import { QuiverError } from "./errors.js";
+import { WorkerClient } from "./client.js";
+
+let warned = false;
+
+/** Whether this page can share memory with its workers. */
+export const canShare = () => typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated === true;
+
+export class Pool {
+  #clients = [];
+  #ready = [];
+  #queues = [];
+  #closed = false;
+
+  /**
+   * @param {{size: number, build: string, db: string, site: string, ring: boolean,
+   *   restore: (i: number, call: Function) => Promise<void>}} options
+   *   `restore` reloads worker i's data after a restart, calling it through `call`.
+   */
+  constructor({ size, build, db, site, ring, restore }) {
+    this.size = size;
+    this.build = build;
+    this.db = db;
+    this.site = site;
+    this.ring = ring;
+    this.restore = restore;
+    if (!ring && !warned) {
+      warned = true;
+      console.info(
+        "quiver: this page is not cross-origin isolated (no COOP/COEP headers), so searches reach the " +
+          "workers by postMessage instead of a SharedArrayBuffer ring, which costs more per query.",
+      );
+    }
+  }
+
+  /** Starts every worker; resolves with the build they run. */
+  async start() {
+    const first = await this.#spawn(0, this.build);
+    this.build = first;
+    await Promise.all(Array.from({ length: this.size - 1 }, (_, i) => this.#spawn(i + 1, first)));
+    return first;
+  }
+
+  async #spawn(i, build) {
+    const client = new WorkerClient(() => this.#lost(i, client));
+    this.#clients[i] = client;
+    this.#queues[i] ??= [];
+    client.onRingSpace = () => this.#pump(i);
+    try {
+      const chosen = await client.init(build);
+      await client.call("open", { db: this.db, site: this.site });
+      if (this.ring) await client.useRing();
+      return chosen;
+    } catch (e) {
+      client.terminate();
+      throw e;
+    }
+  }
+
+  /** A worker died: start another in its place and have its data reloaded. */
+  #lost(i, client) {
+    if (this.#closed || this.#clients[i] !== client) return;
+    const queued = this.#queues[i].splice(0);
+    for (const q of queued) q.reject(new QuiverError("WORKER_LOST", "a store worker stopped; retry the call"));
+    this.#ready[i] = (async () => {
+      await this.#spawn(i, this.build);
+      await this.restore(i, (op, args, transfer) => this.#clients[i].call(op, { db: this.db, ...args }, transfer));
+      this.#ready[i] = null;
+      this.#pump(i);
+    })();
+    this.#ready[i].catch((e) => console.error("quiver: could not restart a store worker:", e));
+  }
+
+  /** Sends `op` to worker i by message (waiting out a restart). */
+  async call(i, op, args = {}, transfer = []) {
+    if (this.#ready[i]) await this.#ready[i];
+    return this.#clients[i].call(op, { db: this.db, ...args }, transfer);
+  }
+
+  /** Sends `op` to every worker; resolves with their answers in order. */
+  all(op, args = {}) {
+    return Promise.all(Array.from({ length: this.size }, (_, i) => this.call(i, op, args)));
+  }
+
+  /** A buffer worker i handed back, to fill for the next batch sent to it. */
+  floats(i, length) {
+    return this.#clients[i].floats(length);
+  }
+
+  /**
+   * Runs a search op (`search` or `searchMany`) on worker i: through its ring when there
+   * is one, else by message. `cancel` collects a function that withdraws the request.
+   */
+  search(i, op, floats, request, cancel) {
+    return new Promise((resolve, reject) => {
+      const job = { op, floats, request, resolve, reject, cancelled: false };
+      cancel.push(() => {
+        job.cancelled = true;
+        if (job.slot !== undefined) this.#clients[i].cancel(job.slot);
+      });
+      this.#queues[i].push(job);
+      this.#pump(i);
+    });
+  }
+
+  /** Starts queued searches on worker i while its ring has room. */
+  #pump(i) {
+    const queue = this.#queues[i];
+    if (this.#ready[i]) {
+      if (queue.length) this.#ready[i].then(() => this.#pump(i));
+      return;
+    }
+    const client = this.#clients[i];
+    while (queue.length) {
+      const job = queue[0];
+      if (job.cancelled) {
+        queue.shift();
+        continue;
+      }
+      let sent = null;
+      if (client.ring) {
+        if (!client.ringOpen()) return;
+        sent = client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }));
+      }
+      sent ??= { promise: this.#message(client, job) };
+      queue.shift();
+      job.slot = sent.slot;
+      sent.promise.then(job.resolve, job.reject);
+    }
+  }
+
+  #message(client, { op, floats, request }) {
+    const q = Float32Array.from(floats);
+    const key = op === "search" ? "query" : "queries";
+    return client.call(op, { db: this.db, ...request, [key]: q }, [q.buffer]);
+  }
+
+  /** Stops every worker; calls in flight fail with CLOSED. */
+  async close() {
+    if (this.#closed) return;
+    await Promise.allSettled(this.#clients.map((c) => c.call("close", { db: this.db })));
+    this.#closed = true;
+    for (const c of this.#clients) c.terminate();
+    for (const q of this.#queues) for (const job of q.splice(0)) job.reject(new QuiverError("CLOSED", "the database was closed"));
+  }
+
+  /** @internal the Worker objects, for tests that kill one. */
+  get workers() {
+    return this.#clients.map((c) => c.worker);
+  }
+}

@@ -1,0 +1,208 @@
+// The worker pool in headless Chromium: a collection spread over several workers
+// answers exactly as one worker does, survives a killed worker, works without
+// cross-origin isolation, pipelines many queries, and honours abort and timeout.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPage } from "./helpers.mjs";
+
+let browser, isolated, plain;
+
+before(async () => {
+  browser = await launch();
+  isolated = await openPage(browser, "/tests/pages/plain.html");
+  plain = await openPage(browser, "/tests/pages/plain.html", { isolate: false });
+  for (const p of [isolated, plain]) await p.page.waitForFunction(() => window.ready);
+});
+
+after(async () => {
+  for (const p of [isolated, plain]) await p.stop();
+  await browser.close();
+});
+
+/**
+ * In the page: loads a dataset into a 1-worker and a 3-worker database and returns
+ * both answers to the same searches, with the pool's layout. `data` is "random" or
+ * "minilm" (the real embeddings in ../shared/data).
+ */
+function compareInPage({ data, metric, queries: nq }) {
+  return (async () => {
+    let dim, base, qs;
+    if (data === "minilm") {
+      const f32 = async (f) => new Float32Array(await (await fetch(`/data/code-minilm-20k/${f}`)).arrayBuffer());
+      base = await f32("base.f32");
+      qs = await f32("queries.f32");
+      dim = 384;
+    } else {
+      let s = 7;
+      const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+      dim = 24;
+      // Rounded to a coarse grid, and every vector twice under two ids: many exact ties.
+      base = Float32Array.from({ length: 3000 * dim }, () => Math.round(rand() * 4) / 4);
+      base.set(base.subarray(0, 1500 * dim), 1500 * dim);
+      qs = Float32Array.from({ length: nq * dim }, () => Math.round(rand() * 4) / 4);
+    }
+    const n = base.length / dim;
+    const query = (i) => qs.subarray(i * dim, (i + 1) * dim);
+    const out = {};
+    for (const workers of [1, 3]) {
+      const db = await quiver.open({ name: `cmp-${data}-${metric}-${workers}`, workers });
+      const col = await db.collection("c", { dim, metric });
+      for (let i = 0; i < n; i += 1000) {
+        const batch = [];
+        for (let j = i; j < Math.min(n, i + 1000); j++) {
+          batch.push({ id: `row-${j}`, vector: base.subarray(j * dim, (j + 1) * dim), metadata: { g: j % 4 } });
+        }
+        await col.upsert(batch);
+      }
+      const single = [], many = [];
+      for (let i = 0; i < nq; i++) single.push(await col.search(query(i), { k: 10 }));
+      for (let i = 0; i < nq; i++) single.push(await col.search(query(i), { k: 25, filter: { g: { $in: [1, 2] } } }));
+      const all = Array.from({ length: nq }, (_, i) => query(i));
+      many.push(...(await col.searchMany(all, { k: 10 })));
+      many.push(...(await col.searchMany(all, { k: 25, filter: { g: { $in: [1, 2] } } })));
+      const parts = await Promise.all(Array.from({ length: workers }, (_, w) => db._pool.call(w, "count", { collection: "c" })));
+      out[workers] = { single, many, parts, count: await col.count(), isolated: crossOriginIsolated };
+      await db.close();
+    }
+    return out;
+  })();
+}
+
+for (const [data, metric] of [["random", "dot"], ["random", "euclidean"], ["minilm", "cosine"]]) {
+  test(`3 workers answer exactly as 1 does (${data} data, ${metric}), by search and searchMany`, async () => {
+    const out = await isolated.page.evaluate(compareInPage, { data, metric, queries: 40 });
+    const { 1: one, 3: pool } = out;
+    assert.equal(pool.isolated, true);
+    assert.equal(pool.count, one.count);
+    // Partitioned: every worker holds a fair share.
+    assert.equal(pool.parts.reduce((a, b) => a + b), one.count);
+    for (const p of pool.parts) assert.ok(p > one.count / 6, `unbalanced partitions: ${pool.parts}`);
+    assert.ok(one.single[0].length === 10 && one.single[40].length === 25);
+    assert.deepEqual(pool.single, one.single);
+    assert.deepEqual(pool.many, one.single);
+    assert.deepEqual(one.many, one.single);
+  });
+}
+
+test("without COOP/COEP the pool falls back to messages and gives the same answers", async () => {
+  const args = { data: "random", metric: "dot", queries: 20 };
+  const logs = [];
+  plain.page.on("console", (m) => logs.push(m.text()));
+  const withRing = await isolated.page.evaluate(compareInPage, args);
+  const without = await plain.page.evaluate(compareInPage, args);
+  assert.equal(without[3].isolated, false);
+  assert.deepEqual(without[3].single, withRing[3].single);
+  assert.deepEqual(without[3].many, withRing[3].many);
+  assert.equal(logs.filter((l) => l.includes("not cross-origin isolated")).length, 1);
+});
+
+test("a killed worker fails its queries with WORKER_LOST, restarts, and answers right on retry", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    const f32 = async (f) => new Float32Array(await (await fetch(`/data/code-minilm-20k/${f}`)).arrayBuffer());
+    const base = await f32("base.f32");
+    const qs = await f32("queries.f32");
+    const dim = 384;
+    const db = await quiver.open({ name: "kill", workers: 2 });
+    const col = await db.collection("c", { dim, metric: "cosine" });
+    for (let i = 0; i < 20000; i += 1000) {
+      await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: String(i + j), vector: base.subarray((i + j) * dim, (i + j + 1) * dim) })));
+    }
+    const queries = Array.from({ length: 200 }, (_, i) => qs.subarray(i * dim, (i + 1) * dim));
+    const before = await col.searchMany(queries.slice(0, 20), { k: 10 });
+    // Many searches in flight, then worker 1 dies under them.
+    const inFlight = queries.map((q) => col.search(q, { k: 10 }).then(() => "ok", (e) => e.code));
+    const big = col.searchMany(queries, { k: 10 }).then(() => "ok", (e) => e.code);
+    db._pool.workers[1].terminate();
+    const codes = [...(await Promise.all(inFlight)), await big];
+    const retry = [];
+    for (const q of queries.slice(0, 20)) retry.push(await col.search(q, { k: 10 }));
+    const count = await col.count();
+    await db.close();
+    return { codes, same: JSON.stringify(retry) === JSON.stringify(before), count };
+  });
+  assert.ok(out.codes.includes("WORKER_LOST"), `no query saw WORKER_LOST: ${out.codes}`);
+  assert.deepEqual([...new Set(out.codes)].filter((c) => c !== "ok" && c !== "WORKER_LOST"), []);
+  assert.equal(out.same, true);
+  assert.equal(out.count, 20000);
+});
+
+test("1,000 concurrent queries are all answered, each as a lone search answers it", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    let s = 3;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const dim = 32;
+    const db = await quiver.open({ name: "many", workers: 2, partitionThreshold: 1000 });
+    const col = await db.collection("c", { dim, metric: "cosine" });
+    await col.upsert(Array.from({ length: 5000 }, (_, i) => ({ id: `v${i}`, vector: Float32Array.from({ length: dim }, rand) })));
+    const queries = Array.from({ length: 1000 }, () => Float32Array.from({ length: dim }, rand));
+    const together = await Promise.all(queries.map((q) => col.search(q, { k: 5 })));
+    const expected = await col.searchMany(queries, { k: 5 });
+    await db.close();
+    return { n: together.length, same: JSON.stringify(together) === JSON.stringify(expected), empty: together.filter((r) => r.length !== 5).length };
+  });
+  assert.deepEqual(out, { n: 1000, same: true, empty: 0 });
+});
+
+test("a search can be aborted or time out, and the pool keeps working after", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    let s = 11;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const dim = 256;
+    const db = await quiver.open({ name: "abort", workers: 2, partitionThreshold: 0 });
+    const col = await db.collection("c", { dim, metric: "dot" });
+    for (let i = 0; i < 40000; i += 5000) {
+      await col.upsert(Array.from({ length: 5000 }, (_, j) => ({ id: `v${i + j}`, vector: Float32Array.from({ length: dim }, rand) })));
+    }
+    const code = (p) => p.then(() => "ok", (e) => e.code);
+    const q = Float32Array.from({ length: dim }, rand);
+    const aborted = new AbortController();
+    aborted.abort();
+    const already = await code(col.search(q, { signal: aborted.signal }));
+    // Aborted while queued behind a long batch.
+    const queries = Array.from({ length: 300 }, () => q);
+    const slow = col.searchMany(queries, { k: 10 });
+    const ctl = new AbortController();
+    const pending = code(col.search(q, { signal: ctl.signal }));
+    ctl.abort();
+    const midway = await pending;
+    const timedOut = await code(col.searchMany(queries, { k: 10, timeout: 5 }));
+    await slow;
+    const after = await col.search(q, { k: 3 });
+    const expected = (await col.searchMany([q], { k: 3 }))[0];
+    const bad = [await code(col.search(q, { timeout: -1 })), await code(col.search(q, { signal: "no" }))];
+    await db.close();
+    return { already, midway, timedOut, same: JSON.stringify(after) === JSON.stringify(expected), bad };
+  });
+  assert.deepEqual(out, { already: "ABORTED", midway: "ABORTED", timedOut: "TIMEOUT", same: true, bad: ["INVALID_ARGUMENT", "INVALID_ARGUMENT"] });
+});
+
+test("writes find their owners: a bad record anywhere writes nothing anywhere, updates and deletes land", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    const dim = 4;
+    const db = await quiver.open({ name: "writes", workers: 3, partitionThreshold: 10 });
+    const col = await db.collection("c", { dim, metric: "euclidean" });
+    const rec = (i) => ({ id: `k${i}`, vector: [i, 1, 2, 3], metadata: { i } });
+    await col.upsert(Array.from({ length: 30 }, (_, i) => rec(i)));
+    const parts = async () => Promise.all([0, 1, 2].map((w) => db._pool.call(w, "count", { collection: "c" })));
+    const before = await parts();
+    const batch = Array.from({ length: 30 }, (_, i) => rec(100 + i));
+    batch[17] = { id: "bad", vector: [1, 2, 3] };
+    const error = await col.upsert(batch).then(() => null, (e) => ({ code: e.code, message: e.message }));
+    const afterBad = await parts();
+    await col.upsert({ id: "k5", vector: [50, 1, 2, 3], metadata: { i: 500 } });
+    const updated = await col.get(["k5", "k6", "nope"]);
+    const deleted = await col.delete(["k5", "k7", "nope"]);
+    const ids = (await col.ids()).sort();
+    const top = await col.search([50, 1, 2, 3], { k: 2 });
+    await db.close();
+    return { before, error, afterBad, updated: updated.map((r) => r && r.metadata.i), deleted, ids: ids.length, top: top.map((h) => h.id) };
+  });
+  assert.ok(out.before.every((n) => n > 0), `not partitioned: ${out.before}`);
+  assert.deepEqual(out.afterBad, out.before);
+  assert.equal(out.error.code, "DIMENSION_MISMATCH");
+  assert.match(out.error.message, /^records\[17\]\.vector/);
+  assert.deepEqual(out.updated, [500, 6, null]);
+  assert.equal(out.deleted, 2);
+  assert.equal(out.ids, 28);
+  assert.deepEqual(out.top, ["k29", "k28"]);
+});
