@@ -26,7 +26,7 @@ $("insert").onclick = async () => {
   $("insert").disabled = $("search").disabled = true;
   try {
     await db?.close();
-    db = await open({ name: "playground", build: $("build").value });
+    db = await open({ name: "playground", build: $("build").value, workers: Number($("workers").value) });
     col = await db.collection("random", { dim, metric: $("metric").value });
     const t0 = performance.now();
     for (let start = 0; start < n; start += 1000) {
@@ -57,7 +57,7 @@ $("search").onclick = async () => {
     const t0 = performance.now();
     const hits = await col.search(query, { k: Number($("k").value), filter });
     const ms = performance.now() - t0;
-    $("search-stat").textContent = `${hits.length} results in ${ms.toFixed(2)} ms (exact search over ${(await col.count()).toLocaleString()} vectors, ${db.build}).`;
+    $("search-stat").textContent = `${hits.length} results in ${ms.toFixed(2)} ms (exact search over ${(await col.count()).toLocaleString()} vectors, ${db.build}, ${db.workers} worker${db.workers > 1 ? "s" : ""}).`;
     const body = $("results").querySelector("tbody");
     body.replaceChildren(
       ...hits.map((h, i) => {

@@ -36,7 +36,7 @@ export interface OpenOptions {
   workers?: number;
   /**
    * Collections with fewer records than this live whole in one worker; larger ones are
-   * spread over every worker (default 2048).
+   * spread over every worker (default 8192).
    */
   partitionThreshold?: number;
 }

@@ -46,6 +46,12 @@ function metadataText(m, i) {
   return text;
 }
 
+/**
+ * A scan of at most this many floats takes a worker a few microseconds, less than
+ * waking the page asynchronously: the page polls for its answer instead.
+ */
+const QUICK_SCAN = 16384;
+
 /** 64 random bits in hex: names a site, and with it a generated id. */
 const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -56,7 +62,7 @@ const defaultWorkers = () => Math.max(1, Math.min(globalThis.navigator?.hardware
  * Collections below this many records live whole in one worker: searching them takes
  * less time than spreading a query over workers and merging (see the workers bench).
  */
-export const PARTITION_THRESHOLD = 2048;
+export const PARTITION_THRESHOLD = 8192;
 
 /**
  * Opens a database served by a pool of workers.
@@ -435,7 +441,10 @@ export class Collection {
   #searchOwners(c, op, floats, options, cancel) {
     const pool = this.#db._pool;
     const request = { collection: this.name, options };
-    return Promise.all(this.#db._owners(c).map((i) => pool.search(i, op, floats, request, cancel).then(JSON.parse)));
+    const owners = this.#db._owners(c);
+    // Only a lone owner is polled for: polling one would hold back the others' requests.
+    const quick = owners.length === 1 && c.copy[owners[0]].size * floats.length <= QUICK_SCAN;
+    return Promise.all(owners.map((i) => pool.search(i, op, floats, request, cancel, quick).then(JSON.parse)));
   }
 
   /** The record with this id (or each of these ids), or null where there is none. */

@@ -92,11 +92,12 @@ export class Pool {
 
   /**
    * Runs a search op (`search` or `searchMany`) on worker i: through its ring when there
-   * is one, else by message. `cancel` collects a function that withdraws the request.
+   * is one, else by message. `cancel` collects a function that withdraws the request;
+   * `quick` says the search is small enough to answer in microseconds.
    */
-  search(i, op, floats, request, cancel) {
+  search(i, op, floats, request, cancel, quick = false) {
     return new Promise((resolve, reject) => {
-      const job = { op, floats, request, resolve, reject, cancelled: false };
+      const job = { op, floats, request, resolve, reject, cancelled: false, quick };
       cancel.push(() => {
         job.cancelled = true;
         if (job.slot !== undefined) this.#clients[i].cancel(job.slot);
@@ -120,13 +121,12 @@ export class Pool {
         queue.shift();
         continue;
       }
-      let sent = null;
-      if (client.ring) {
-        if (!client.ringOpen()) return;
-        sent = client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }));
-      }
-      sent ??= { promise: this.#message(client, job) };
+      if (client.ring && !client.ringOpen()) return;
+      // Off the queue first: a quick answer may come back, and pump again, before
+      // ringCall returns.
       queue.shift();
+      let sent = client.ring ? client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }), job.quick) : null;
+      sent ??= { promise: this.#message(client, job) };
       job.slot = sent.slot;
       sent.promise.then(job.resolve, job.reject);
     }

@@ -10,7 +10,7 @@ import { serve } from "./serve.mjs";
 
 const args = process.argv.slice(2);
 const at = args.indexOf("--suite");
-const suite = at >= 0 ? args[at + 1] : "core";
+const only = at >= 0 ? args[at + 1] : null;
 const dataDir = join(root, "..", "shared", "data", "code-minilm-20k");
 const outDir = join(root, "target", "bench-data");
 mkdirSync(outDir, { recursive: true });
@@ -75,7 +75,9 @@ function datasets() {
 }
 
 function table(rows) {
-  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "recall_at_10_gt", "p50_ms", "p95_ms", "qps", "gb_per_s", "insert_per_s"];
+  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "recall_at_10_gt", "p50_ms", "p95_ms", "p50_us", "p95_us", "qps", "gb_per_s", "insert_per_s"].filter((c) =>
+    rows.some((r) => r[c] !== undefined),
+  );
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
   const widths = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
@@ -139,22 +141,67 @@ async function runCore() {
   return { rows, ratios, browser: browserVersion };
 }
 
-const suites = { core: runCore };
-if (!suites[suite]) {
-  console.error(`unknown suite ${suite}; known: ${Object.keys(suites).join(", ")}`);
+/** Runs `suite` from scripts/bench/suites.js in a fresh bench page; returns its rows. */
+async function inPage(browser, url, suite, args) {
+  const page = await browser.context.newPage();
+  page.on("console", (m) => m.type() === "error" && console.error(m.text()));
+  await page.goto(`${url}/scripts/bench/index.html`);
+  await page.waitForFunction(() => window.ready);
+  const { rows } = await page.evaluate(async ({ suite, args }) => window.suites[suite](args), { suite, args });
+  await page.close();
+  return rows;
+}
+
+async function runWorkers() {
+  const sets = datasets();
+  const { server, url } = await serve({ root, routes: { "/bench-data/": outDir } });
+  const browser = await launch();
+  let rows, browserVersion;
+  try {
+    browserVersion = browser.context.browser()?.version() ?? "chromium";
+    const dataset = sets.find((d) => d.name.endsWith("-100k"));
+    rows = await inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] });
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  const find = (config) => rows.find((r) => r.config === config);
+  const p50 = (config) => find(config).p50_ms;
+  const many = rows.find((r) => r.config.startsWith("simd128 searchMany"));
+  const loop = rows.find((r) => r.config.startsWith("simd128 search loop"));
+  const ratios = {
+    pool_vs_one_worker_flat: p50("simd128 flat, 1 worker") / p50("simd128 flat, pool of 2"),
+    pool_vs_one_worker_scalar: p50("scalar flat, 1 worker") / p50("scalar flat, pool of 2"),
+    sab_vs_postmessage_dispatch: find("dispatch round trip, postMessage").p50_us / find("dispatch round trip, SAB ring").p50_us,
+    search_many_vs_loop: loop.p50_ms / many.p50_ms,
+  };
+  // The smallest size from which the pool answers faster than one worker, at every size.
+  const sizes = rows.filter((r) => r.config.startsWith("simd128 partitioning, 1 worker"));
+  const faster = (one) => rows.find((r) => r.n === one.n && r.config === "simd128 partitioning, 2 workers").p50_ms < one.p50_ms;
+  const pays = sizes.find((one, i) => sizes.slice(i).every(faster));
+  console.log(`partitioning over 2 workers pays from n = ${pays ? pays.n : "(not within the sizes tried)"}`);
+  return { rows, ratios, browser: browserVersion };
+}
+
+const suites = { core: runCore, workers: runWorkers };
+if (only !== null && !suites[only]) {
+  console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);
 }
-const { rows, ratios, browser } = await suites[suite]();
-const result = {
-  suite,
-  when: new Date().toISOString(),
-  machine: { cores: cpus().length, cpu: cpus()[0]?.model, browser: `Chromium ${browser}` },
-  rows,
-  ratios,
-};
-mkdirSync(join(root, "bench-results"), { recursive: true });
-writeFileSync(join(root, "bench-results", `${suite}.json`), JSON.stringify(result, null, 2) + "\n");
-console.log(table(rows));
-console.log();
-for (const [k, v] of Object.entries(ratios)) console.log(`${k}: ${v.toFixed(2)}`);
-console.log(`\nwrote bench-results/${suite}.json`);
+for (const suite of only ? [only] : Object.keys(suites)) {
+  const { rows, ratios, browser } = await suites[suite]();
+  const result = {
+    suite,
+    when: new Date().toISOString(),
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, browser: `Chromium ${browser}` },
+    rows,
+    ratios,
+  };
+  mkdirSync(join(root, "bench-results"), { recursive: true });
+  writeFileSync(join(root, "bench-results", `${suite}.json`), JSON.stringify(result, null, 2) + "\n");
+  console.log(`\n== suite ${suite}`);
+  console.log(table(rows));
+  console.log();
+  for (const [k, v] of Object.entries(ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+  console.log(`\nwrote bench-results/${suite}.json`);
+}

@@ -45,7 +45,9 @@ function compareInPage({ data, metric, queries: nq }) {
     const query = (i) => qs.subarray(i * dim, (i + 1) * dim);
     const out = {};
     for (const workers of [1, 3]) {
-      const db = await quiver.open({ name: `cmp-${data}-${metric}-${workers}`, workers });
+      // The random set (3,000 rows) is below the default threshold: lower it so it spreads.
+      const partitionThreshold = data === "random" ? 1000 : undefined;
+      const db = await quiver.open({ name: `cmp-${data}-${metric}-${workers}`, workers, partitionThreshold });
       const col = await db.collection("c", { dim, metric });
       for (let i = 0; i < n; i += 1000) {
         const batch = [];
@@ -182,8 +184,11 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
     const db = await quiver.open({ name: "writes", workers: 3, partitionThreshold: 10 });
     const col = await db.collection("c", { dim, metric: "euclidean" });
     const rec = (i) => ({ id: `k${i}`, vector: [i, 1, 2, 3], metadata: { i } });
-    await col.upsert(Array.from({ length: 30 }, (_, i) => rec(i)));
     const parts = async () => Promise.all([0, 1, 2].map((w) => db._pool.call(w, "count", { collection: "c" })));
+    // Below the threshold the collection lives whole in one worker; crossing it spreads it.
+    await col.upsert(Array.from({ length: 8 }, (_, i) => rec(i)));
+    const small = await parts();
+    await col.upsert(Array.from({ length: 22 }, (_, i) => rec(8 + i)));
     const before = await parts();
     const batch = Array.from({ length: 30 }, (_, i) => rec(100 + i));
     batch[17] = { id: "bad", vector: [1, 2, 3] };
@@ -195,9 +200,11 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
     const ids = (await col.ids()).sort();
     const top = await col.search([50, 1, 2, 3], { k: 2 });
     await db.close();
-    return { before, error, afterBad, updated: updated.map((r) => r && r.metadata.i), deleted, ids: ids.length, top: top.map((h) => h.id) };
+    return { small, before, error, afterBad, updated: updated.map((r) => r && r.metadata.i), deleted, ids: ids.length, top: top.map((h) => h.id) };
   });
+  assert.deepEqual([...out.small].sort(), [0, 0, 8]);
   assert.ok(out.before.every((n) => n > 0), `not partitioned: ${out.before}`);
+  assert.equal(out.before.reduce((a, b) => a + b), 30);
   assert.deepEqual(out.afterBad, out.before);
   assert.equal(out.error.code, "DIMENSION_MISMATCH");
   assert.match(out.error.message, /^records\[17\]\.vector/);

@@ -2,21 +2,24 @@
 // README's usage and reject misuse (each @ts-expect-error must be an error).
 import { open, QuiverError, type Hit, type StoredRecord } from "quiver";
 
-const db = await open({ name: "notes", build: "auto" });
+const db = await open({ name: "notes", build: "auto", workers: 2, partitionThreshold: 8192 });
 const build: "simd128" | "scalar" = db.build;
+const workers: number = db.workers;
 const col = await db.collection("code", { dim: 3, metric: "cosine" });
 const ids: string[] = await col.upsert([
   { id: "parse", vector: [0.9, 0.1, 0], metadata: { lang: "rust", stars: 3 }, text: "fn parse()" },
   { vector: new Float32Array(3) },
 ]);
 const hits: Hit[] = await col.search([1, 0, 0], { k: 5, filter: { lang: { $in: ["rust"] }, $or: [{ stars: { $gt: 2 } }] } });
+const ctl = new AbortController();
+const lists: Hit[][] = await col.searchMany([[1, 0, 0], new Float32Array(3)], { k: 2, signal: ctl.signal, timeout: 50 });
 const one: StoredRecord | null = await col.get("parse");
 const many: (StoredRecord | null)[] = await col.get(["parse", "x"]);
 const n: number = (await col.delete("parse")) + (await col.count());
 try {
   await col.search([1, 2]);
 } catch (e) {
-  if (e instanceof QuiverError && e.code === "DIMENSION_MISMATCH") console.log(e.message);
+  if (e instanceof QuiverError && (e.code === "DIMENSION_MISMATCH" || e.code === "TIMEOUT")) console.log(e.message);
 }
 // @ts-expect-error metric must be one of the three
 await db.collection("x", { dim: 3, metric: "manhattan" });
@@ -24,5 +27,7 @@ await db.collection("x", { dim: 3, metric: "manhattan" });
 await col.upsert([{ id: "a" }]);
 // @ts-expect-error k is a number
 await col.search([1, 0, 0], { k: "5" });
-console.log(build, ids, hits, one, many, n);
+// @ts-expect-error searchMany takes a list of vectors
+await col.searchMany([1, 0, 0]);
+console.log(build, workers, ids, hits, lists, one, many, n);
 await db.close();

@@ -170,3 +170,133 @@ export async function inserts({ dataset }) {
   }
   return { rows };
 }
+
+/** Times `count` awaited calls of `fn(i)`, appending each in ms to `ms`. */
+async function timeCalls(count, fn, ms = []) {
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+/**
+ * Suite `workers`: the pool against one worker on a large collection, for each build;
+ * searchMany against a loop of searches; the query ring against postMessage for a
+ * tiny collection; and the size from which partitioning pays (the threshold).
+ * Configurations take turns, round after round, as in `core`.
+ */
+export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2 }) {
+  const base = await fetchF32(dataset.base);
+  const queries = await fetchF32(dataset.queries);
+  const { dim, metric } = dataset;
+  const n = base.length / dim;
+  const nq = queries.length / dim;
+  const scanBytes = base.length * 4;
+  const query = (i) => queries.subarray((i % nq) * dim, ((i % nq) + 1) * dim);
+  const rows = [];
+  const row = (config, extra) => ({ dataset: dataset.name, n, d: dim, engine: "quiver", config, ...extra });
+
+  // The exact answer, from the plain-JS scan, for the first queries.
+  const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, query(q), k));
+  const scored = (lists) => ({ recall_at_10: recall(lists.slice(0, truth.length).map((hits) => hits.map((h) => h.id)), truth, k) });
+
+  for (const build of ["simd128", "scalar"]) {
+    const configs = [];
+    for (const size of [1, poolSize]) {
+      const db = await open({ name: `workers-${build}-${size}`, build, workers: size });
+      const col = await db.collection("bench", { dim, metric });
+      await insertAll(col, base, dim, false);
+      await timeCalls(20, (i) => col.search(query(i), { k }));
+      configs.push({ db, col, size, ms: [], found: [] });
+    }
+    // Let the page's garbage collector finish with the inserts' garbage: its helper
+    // threads share the two cores with the workers being timed.
+    await new Promise((r) => setTimeout(r, 3000));
+    // Query by query, each configuration in turn, so a slow spell hits both alike.
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < nq; i++) {
+        for (const c of configs) await timeCalls(1, async () => (c.found[i] = await c.col.search(query(i), { k })), c.ms);
+      }
+    }
+    for (const c of configs) {
+      const label = c.size === 1 ? "1 worker" : `pool of ${c.size}`;
+      rows.push(row(`${build} flat, ${label}`, { workers: c.size, ...scored(c.found), ...timing(c.ms, scanBytes) }));
+    }
+    if (build === "simd128") {
+      // A batch of queries against the same queries one by one, on the pool.
+      const pool = configs[1];
+      const batch = Array.from({ length: nq }, (_, i) => query(i));
+      const loop = [], many = [];
+      let manyFound;
+      for (let r = 0; r < rounds; r++) {
+        const t0 = performance.now();
+        for (const q of batch) await pool.col.search(q, { k });
+        loop.push((performance.now() - t0) / nq);
+        const t1 = performance.now();
+        manyFound = await pool.col.searchMany(batch, { k });
+        many.push((performance.now() - t1) / nq);
+      }
+      rows.push(row(`simd128 search loop of ${nq}, pool of ${pool.size}`, { ...scored(pool.found), ...timing(loop, scanBytes), per: "query" }));
+      rows.push(row(`simd128 searchMany(${nq}), pool of ${pool.size}`, { ...scored(manyFound), ...timing(many, scanBytes), per: "query" }));
+    }
+    for (const c of configs) await c.db.close();
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+
+  // Dispatch: the same worker, the same tiny search, through the ring and by message.
+  {
+    const db = await open({ name: "dispatch", workers: 1 });
+    const col = await db.collection("tiny", { dim: 8, metric: "dot" });
+    await col.upsert(Array.from({ length: 16 }, (_, i) => ({ id: `t${i}`, vector: Float32Array.from({ length: 8 }, (_, j) => ((i * 7 + j) % 5) - 2) })));
+    // The ring through the public API; the same search by message, one level down
+    // (what the pool does without cross-origin isolation).
+    const q = new Float32Array([1, 0, -1, 2, 0, 1, 1, -2]);
+    const viaRing = async () => JSON.stringify(await col.search(q, { k: 4 }));
+    const viaMessage = async () => JSON.stringify(JSON.parse(await db._pool.call(0, "search", { collection: "tiny", options: JSON.stringify({ k: 4 }), query: q.slice() })));
+    const same = (await viaRing()) === (await viaMessage());
+    const ms = { ring: [], message: [] };
+    await timeCalls(500, viaRing);
+    await timeCalls(500, viaMessage);
+    for (let r = 0; r < 5; r++) {
+      await timeCalls(400, viaRing, ms.ring);
+      await timeCalls(400, viaMessage, ms.message);
+    }
+    for (const [how, list] of Object.entries(ms)) {
+      const t = timing(list, 16 * 8 * 4);
+      rows.push({ dataset: "tiny", n: 16, d: 8, engine: "quiver", config: `dispatch round trip, ${how === "ring" ? "SAB ring" : "postMessage"}`, recall_at_10: same ? 1 : 0, p50_us: t.p50_ms * 1000, p95_us: t.p95_ms * 1000, qps: t.qps });
+    }
+    await db.close();
+  }
+
+  // Where partitioning starts to pay: one worker against the pool, by collection size.
+  for (const size of small) {
+    const part = base.subarray(0, size * dim);
+    const exact = Array.from({ length: 5 }, (_, q) => jsSearch(part, dim, query(q), k));
+    const ms = [[], []];
+    const found = [[], []];
+    const dbs = [];
+    for (const w of [1, poolSize]) {
+      const db = await open({ name: `threshold-${size}-${w}`, workers: w, partitionThreshold: 0 });
+      const col = await db.collection("c", { dim, metric });
+      await insertAll(col, part, dim, false);
+      await timeCalls(50, (i) => col.search(query(i), { k }));
+      dbs.push({ db, col });
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < 100; i++) {
+        for (const [j, { col }] of dbs.entries()) {
+          await timeCalls(1, async () => (found[j][i] = (await col.search(query(i), { k })).map((h) => h.id)), ms[j]);
+        }
+      }
+    }
+    for (const [j, { db }] of dbs.entries()) {
+      const config = `simd128 partitioning, ${db.workers} worker${db.workers > 1 ? "s" : ""}`;
+      const recall_at_10 = recall(found[j].slice(0, exact.length), exact, k);
+      rows.push({ dataset: dataset.name, n: size, d: dim, engine: "quiver", config, workers: db.workers, recall_at_10, ...timing(ms[j], size * dim * 4) });
+      await db.close();
+    }
+  }
+  return { rows };
+}
