@@ -4,6 +4,7 @@
 import { QuiverError, codes } from "./errors.js";
 import { Pool, canShare } from "./pool.js";
 import { owner, mergeTopK } from "./partitions.js";
+import { Replica } from "./replica.js";
 
 export { QuiverError, codes };
 
@@ -92,20 +93,11 @@ export async function open(options = {}) {
   }
 }
 
-/** One stored row as the coordinator keeps it, to reload a worker that restarts. */
-class Row {
-  constructor(vector, metadata, text) {
-    this.vector = vector;
-    this.metadata = metadata;
-    this.text = text;
-  }
-}
-
 export class Database {
   #pool = null;
   #closed = false;
   #writes = Promise.resolve();
-  /** name -> {settings, home, partitioned, copy: one Map(id -> Row) per worker}. */
+  /** name -> {settings, home, partitioned, copy: one Replica per worker}. */
   #collections = new Map();
 
   /** @internal use {@link open} */
@@ -184,7 +176,7 @@ export class Database {
       await Promise.all(this.#others(home).map((i) => this.#pool.call(i, "createCollection", args)));
       const settings = JSON.parse(text);
       if (!this.#collections.has(name)) {
-        const copy = Array.from({ length: this.#pool.size }, () => new Map());
+        const copy = Array.from({ length: this.#pool.size }, () => new Replica(settings.dim));
         this.#collections.set(name, { settings, home, partitioned: false, copy });
       }
       return settings;
@@ -203,38 +195,30 @@ export class Database {
   }
 
   /**
-   * @internal writes `rows` (id -> Row) to worker i in batches, as one transaction a
-   * batch; keeps them in the coordinator's copy.
+   * @internal writes `rows` (`[id, vector, metadataJson, text]` entries) to worker i
+   * through `call`, a transaction each 1,000, and keeps them in its replica.
    */
   async _load(call, c, i, rows) {
-    const entries = [...rows];
-    for (let start = 0; start < entries.length; start += 1000) {
-      const part = entries.slice(start, start + 1000);
-      const dim = c.settings.dim;
-      const vectors = new Float32Array(part.length * dim);
-      part.forEach(([, r], j) => vectors.set(r.vector, j * dim));
-      const lengths = new Uint32Array(part.length).fill(dim);
-      await call("upsert", {
-        collection: c.settings.name,
-        ids: JSON.stringify(part.map(([id]) => id)),
-        vectors,
-        lengths,
-        metadata: `[${part.map(([, r]) => r.metadata).join(",")}]`,
-        texts: JSON.stringify(part.map(([, r]) => r.text)),
-      }, [vectors.buffer, lengths.buffer]);
+    const dim = c.settings.dim;
+    for (let start = 0; start < rows.length; start += 1000) {
+      const part = rows.slice(start, start + 1000);
+      const columns = { ids: part.map((r) => r[0]), vectors: part.map((r) => r[1]), metadata: part.map((r) => r[2]), texts: part.map((r) => r[3]) };
+      const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
+      const first = c.copy[i].reserve(args.vectors, part.length);
+      await call("upsert", args, [args.vectors.buffer, args.lengths.buffer]);
+      c.copy[i].publish(first, columns.ids, columns.metadata, columns.texts);
     }
-    for (const [id, r] of entries) c.copy[i].set(id, r);
   }
 
   /** @internal spreads a collection that outgrew one worker over all of them. */
   async _partition(c) {
-    const moving = Array.from({ length: this.#pool.size }, () => new Map());
-    for (const [id, r] of c.copy[c.home]) {
-      const to = owner(id, this.#pool.size);
-      if (to !== c.home) moving[to].set(id, r);
+    const moving = Array.from({ length: this.#pool.size }, () => []);
+    for (const row of c.copy[c.home].entries()) {
+      const to = owner(row[0], this.#pool.size);
+      if (to !== c.home) moving[to].push(row);
     }
-    await Promise.all(moving.map((rows, i) => rows.size && this._load((...a) => this.#pool.call(i, ...a), c, i, rows)));
-    const gone = moving.flatMap((rows) => [...rows.keys()]);
+    await Promise.all(moving.map((rows, i) => rows.length && this._load((...a) => this.#pool.call(i, ...a), c, i, rows)));
+    const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
     await this.#pool.call(c.home, "delete", { collection: c.settings.name, ids: JSON.stringify(gone) });
     for (const id of gone) c.copy[c.home].delete(id);
     c.partitioned = true;
@@ -245,8 +229,8 @@ export class Database {
     for (const c of this.#collections.values()) {
       const { name, dim, metric } = c.settings;
       await call("createCollection", { name, dim, metric });
-      const rows = c.copy[i];
-      c.copy[i] = new Map();
+      const rows = [...c.copy[i].entries()];
+      c.copy[i] = new Replica(dim);
       await this._load(call, c, i, rows);
     }
   }
@@ -258,6 +242,27 @@ export class Database {
     this.#closed = true;
     await this.#pool.close();
   }
+}
+
+/**
+ * The upsert message for rows given as columns (`metadata` as JSON texts); `flat`
+ * receives the vectors back to back and is transferred with the message.
+ */
+function upsertArgs(collection, { ids, vectors, metadata, texts }, flat) {
+  const lengths = new Uint32Array(ids.length);
+  let offset = 0;
+  vectors.forEach((v, j) => {
+    flat.set(v, offset);
+    offset += lengths[j] = v.length;
+  });
+  return {
+    collection,
+    ids: JSON.stringify(ids),
+    vectors: flat,
+    lengths,
+    metadata: `[${metadata.join(",")}]`,
+    texts: texts.some((t) => t !== null) ? JSON.stringify(texts) : undefined,
+  };
 }
 
 /** Turns a failed part's "records[j]" into the caller's index. */
@@ -349,7 +354,14 @@ export class Collection {
       if (!c.partitioned && pool.size > 1 && c.copy[c.home].size + n > this.#db.partitionThreshold) {
         await this.#db._partition(c);
       }
-      const batches = [...this.#byOwner(c, ids)].map(([w, indices]) => ({ w, indices, args: this.#pack(w, indices, vectors, ids, metadata, texts) }));
+      const batches = [...this.#byOwner(c, ids)].map(([w, indices]) => {
+        const pick = (column) => indices.map((i) => column[i]);
+        const rows = { ids: pick(ids), vectors: pick(vectors), metadata: pick(metadata), texts: pick(texts) };
+        const total = rows.vectors.reduce((sum, v) => sum + v.length, 0);
+        const args = upsertArgs(this.name, rows, pool.floats(w, total));
+        // Into the replica before the buffer is transferred away; live once committed.
+        return { w, indices, rows, args, first: c.copy[w].reserve(args.vectors, indices.length) };
+      });
       const send = (b, op) => pool.call(b.w, op, b.args, [b.args.vectors.buffer, b.args.lengths.buffer]);
       if (batches.length === 1) {
         await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)));
@@ -363,34 +375,9 @@ export class Collection {
         }
         await Promise.all(batches.map((b) => pool.call(b.w, "commit")));
       }
-      for (const { w, indices } of batches) {
-        for (const i of indices) c.copy[w].set(ids[i], new Row(vectors[i].slice(), metadata[i], texts[i]));
-      }
+      for (const { w, rows, first } of batches) c.copy[w].publish(first, rows.ids, rows.metadata, rows.texts);
       return ids;
     });
-  }
-
-  /** The columns of records `indices`, for worker w. */
-  #pack(w, indices, vectors, ids, metadata, texts) {
-    const lengths = new Uint32Array(indices.length);
-    let total = 0;
-    indices.forEach((i, j) => (total += lengths[j] = vectors[i].length));
-    const flat = this.#db._pool.floats(w, total);
-    let off = 0;
-    for (const i of indices) {
-      flat.set(vectors[i], off);
-      off += vectors[i].length;
-    }
-    const pick = (col) => indices.map((i) => col[i]);
-    const textList = pick(texts);
-    return {
-      collection: this.name,
-      ids: JSON.stringify(pick(ids)),
-      vectors: flat,
-      lengths,
-      metadata: `[${pick(metadata).join(",")}]`,
-      texts: textList.some((t) => t !== null) ? JSON.stringify(textList) : undefined,
-    };
   }
 
   /**
