@@ -84,29 +84,40 @@ function table(rows) {
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n");
 }
 
-async function runCore() {
-  const sets = datasets();
+/**
+ * Serves the repo and the bench data, starts Chromium, and runs `fn(browser, url)`;
+ * returns its rows and the browser's version.
+ */
+async function inBrowser(fn) {
   const { server, url } = await serve({ root, routes: { "/bench-data/": outDir } });
   const browser = await launch();
-  let rows, browserVersion;
   try {
-    browserVersion = browser.context.browser()?.version() ?? "chromium";
-    const page = await browser.context.newPage();
-    page.on("console", (m) => m.type() === "error" && console.error(m.text()));
-    await page.goto(`${url}/scripts/bench/index.html`);
-    await page.waitForFunction(() => window.ready);
-    ({ rows } = await page.evaluate(async (datasets) => window.suites.core({ datasets }), sets));
-    await page.close();
-    // Inserts in a page of their own, so no earlier work is freed while they are timed.
-    const fresh = await browser.context.newPage();
-    await fresh.goto(`${url}/scripts/bench/index.html`);
-    await fresh.waitForFunction(() => window.ready);
-    const big = sets.find((d) => d.name.endsWith("-100k"));
-    rows.push(...(await fresh.evaluate(async (dataset) => window.suites.inserts({ dataset }), big)).rows);
+    const version = browser.context.browser()?.version() ?? "chromium";
+    return { rows: await fn(browser, url), browser: version };
   } finally {
     await browser.close();
     server.close();
   }
+}
+
+/** Runs `suite` from scripts/bench/suites.js in a fresh bench page; returns its rows. */
+async function inPage(browser, url, suite, args) {
+  const page = await browser.context.newPage();
+  page.on("console", (m) => m.type() === "error" && console.error(m.text()));
+  await page.goto(`${url}/scripts/bench/index.html`);
+  await page.waitForFunction(() => window.ready);
+  const { rows } = await page.evaluate(async ({ suite, args }) => window.suites[suite](args), { suite, args });
+  await page.close();
+  return rows;
+}
+
+async function runCore() {
+  const sets = datasets();
+  const { rows, browser: browserVersion } = await inBrowser(async (browser, url) => [
+    ...(await inPage(browser, url, "core", { datasets: sets })),
+    // Inserts in a page of their own, so no earlier work is freed while they are timed.
+    ...(await inPage(browser, url, "inserts", { dataset: sets.find((d) => d.name.endsWith("-100k")) })),
+  ]);
 
   // The same core compiled natively for this CPU, searching the same data.
   const targetDir = join(root, "target", "native-bench");
@@ -141,30 +152,11 @@ async function runCore() {
   return { rows, ratios, browser: browserVersion };
 }
 
-/** Runs `suite` from scripts/bench/suites.js in a fresh bench page; returns its rows. */
-async function inPage(browser, url, suite, args) {
-  const page = await browser.context.newPage();
-  page.on("console", (m) => m.type() === "error" && console.error(m.text()));
-  await page.goto(`${url}/scripts/bench/index.html`);
-  await page.waitForFunction(() => window.ready);
-  const { rows } = await page.evaluate(async ({ suite, args }) => window.suites[suite](args), { suite, args });
-  await page.close();
-  return rows;
-}
-
 async function runWorkers() {
-  const sets = datasets();
-  const { server, url } = await serve({ root, routes: { "/bench-data/": outDir } });
-  const browser = await launch();
-  let rows, browserVersion;
-  try {
-    browserVersion = browser.context.browser()?.version() ?? "chromium";
-    const dataset = sets.find((d) => d.name.endsWith("-100k"));
-    rows = await inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] });
-  } finally {
-    await browser.close();
-    server.close();
-  }
+  const dataset = datasets().find((d) => d.name.endsWith("-100k"));
+  const { rows, browser: browserVersion } = await inBrowser((browser, url) =>
+    inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }),
+  );
   const find = (config) => rows.find((r) => r.config === config);
   const p50 = (config) => find(config).p50_ms;
   const many = rows.find((r) => r.config.startsWith("simd128 searchMany"));
