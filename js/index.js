@@ -210,6 +210,18 @@ export class Database {
     }
   }
 
+  /**
+   * @internal puts rows `ids` of worker i back as its replica holds them (the state
+   * before an unpublished batch): rewrites those it had, deletes the others.
+   */
+  async _revert(c, i, ids) {
+    const call = (...a) => this.#pool.call(i, ...a);
+    const had = ids.map((id) => c.copy[i].get(id)).filter((r) => r !== undefined);
+    const fresh = ids.filter((id) => c.copy[i].get(id) === undefined);
+    await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
+    await this._load(call, c, i, had);
+  }
+
   /** @internal spreads a collection that outgrew one worker over all of them. */
   async _partition(c) {
     const moving = Array.from({ length: this.#pool.size }, () => []);
@@ -373,7 +385,14 @@ export class Collection {
           await Promise.allSettled(batches.map((b) => pool.call(b.w, "discard")));
           throw renumber(checked[failed].reason, batches[failed].indices);
         }
-        await Promise.all(batches.map((b) => pool.call(b.w, "commit")));
+        const committed = await Promise.allSettled(batches.map((b) => pool.call(b.w, "commit")));
+        const lost = committed.findIndex((r) => r.status === "rejected");
+        if (lost >= 0) {
+          // A worker died between the phases: put back what the others had before.
+          const done = batches.filter((_, j) => committed[j].status === "fulfilled");
+          await Promise.all(done.map((b) => this.#db._revert(c, b.w, b.rows.ids)));
+          throw committed[lost].reason;
+        }
       }
       for (const { w, rows, first } of batches) c.copy[w].publish(first, rows.ids, rows.metadata, rows.texts);
       return ids;

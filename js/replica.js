@@ -87,14 +87,22 @@ export class Replica {
     for (const [id, vector, metadata, text] of live) this.publish(this.reserve(vector, 1), [id], [metadata], [text]);
   }
 
+  /** The live row of `id` as `[id, vector, metadataJson, text]`, or undefined. */
+  get(id) {
+    const slot = this.#slots.get(id);
+    return slot === undefined ? undefined : this.#row(slot);
+  }
+
+  #row(slot) {
+    const at = (slot % this.perBlock) * this.dim;
+    const block = this.#blocks[Math.floor(slot / this.perBlock)];
+    return [this.#ids[slot], block.subarray(at, at + this.dim), this.#metadata[slot], this.#texts[slot]];
+  }
+
   /** Every live row: `[id, vector, metadataJson, text]` (the vector a view). */
   *entries() {
-    const dim = this.dim;
     for (let slot = 0; slot < this.#ids.length; slot++) {
-      const id = this.#ids[slot];
-      if (id === null) continue;
-      const at = (slot % this.perBlock) * dim;
-      yield [id, this.#blocks[Math.floor(slot / this.perBlock)].subarray(at, at + dim), this.#metadata[slot], this.#texts[slot]];
+      if (this.#ids[slot] !== null) yield this.#row(slot);
     }
   }
 }

@@ -213,3 +213,33 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
   assert.equal(out.ids, 28);
   assert.deepEqual(out.top, ["k29", "k28"]);
 });
+
+test("a worker lost between the two phases of a write leaves the batch written nowhere", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    const db = await quiver.open({ name: "two-phase", workers: 2, partitionThreshold: 0 });
+    const col = await db.collection("c", { dim: 4, metric: "dot" });
+    await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 1, 1, 1], metadata: { v: 1 } })));
+    // Worker 1 dies just as it is told to commit; worker 0 commits its part.
+    const pool = db._pool;
+    const call = pool.call.bind(pool);
+    pool.call = (i, op, ...rest) => {
+      if (op === "commit" && i === 1) pool.workers[1].terminate();
+      return call(i, op, ...rest);
+    };
+    const batch = [
+      ...Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 2, 2, 2], metadata: { v: 2 } })),
+      ...Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, vector: [1, 1, 1, 1] })),
+    ];
+    const code = await col.upsert(batch).then(() => "ok", (e) => e.code);
+    delete pool.call;
+    const got = await col.get([...Array.from({ length: 20 }, (_, i) => `k${i}`), ...Array.from({ length: 20 }, (_, i) => `n${i}`)]);
+    const parts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "c" })));
+    const count = await col.count();
+    await db.close();
+    return { code, versions: got.map((r) => r && r.metadata.v), parts, count };
+  });
+  assert.equal(out.code, "WORKER_LOST");
+  assert.deepEqual(out.versions, [...Array(20).fill(1), ...Array(20).fill(null)]);
+  assert.ok(out.parts.every((n) => n > 0), `both workers should hold rows: ${out.parts}`);
+  assert.equal(out.count, 20);
+});
