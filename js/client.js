@@ -26,7 +26,7 @@ export class WorkerClient {
     this.worker.onmessage = ({ data }) => this.#message(data);
     this.worker.onerror = (e) => {
       e.preventDefault?.();
-      this.#lost(e.message || "it failed");
+      this.#lost(e.message || "its script failed to load");
     };
     this.worker.onmessageerror = () => this.#lost("a message could not be deserialised");
   }

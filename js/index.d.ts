@@ -32,6 +32,11 @@ export interface OpenOptions {
   name?: string;
   /** Which wasm build to load; "auto" picks simd128 where the engine supports it. */
   build?: "auto" | Build;
+  /**
+   * Where the data lives: "memory" (default; gone with the page) or "opfs" (the
+   * origin-private file system: survives reloads and restarts).
+   */
+  storage?: "memory" | "opfs";
   /** Workers in the pool (default: one a core, at most 8). */
   workers?: number;
   /**
@@ -122,6 +127,7 @@ export declare class Database {
   readonly build: Build;
   /** How many workers serve it. */
   readonly workers: number;
+  readonly storage: "memory" | "opfs";
   /** Creates (or opens, checking dim and metric) a collection. */
   collection(name: string, options: CollectionOptions): Promise<Collection>;
   /** Opens an existing collection; NOT_FOUND when missing. */

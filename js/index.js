@@ -9,6 +9,7 @@ import { Replica } from "./replica.js";
 export { QuiverError, codes };
 
 const BUILDS = { auto: "auto", simd128: "simd128", simd: "simd128", scalar: "scalar" };
+const STORAGES = ["memory", "opfs"];
 
 const invalid = (message) => new QuiverError("INVALID_ARGUMENT", message);
 
@@ -67,14 +68,15 @@ export const PARTITION_THRESHOLD = 8192;
 
 /**
  * Opens a database served by a pool of workers.
- * @param {{name?: string, build?: "auto"|"simd128"|"scalar", workers?: number,
- *   partitionThreshold?: number}} [options]
+ * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs",
+ *   workers?: number, partitionThreshold?: number}} [options]
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD } = options;
+  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
+  if (!STORAGES.includes(storage)) throw invalid(`storage: must be "memory" or "opfs", got ${JSON.stringify(storage)}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw invalid(`workers: must be an integer from 1 to 64, got ${JSON.stringify(workers)}`);
   }
@@ -82,10 +84,14 @@ export async function open(options = {}) {
     throw invalid(`partitionThreshold: must be a non-negative integer, got ${JSON.stringify(partitionThreshold)}`);
   }
   const site = randomHex();
-  const db = new Database(name, site, partitionThreshold);
-  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, ring: canShare(), restore: (i, call) => db._restore(i, call) });
+  const db = new Database(name, site, partitionThreshold, storage);
+  const restore = (i, call) => db._restore(i, call);
+  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, ring: canShare(), restore });
   try {
+    // Ask the browser not to evict the data under storage pressure; it may say no.
+    if (storage !== "memory") navigator.storage?.persist?.().catch(() => {});
     db._start(pool, await pool.start());
+    await db._reopen();
     return db;
   } catch (e) {
     await pool.close();
@@ -97,14 +103,19 @@ export class Database {
   #pool = null;
   #closed = false;
   #writes = Promise.resolve();
-  /** name -> {settings, home, partitioned, copy: one Replica per worker}. */
+  /**
+   * name -> {settings, home, partitioned, moving, counts: records per worker,
+   * copy: one Replica per worker for memory databases, else null}.
+   */
   #collections = new Map();
 
   /** @internal use {@link open} */
-  constructor(name, site, partitionThreshold) {
+  constructor(name, site, partitionThreshold, storage) {
     this.name = name;
     this.site = site;
     this.partitionThreshold = partitionThreshold;
+    /** Where the data lives: "memory" or "opfs". */
+    this.storage = storage;
   }
 
   /** @internal */
@@ -176,12 +187,48 @@ export class Database {
       await Promise.all(this.#others(home).map((i) => this.#pool.call(i, "createCollection", args)));
       const settings = JSON.parse(text);
       if (!this.#collections.has(name)) {
-        const copy = Array.from({ length: this.#pool.size }, () => new Replica(settings.dim));
-        this.#collections.set(name, { settings, home, partitioned: false, copy });
+        this.#collections.set(name, this.#placement(settings, home, false));
+        await this.#saveLayout();
       }
       return settings;
     });
     return new Collection(this, settings);
+  }
+
+  /** A collection's placement, with empty counts (and replicas in memory). */
+  #placement(settings, home, partitioned) {
+    const size = this.#pool.size;
+    const copy = this.storage === "memory" ? Array.from({ length: size }, () => new Replica(settings.dim)) : null;
+    return { settings, home, partitioned, moving: false, counts: new Array(size).fill(0), copy };
+  }
+
+  /**
+   * The placement of every collection, kept in worker 0's file: a persistent database
+   * reopens with its collections where they were.
+   */
+  async #saveLayout() {
+    if (this.storage === "memory") return;
+    const collections = {};
+    for (const [name, c] of this.#collections) collections[name] = { home: c.home, partitioned: c.partitioned, moving: c.moving };
+    await this.#pool.call(0, "setMeta", { key: "layout", value: JSON.stringify({ workers: this.#pool.size, collections }) });
+  }
+
+  /** @internal reads back a persistent database's layout, finishing a move a crash cut short. */
+  async _reopen() {
+    if (this.storage === "memory") return;
+    const text = await this.#pool.call(0, "getMeta", { key: "layout" });
+    if (text === null) return;
+    const layout = JSON.parse(text);
+    if (layout.workers !== this.#pool.size) {
+      throw invalid(`workers: database ${JSON.stringify(this.name)} is stored in ${layout.workers} partitions; open it with workers: ${layout.workers}`);
+    }
+    for (const [name, { home, partitioned, moving }] of Object.entries(layout.collections)) {
+      const settings = JSON.parse(await this.#pool.call(home, "collection", { name }));
+      const c = this.#placement(settings, home, partitioned);
+      c.counts = await Promise.all(c.counts.map((_, w) => this.#pool.call(w, "count", { collection: name })));
+      this.#collections.set(name, c);
+      if (moving) await this._partition(c);
+    }
   }
 
   #others(i) {
@@ -204,9 +251,9 @@ export class Database {
       const part = rows.slice(start, start + 1000);
       const columns = { ids: part.map((r) => r[0]), vectors: part.map((r) => r[1]), metadata: part.map((r) => r[2]), texts: part.map((r) => r[3]) };
       const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
-      const first = c.copy[i].reserve(args.vectors, part.length);
-      await call("upsert", args, [args.vectors.buffer, args.lengths.buffer]);
-      c.copy[i].publish(first, columns.ids, columns.metadata, columns.texts);
+      const first = c.copy?.[i].reserve(args.vectors, part.length);
+      c.counts[i] = JSON.parse(await call("upsert", args, [args.vectors.buffer, args.lengths.buffer])).count;
+      c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
     }
   }
 
@@ -218,26 +265,44 @@ export class Database {
     const call = (...a) => this.#pool.call(i, ...a);
     const had = ids.map((id) => c.copy[i].get(id)).filter((r) => r !== undefined);
     const fresh = ids.filter((id) => c.copy[i].get(id) === undefined);
-    await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
+    c.counts[i] -= await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
     await this._load(call, c, i, had);
   }
 
-  /** @internal spreads a collection that outgrew one worker over all of them. */
+  /**
+   * @internal spreads a collection that outgrew one worker over all of them: copies
+   * each row its home does not own to its owner, then deletes it from the home. The
+   * layout says "moving" meanwhile, and until the last step the home still holds every
+   * row, so a crash at any point is finished on the next open.
+   */
   async _partition(c) {
+    const name = c.settings.name;
+    c.moving = true;
+    await this.#saveLayout();
+    const cols = await this.#pool.call(c.home, "rows", { collection: name });
+    const ids = JSON.parse(cols.ids);
+    const metadata = JSON.parse(cols.metadata);
+    const texts = JSON.parse(cols.texts);
+    const dim = c.settings.dim;
     const moving = Array.from({ length: this.#pool.size }, () => []);
-    for (const row of c.copy[c.home].entries()) {
-      const to = owner(row[0], this.#pool.size);
-      if (to !== c.home) moving[to].push(row);
-    }
+    ids.forEach((id, j) => {
+      const to = owner(id, this.#pool.size);
+      const vector = cols.vectors.subarray(j * dim, (j + 1) * dim);
+      if (to !== c.home) moving[to].push([id, vector, JSON.stringify(metadata[j]), texts[j]]);
+    });
     await Promise.all(moving.map((rows, i) => rows.length && this._load((...a) => this.#pool.call(i, ...a), c, i, rows)));
     const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
-    await this.#pool.call(c.home, "delete", { collection: c.settings.name, ids: JSON.stringify(gone) });
-    for (const id of gone) c.copy[c.home].delete(id);
+    c.counts[c.home] -= await this.#pool.call(c.home, "delete", { collection: name, ids: JSON.stringify(gone) });
+    for (const id of gone) c.copy?.[c.home].delete(id);
     c.partitioned = true;
+    c.moving = false;
+    await this.#saveLayout();
   }
 
   /** @internal reloads worker i after a restart: its collections and its rows. */
   async _restore(i, call) {
+    // A persistent worker has reopened its own file, which holds all it had.
+    if (this.storage !== "memory") return;
     for (const c of this.#collections.values()) {
       const { name, dim, metric } = c.settings;
       await call("createCollection", { name, dim, metric });
@@ -363,7 +428,7 @@ export class Collection {
     if (n === 0) return [];
     return this.#db._write(async () => {
       const pool = this.#db._pool;
-      if (!c.partitioned && pool.size > 1 && c.copy[c.home].size + n > this.#db.partitionThreshold) {
+      if (!c.partitioned && pool.size > 1 && c.counts[c.home] + n > this.#db.partitionThreshold) {
         await this.#db._partition(c);
       }
       const batches = [...this.#byOwner(c, ids)].map(([w, indices]) => {
@@ -372,11 +437,12 @@ export class Collection {
         const total = rows.vectors.reduce((sum, v) => sum + v.length, 0);
         const args = upsertArgs(this.name, rows, pool.floats(w, total));
         // Into the replica before the buffer is transferred away; live once committed.
-        return { w, indices, rows, args, first: c.copy[w].reserve(args.vectors, indices.length) };
+        return { w, indices, rows, args, first: c.copy?.[w].reserve(args.vectors, indices.length) };
       });
       const send = (b, op) => pool.call(b.w, op, b.args, [b.args.vectors.buffer, b.args.lengths.buffer]);
+      let results;
       if (batches.length === 1) {
-        await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)));
+        results = [await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)))];
       } else {
         // Two phases: every worker checks its part (and keeps it), then all commit.
         const checked = await Promise.allSettled(batches.map((b) => send(b, "stage")));
@@ -388,13 +454,16 @@ export class Collection {
         const committed = await Promise.allSettled(batches.map((b) => pool.call(b.w, "commit")));
         const lost = committed.findIndex((r) => r.status === "rejected");
         if (lost >= 0) {
-          // A worker died between the phases: put back what the others had before.
+          // A worker died between the phases: put back what the others had before, from
+          // the replica. (A persistent database has none: its other parts stay.)
           const done = batches.filter((_, j) => committed[j].status === "fulfilled");
-          await Promise.all(done.map((b) => this.#db._revert(c, b.w, b.rows.ids)));
+          if (c.copy) await Promise.all(done.map((b) => this.#db._revert(c, b.w, b.rows.ids)));
           throw committed[lost].reason;
         }
+        results = committed.map((r) => r.value);
       }
-      for (const { w, rows, first } of batches) c.copy[w].publish(first, rows.ids, rows.metadata, rows.texts);
+      batches.forEach((b, j) => (c.counts[b.w] = JSON.parse(results[j]).count));
+      for (const { w, rows, first } of batches) c.copy?.[w].publish(first, rows.ids, rows.metadata, rows.texts);
       return ids;
     });
   }
@@ -449,7 +518,7 @@ export class Collection {
     const request = { collection: this.name, options };
     const owners = this.#db._owners(c);
     // Only a lone owner is polled for: polling one would hold back the others' requests.
-    const quick = owners.length === 1 && c.copy[owners[0]].size * floats.length <= QUICK_SCAN;
+    const quick = owners.length === 1 && c.counts[owners[0]] * floats.length <= QUICK_SCAN;
     return Promise.all(owners.map((i) => pool.search(i, op, floats, request, cancel, quick).then(JSON.parse)));
   }
 
@@ -494,7 +563,8 @@ export class Collection {
         [...this.#byOwner(c, list)].map(async ([w, indices]) => {
           const part = indices.map((i) => list[i]);
           const n = await this.#db._pool.call(w, "delete", { collection: this.name, ids: JSON.stringify(part) });
-          for (const id of part) c.copy[w].delete(id);
+          for (const id of part) c.copy?.[w].delete(id);
+          c.counts[w] -= n;
           return n;
         }),
       );

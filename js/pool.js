@@ -6,6 +6,9 @@ import { WorkerClient } from "./client.js";
 
 let warned = false;
 
+/** Restarts in a row a worker gets before the pool gives up on it. */
+const MAX_RESTARTS = 3;
+
 /** Whether this page can share memory with its workers. */
 export const canShare = () => typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated === true;
 
@@ -13,18 +16,20 @@ export class Pool {
   #clients = [];
   #ready = [];
   #queues = [];
+  #restarts = [];
   #closed = false;
 
   /**
-   * @param {{size: number, build: string, db: string, site: string, ring: boolean,
-   *   restore: (i: number, call: Function) => Promise<void>}} options
+   * @param {{size: number, build: string, db: string, site: string, storage: string,
+   *   ring: boolean, restore: (i: number, call: Function) => Promise<void>}} options
    *   `restore` reloads worker i's data after a restart, calling it through `call`.
    */
-  constructor({ size, build, db, site, ring, restore }) {
+  constructor({ size, build, db, site, storage, ring, restore }) {
     this.size = size;
     this.build = build;
     this.db = db;
     this.site = site;
+    this.storage = storage;
     this.ring = ring;
     this.restore = restore;
     if (!ring && !warned) {
@@ -51,7 +56,10 @@ export class Pool {
     client.onRingSpace = () => this.#pump(i);
     try {
       const chosen = await client.init(build);
-      await client.call("open", { db: this.db, site: this.site });
+      // Each worker keeps its partition in an OPFS directory of its own: the pool of
+      // files behind it is held by one worker at a time.
+      const directory = `quiver/${encodeURIComponent(this.db)}/w${i}`;
+      await client.call("open", { db: this.db, site: this.site, storage: this.storage, directory });
       if (this.ring) await client.useRing();
       return chosen;
     } catch (e) {
@@ -60,15 +68,25 @@ export class Pool {
     }
   }
 
-  /** A worker died: start another in its place and have its data reloaded. */
+  /**
+   * A worker died: start another in its place and have its data reloaded. After
+   * MAX_RESTARTS failures in a row, calls to it fail instead of restarting forever.
+   */
   #lost(i, client) {
     if (this.#closed || this.#clients[i] !== client) return;
     const queued = this.#queues[i].splice(0);
     for (const q of queued) q.reject(new QuiverError("WORKER_LOST", "a store worker stopped; retry the call"));
+    this.#restarts[i] = (this.#restarts[i] ?? 0) + 1;
+    if (this.#restarts[i] > MAX_RESTARTS) {
+      this.#ready[i] = Promise.reject(new QuiverError("WORKER_LOST", `a store worker failed ${MAX_RESTARTS} restarts in a row`));
+      this.#ready[i].catch(() => {});
+      return;
+    }
     this.#ready[i] = (async () => {
       await this.#spawn(i, this.build);
       await this.restore(i, (op, args, transfer) => this.#clients[i].call(op, { db: this.db, ...args }, transfer));
       this.#ready[i] = null;
+      this.#restarts[i] = 0;
       this.#pump(i);
     })();
     this.#ready[i].catch((e) => console.error("quiver: could not restart a store worker:", e));

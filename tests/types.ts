@@ -2,7 +2,8 @@
 // README's usage and reject misuse (each @ts-expect-error must be an error).
 import { open, QuiverError, type Hit, type StoredRecord } from "quiver";
 
-const db = await open({ name: "notes", build: "auto", workers: 2, partitionThreshold: 8192 });
+const db = await open({ name: "notes", build: "auto", storage: "opfs", workers: 2, partitionThreshold: 8192 });
+const storage: "memory" | "opfs" = db.storage;
 const build: "simd128" | "scalar" = db.build;
 const workers: number = db.workers;
 const col = await db.collection("code", { dim: 3, metric: "cosine" });
@@ -29,5 +30,7 @@ await col.upsert([{ id: "a" }]);
 await col.search([1, 0, 0], { k: "5" });
 // @ts-expect-error searchMany takes a list of vectors
 await col.searchMany([1, 0, 0]);
-console.log(build, workers, ids, hits, lists, one, many, n);
+// @ts-expect-error storage is "memory" or "opfs"
+await open({ storage: "disk" });
+console.log(build, storage, workers, ids, hits, lists, one, many, n);
 await db.close();

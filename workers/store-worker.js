@@ -50,9 +50,15 @@ const ops = {
     core = b.glue;
     return core.build();
   },
-  open({ db, site }) {
+  async open({ db, site, storage, directory }) {
     if (dbs.has(db)) throw fail("INVALID_ARGUMENT", `name: database ${JSON.stringify(db)} is already open`);
-    dbs.set(db, new core.Db(site));
+    if (storage === "opfs") {
+      const vfs = `quiver-${db}`;
+      await withRetries(() => core.installOpfs(vfs, directory));
+      dbs.set(db, core.Db.openPersistent("/quiver.sqlite", vfs, site));
+    } else {
+      dbs.set(db, new core.Db(site));
+    }
   },
   close({ db }) {
     dbs.get(db)?.free();
@@ -79,6 +85,9 @@ const ops = {
     return ops.upsert(batch);
   },
   discard: ({ db }) => void staged.delete(db),
+  getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
+  setMeta: ({ db, key, value }) => handle(db).setMeta(key, value),
+  rows: ({ db, collection }) => handle(db).rows(collection),
   ring({ buffer }) {
     ring = new Ring(buffer);
     handled = 0;
@@ -109,6 +118,22 @@ const ops = {
     return { ms, results };
   },
 };
+
+/**
+ * Runs `f` until it stops failing for a file held by another worker, up to ~3 s: a
+ * worker that has just died (or a page just reloaded) lets go of its OPFS handles
+ * only a moment later.
+ */
+async function withRetries(f) {
+  for (let delay = 25; ; delay *= 2) {
+    try {
+      return await f();
+    } catch (e) {
+      if (delay > 1600 || !String(e.message).includes("NoModificationAllowedError")) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 /** Answers one request: {ok, value} (value a promise for async ops) or {ok: false, error}. */
 function run(op, args) {

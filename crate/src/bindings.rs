@@ -140,6 +140,55 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Opens the persistent database `name` in the OPFS pool installed as `vfs` by
+    /// [`install_opfs`]; `site` names this replica for sync when the file is new.
+    #[wasm_bindgen(js_name = openPersistent)]
+    pub fn open_persistent(name: &str, vfs: &str, site: &str) -> Result<Db, JsValue> {
+        Database::open_with_vfs(name, vfs, site)
+            .map(|d| Db { inner: Some(d) })
+            .map_err(to_js)
+    }
+
+    /// The application value stored under `key`, or undefined.
+    #[wasm_bindgen(js_name = getMeta)]
+    pub fn get_meta(&mut self, key: &str) -> Result<Option<String>, JsValue> {
+        self.db()?.meta(key).map_err(to_js)
+    }
+
+    /// Stores an application value under `key`, in the database file.
+    #[wasm_bindgen(js_name = setMeta)]
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), JsValue> {
+        self.db()?.set_meta(key, value).map_err(to_js)
+    }
+
+    /// Every live record of a collection, as the columns [`Db::upsert`] takes:
+    /// `{ids, vectors: Float32Array, metadata, texts}` (ids, metadata and texts JSON).
+    pub fn rows(&mut self, collection: &str) -> Result<js_sys::Object, JsValue> {
+        let rows = self.db()?.rows(collection).map_err(to_js)?;
+        let mut vectors = Vec::with_capacity(rows.iter().map(|r| r.vector.len()).sum());
+        rows.iter().for_each(|r| vectors.extend_from_slice(&r.vector));
+        let metadata = rows
+            .iter()
+            .map(|r| r.metadata.as_deref().unwrap_or("null"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &k.into(), &v).map(drop);
+        set(
+            "ids",
+            json!(rows.iter().map(|r| &r.id).collect::<Vec<_>>()).to_string().into(),
+        )?;
+        set("vectors", js_sys::Float32Array::from(&vectors[..]).into())?;
+        set("metadata", format!("[{metadata}]").into())?;
+        set(
+            "texts",
+            json!(rows.iter().map(|r| &r.text).collect::<Vec<_>>())
+                .to_string()
+                .into(),
+        )?;
+        Ok(out)
+    }
+
     fn db(&mut self) -> Result<&mut Database, JsValue> {
         self.inner
             .as_mut()
@@ -175,7 +224,8 @@ impl Db {
     /// `ids` is a JSON array of strings or nulls (null: generate one); `metadata` and
     /// `texts`, when given, are JSON arrays of the same length. Columns rather than
     /// one array of objects: parsing a thousand small maps per batch showed up in
-    /// profiles. Returns the ids as a JSON array.
+    /// profiles. Returns `{"ids": [...], "count": n}`: the ids, and how many records the
+    /// collection holds after the write.
     pub fn upsert(
         &mut self,
         collection: &str,
@@ -187,8 +237,10 @@ impl Db {
     ) -> Result<String, JsValue> {
         let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
         reserve_heap(std::mem::size_of_val(vectors) * 3);
-        let ids = self.db()?.upsert(collection, batch).map_err(to_js)?;
-        Ok(json!(ids).to_string())
+        let db = self.db()?;
+        let ids = db.upsert(collection, batch).map_err(to_js)?;
+        let count = db.count(collection).map_err(to_js)?;
+        Ok(json!({"ids": ids, "count": count}).to_string())
     }
 
     /// Validates a batch laid out as for [`Db::upsert`] without writing it.
@@ -275,6 +327,26 @@ pub fn distance(metric: &str, a: &[f32], b: &[f32]) -> Result<f32, JsValue> {
         )));
     }
     Ok(m.distance(a, b))
+}
+
+/// Installs an OPFS pool of files as the SQLite VFS `vfs`, kept in the OPFS directory
+/// `directory` (one worker a directory: the pool holds its files exclusively).
+#[wasm_bindgen(js_name = installOpfs)]
+pub async fn install_opfs(vfs: String, directory: String) -> Result<(), JsValue> {
+    use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder};
+    let cfg = OpfsSAHPoolCfgBuilder::new()
+        .vfs_name(&vfs)
+        .directory(&directory)
+        .build();
+    install::<sqlite_wasm_rs::WasmOsCallback>(&cfg, false)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            to_js(Error::new(
+                Code::Storage,
+                format!("storage: OPFS is not available here: {e}"),
+            ))
+        })
 }
 
 /// Which kernels this build runs: `"simd128"` or `"scalar"`.

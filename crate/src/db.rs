@@ -133,6 +133,13 @@ impl Database {
         Self::from_connection(Connection::open(path)?, site)
     }
 
+    /// Opens (creating it if missing) the database `name` through the SQLite VFS `vfs`:
+    /// in the browser, a pool of OPFS files.
+    pub fn open_with_vfs(name: &str, vfs: &str, site: &str) -> Result<Database> {
+        let conn = Connection::open_with_flags_and_vfs(name, rusqlite::OpenFlags::default(), vfs)?;
+        Self::from_connection(conn, site)
+    }
+
     fn from_connection(conn: Connection, site: &str) -> Result<Database> {
         Ok(Database {
             store: Store::open(conn, site)?,
@@ -146,6 +153,34 @@ impl Database {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The value an application (the JS coordinator) stored under `key`, if any.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.store.meta(&format!("app.{key}"))
+    }
+
+    /// Stores `value` under `key`, durably, beside the data it describes.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.store.set_meta(&format!("app.{key}"), value)
+    }
+
+    /// Every live record of a collection as stored, in insertion order.
+    pub fn rows(&mut self, name: &str) -> Result<Vec<Stored>> {
+        let key = self.load(name)?.settings.key;
+        let mut out = Vec::new();
+        self.store.scan(key, |row| {
+            let mut vector = Vec::new();
+            store::read_f32(row.vector, &mut vector);
+            out.push(Stored {
+                id: row.id.to_owned(),
+                vector,
+                metadata: row.metadata.map(str::to_owned),
+                text: row.text.map(str::to_owned),
+            });
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Creates a collection, or opens it when it exists with the same settings.
@@ -197,9 +232,10 @@ impl Database {
                 .ok_or_else(|| Error::new(Code::NotFound, format!("collection {name:?} does not exist")))?;
             let mut index = Flat::new(settings.dim, settings.metric);
             let (mut raw, mut prepared) = (Vec::new(), Vec::new());
-            self.store.scan(settings.key, |id, bytes, meta| {
+            self.store.scan(settings.key, |row| {
+                let (id, meta) = (row.id, row.metadata);
                 raw.clear();
-                store::read_f32(bytes, &mut raw);
+                store::read_f32(row.vector, &mut raw);
                 prepare(settings.metric, &raw, &mut prepared);
                 let metadata = meta.map(serde_json::from_str::<Metadata>).transpose().map_err(|e| {
                     Error::new(

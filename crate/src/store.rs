@@ -63,6 +63,15 @@ pub struct Stored {
     pub text: Option<String>,
 }
 
+/// A live row as [`Store::scan`] reads it, borrowed from SQLite's row buffer.
+pub struct Scanned<'a> {
+    pub id: &'a str,
+    /// Little-endian f32s.
+    pub vector: &'a [u8],
+    pub metadata: Option<&'a str>,
+    pub text: Option<&'a str>,
+}
+
 pub struct Store {
     conn: Connection,
     site: String,
@@ -115,6 +124,19 @@ impl Store {
 
     pub fn site(&self) -> &str {
         &self.site
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM quiver_meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT OR REPLACE INTO quiver_meta VALUES(?1, ?2)", [key, value])?;
+        Ok(())
     }
 
     /// The Lamport clock: the version the last write was stamped with.
@@ -239,17 +261,18 @@ impl Store {
     }
 
     /// Streams every live row of a collection in insertion order: id, vector, metadata.
-    pub fn scan(&self, collection: i64, mut each: impl FnMut(&str, &[u8], Option<&str>) -> Result<()>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, vector, metadata FROM vectors WHERE collection = ?1 AND deleted = 0 ORDER BY rowid")?;
+    pub fn scan(&self, collection: i64, mut each: impl FnMut(Scanned) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, vector, metadata, text FROM vectors WHERE collection = ?1 AND deleted = 0 ORDER BY rowid",
+        )?;
         let mut rows = stmt.query([collection])?;
         while let Some(r) = rows.next()? {
-            each(
-                r.get_ref(0)?.as_str()?,
-                r.get_ref(1)?.as_blob()?,
-                r.get_ref(2)?.as_str_or_null()?,
-            )?;
+            each(Scanned {
+                id: r.get_ref(0)?.as_str()?,
+                vector: r.get_ref(1)?.as_blob()?,
+                metadata: r.get_ref(2)?.as_str_or_null()?,
+                text: r.get_ref(3)?.as_str_or_null()?,
+            })?;
         }
         Ok(())
     }

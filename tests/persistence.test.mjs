@@ -1,0 +1,99 @@
+// Persistence in headless Chromium with real OPFS: a database of several workers
+// survives a page reload and a killed worker, with every record, its metadata and its
+// text, and answers searches as before.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPage } from "./helpers.mjs";
+
+let browser, p;
+
+before(async () => {
+  browser = await launch();
+  p = await openPage(browser, "/tests/pages/plain.html");
+  await p.page.waitForFunction(() => window.ready);
+});
+
+after(async () => {
+  await p.stop();
+  await browser.close();
+});
+
+/** In the page: opens the OPFS database and reads back what the test compares. */
+function snapshot() {
+  return (async () => {
+    const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
+    // The database this page already has open, or (after a reload) open it again.
+    const db = window.db ?? (await quiver.open({ name: "persist", storage: "opfs", workers: 2 }));
+    const out = { storage: db.storage, collections: (await db.collections()).sort() };
+    const big = await db.collection("big");
+    const small = await db.collection("small");
+    out.counts = [await big.count(), await small.count()];
+    out.parts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "big" })));
+    out.hits = [];
+    for (let i = 0; i < 10; i++) out.hits.push(await big.search(qs.subarray(i * 384, (i + 1) * 384), { k: 5 }));
+    out.small = await small.search([1, 0, 0, 0], { k: 3, filter: { even: true } });
+    out.records = (await big.get(["7", "19999", "nope"])).map((r) => r && { id: r.id, metadata: r.metadata, text: r.text, v: Array.from(r.vector.slice(0, 3)) });
+    window.db = db;
+    return out;
+  })();
+}
+
+test("an OPFS database of two workers survives a reload, and a killed worker reopens its file", async () => {
+  const written = await p.page.evaluate(async () => {
+    const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
+    const db = await quiver.open({ name: "persist", storage: "opfs", workers: 2 });
+    const big = await db.collection("big", { dim: 384 });
+    for (let i = 0; i < 20000; i += 1000) {
+      await big.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: String(i + j), vector: base.subarray((i + j) * 384, (i + j + 1) * 384), metadata: { row: i + j }, text: `chunk ${i + j}` })));
+    }
+    const small = await db.collection("small", { dim: 4, metric: "euclidean" });
+    await small.upsert(Array.from({ length: 50 }, (_, i) => ({ id: `s${i}`, vector: [i, 0, 0, 0], metadata: { even: i % 2 === 0 } })));
+    await small.delete("s0");
+    // No close: the page goes away as a reload takes it.
+    window.db = db;
+  });
+  void written;
+  const before = await p.page.evaluate(snapshot);
+  assert.equal(before.storage, "opfs");
+  assert.deepEqual(before.counts, [20000, 49]);
+  assert.ok(before.parts.every((n) => n > 8000), `big should be spread: ${before.parts}`);
+  assert.deepEqual(before.small.map((h) => h.id), ["s2", "s4", "s6"]);
+  assert.deepEqual(before.records[0].metadata, { row: 7 });
+  assert.equal(before.records[1].text, "chunk 19999");
+  assert.equal(before.records[2], null);
+
+  await p.page.reload();
+  await p.page.waitForFunction(() => window.ready);
+  const after = await p.page.evaluate(snapshot);
+  assert.deepEqual(after, before);
+
+  // Kill a worker: its replacement reopens the same OPFS file.
+  const killed = await p.page.evaluate(async () => {
+    const big = await db.collection("big");
+    const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
+    // A call caught by the worker's death fails with WORKER_LOST; a retry waits for
+    // the replacement. (The dying worker may still answer for a moment.)
+    const retry = async (f) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await f();
+        } catch (e) {
+          if (e.code !== "WORKER_LOST" || attempt === 3) throw e;
+        }
+      }
+    };
+    db._pool.workers[1].terminate();
+    const lost = await db._pool.call(1, "count", { collection: "big" }).then(() => "answered", (e) => e.code);
+    const hits = await retry(() => big.search(qs.subarray(0, 384), { k: 5 }));
+    return { lost, hits, count: await retry(() => big.count()) };
+  });
+  assert.equal(killed.lost, "WORKER_LOST");
+  assert.deepEqual(killed.hits, before.hits[0]);
+  assert.equal(killed.count, 20000);
+
+  const wrongSize = await p.page.evaluate(async () => {
+    await db.close();
+    return quiver.open({ name: "persist", storage: "opfs", workers: 3 }).then(() => "opened", (e) => e.code + ": " + e.message);
+  });
+  assert.match(wrongSize, /^INVALID_ARGUMENT: workers: .* open it with workers: 2$/);
+});
