@@ -175,7 +175,15 @@ async function runWorkers() {
   return { rows, ratios, browser: browserVersion };
 }
 
-const suites = { core: runCore, workers: runWorkers };
+async function runStorage() {
+  const dataset = datasets().find((d) => d.name.endsWith("-100k"));
+  const { rows, browser } = await inBrowser((b, url) => inPage(b, url, "storage", { dataset }));
+  const p50 = (prefix) => rows.find((r) => r.config.startsWith(prefix)).p50_ms;
+  const ratios = { opfs_open_first_query_vs_raw_read: p50("opfs open + first query") / p50("raw read") };
+  return { rows, ratios, browser };
+}
+
+const suites = { core: runCore, workers: runWorkers, storage: runStorage };
 if (only !== null && !suites[only]) {
   console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);

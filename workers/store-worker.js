@@ -17,6 +17,8 @@ const builds = {
 
 let core = null;
 const dbs = new Map();
+// The OPFS pool (VFS name) each persistent database was opened through.
+const pools = new Map();
 // The query ring, once the page has sent one, and how many of the page's messages
 // this worker has handled (the page counts the ones it posted, in the ring's header).
 let ring = null;
@@ -56,6 +58,7 @@ const ops = {
       const vfs = `quiver-${db}`;
       await withRetries(() => core.installOpfs(vfs, directory));
       dbs.set(db, core.Db.openPersistent("/quiver.sqlite", vfs, site));
+      pools.set(db, vfs);
     } else {
       dbs.set(db, new core.Db(site));
     }
@@ -63,7 +66,10 @@ const ops = {
   close({ db }) {
     dbs.get(db)?.free();
     dbs.delete(db);
+    if (pools.has(db)) core.uninstallOpfs(pools.get(db));
+    pools.delete(db);
   },
+
   createCollection: ({ db, name, dim, metric }) => handle(db).createCollection(name, dim, metric),
   collection: ({ db, name }) => handle(db).collection(name),
   collections: ({ db }) => handle(db).collections(),
