@@ -133,6 +133,8 @@ export declare class Database {
   /** Opens an existing collection; NOT_FOUND when missing. */
   collection(name: string): Promise<Collection>;
   collections(): Promise<string[]>;
+  /** SQLite's integrity check over every worker's file: "ok", or what is wrong. */
+  integrityCheck(): Promise<string>;
   close(): Promise<void>;
 }
 

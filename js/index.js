@@ -312,6 +312,17 @@ export class Database {
     }
   }
 
+  /**
+   * Runs SQLite's integrity check on every worker's file: "ok" when all are sound,
+   * else each report, prefixed with its worker.
+   */
+  async integrityCheck() {
+    this.#open();
+    const reports = await this.#pool.all("integrityCheck");
+    const bad = reports.map((r, i) => (r === "ok" ? null : `worker ${i}: ${r}`)).filter(Boolean);
+    return bad.length ? bad.join("\n") : "ok";
+  }
+
   /** Closes the database and stops its workers. Later calls fail with CLOSED. */
   async close() {
     if (this.#closed) return;

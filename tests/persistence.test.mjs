@@ -97,3 +97,65 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   });
   assert.match(wrongSize, /^INVALID_ARGUMENT: workers: .* open it with workers: 2$/);
 });
+
+test("a page closed, or a worker killed, in the middle of a bulk insert loses no acknowledged batch and keeps no partial one", async () => {
+  // Same origin as the other page, so the same OPFS.
+  const victim = await browser.context.newPage();
+  await victim.goto(`${p.url}/tests/pages/plain.html`);
+  await victim.waitForFunction(() => window.ready);
+  let acked = 0;
+  victim.on("console", (m) => {
+    const [word, n] = m.text().split(" ");
+    if (word === "acked") acked = Number(n);
+  });
+  const inserting = victim
+    .evaluate(async () => {
+      const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
+      const db = await quiver.open({ name: "bulk", storage: "opfs", workers: 1 });
+      const col = await db.collection("c", { dim: 384 });
+      for (let b = 0; b < 100; b++) {
+        const start = (b * 1000) % 20000;
+        await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `${b}-${j}`, vector: base.subarray((start + j) * 384, (start + j + 1) * 384), metadata: { b } })));
+        console.log(`acked ${b + 1}`);
+      }
+    })
+    .catch(() => "closed");
+  while (acked < 12) await new Promise((r) => setTimeout(r, 20));
+  await victim.close();
+  assert.equal(await inserting, "closed");
+  const seen = acked;
+
+  const check = () =>
+    p.page.evaluate(async () => {
+      window.bulk ??= await quiver.open({ name: "bulk", storage: "opfs", workers: 1 });
+      const col = await window.bulk.collection("c");
+      const count = await col.count();
+      const batches = count / 1000;
+      const firstAndLast = await col.get(Array.from({ length: Math.ceil(batches) }, (_, b) => [`${b}-0`, `${b}-999`]).flat());
+      return { count, integrity: await window.bulk.integrityCheck(), missing: firstAndLast.filter((r) => r === null).length };
+    });
+  const reopened = await check();
+  assert.equal(reopened.integrity, "ok");
+  assert.equal(reopened.count % 1000, 0, `a partial batch: ${reopened.count}`);
+  assert.ok(reopened.count >= seen * 1000 && reopened.count <= (seen + 1) * 1000, `${reopened.count} rows after ${seen} acknowledged batches`);
+  assert.equal(reopened.missing, 0);
+
+  // Now the worker dies under a batch: the batch fails, and the file stays whole.
+  const killed = await p.page.evaluate(async () => {
+    const col = await window.bulk.collection("c");
+    const before = await col.count();
+    const vector = new Float32Array(384).fill(0.05);
+    const batches = Array.from({ length: 5 }, (_, b) =>
+      col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `k${b}-${j}`, vector }))).then(() => "ok", (e) => e.code),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    window.bulk._pool.workers[0].terminate();
+    return { before, outcomes: await Promise.all(batches) };
+  });
+  assert.ok(killed.outcomes.includes("WORKER_LOST"), killed.outcomes.join());
+  const after = await check();
+  assert.equal(after.integrity, "ok");
+  assert.equal(after.count % 1000, 0);
+  const acknowledged = killed.outcomes.filter((o) => o === "ok").length;
+  assert.ok(after.count >= killed.before + acknowledged * 1000, `${after.count} < ${killed.before} + ${acknowledged}k`);
+});

@@ -92,6 +92,7 @@ const ops = {
   },
   discard: ({ db }) => void staged.delete(db),
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
+  integrityCheck: ({ db }) => handle(db).integrityCheck(),
   setMeta: ({ db, key, value }) => handle(db).setMeta(key, value),
   rows: ({ db, collection }) => handle(db).rows(collection),
   ring({ buffer }) {

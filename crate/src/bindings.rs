@@ -149,6 +149,12 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// `"ok"` when SQLite's `PRAGMA integrity_check` finds the file sound, else its report.
+    #[wasm_bindgen(js_name = integrityCheck)]
+    pub fn integrity_check(&mut self) -> Result<String, JsValue> {
+        self.db()?.store().integrity_check().map_err(to_js)
+    }
+
     /// The application value stored under `key`, or undefined.
     #[wasm_bindgen(js_name = getMeta)]
     pub fn get_meta(&mut self, key: &str) -> Result<Option<String>, JsValue> {
