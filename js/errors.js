@@ -7,6 +7,7 @@ export const codes = Object.freeze([
   "NOT_FOUND",
   "CLOSED",
   "STORAGE",
+  "CORRUPT_DATABASE",
   "WORKER_LOST",
   "ABORTED",
   "TIMEOUT",

@@ -7,6 +7,7 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "CLOSED"
   | "STORAGE"
+  | "CORRUPT_DATABASE"
   | "WORKER_LOST"
   | "ABORTED"
   | "TIMEOUT"
@@ -133,6 +134,13 @@ export declare class Database {
   /** Opens an existing collection; NOT_FOUND when missing. */
   collection(name: string): Promise<Collection>;
   collections(): Promise<string[]>;
+  /**
+   * The database (or the named collections) as one standalone SQLite file: a backup,
+   * something to `import` elsewhere, or to open with the sqlite3 CLI.
+   */
+  export(options?: { collections?: string[] }): Promise<Uint8Array>;
+  /** Adds an exported file's collections and records; CORRUPT_DATABASE if it is not one. */
+  import(data: Uint8Array | ArrayBuffer | Blob): Promise<{ collections: string[]; records: number }>;
   /** SQLite's integrity check over every worker's file: "ok", or what is wrong. */
   integrityCheck(): Promise<string>;
   close(): Promise<void>;

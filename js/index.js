@@ -313,6 +313,79 @@ export class Database {
   }
 
   /**
+   * The database, or the named collections of it, as the bytes of one standalone
+   * SQLite file: a backup to keep, to move to another browser (`import`), or to open
+   * in the `sqlite3` CLI. A one-worker database exports its file as is; a partitioned
+   * one is gathered from every worker into one file.
+   * @param {{collections?: string[]}} [options]
+   */
+  async export(options = {}) {
+    this.#open();
+    if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+    const { collections } = options;
+    if (collections !== undefined && !(Array.isArray(collections) && collections.every((n) => typeof n === "string"))) {
+      throw invalid("collections: must be an array of collection names");
+    }
+    const names = collections ?? [...this.#collections.keys()];
+    const chosen = names.map((n) => this._placement(n));
+    return this._write(async () => {
+      if (this.#pool.size === 1 && collections === undefined) return this.#pool.call(0, "toBytes");
+      const gathered = await Promise.all(
+        chosen.map(async (c) => {
+          const { name, dim, metric } = c.settings;
+          const parts = await Promise.all(this._owners(c).map((w) => this.#pool.call(w, "rows", { collection: name })));
+          return { name, dim, metric, parts };
+        }),
+      );
+      return this.#pool.call(0, "buildExport", { site: this.site, collections: gathered });
+    });
+  }
+
+  /**
+   * Adds what an exported file holds: its collections are created where missing and
+   * its records upserted (replacing any with the same id). A file that is not a quiver
+   * database fails with CORRUPT_DATABASE, and one whose collection clashes with an
+   * existing one (another dim or metric) fails before anything is written.
+   * @param {Uint8Array | ArrayBuffer | Blob} data
+   * @returns {Promise<{collections: string[], records: number}>}
+   */
+  async import(data) {
+    this.#open();
+    let bytes;
+    if (data instanceof Uint8Array) bytes = data.slice();
+    else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data.slice(0));
+    else if (typeof Blob === "function" && data instanceof Blob) bytes = new Uint8Array(await data.arrayBuffer());
+    else throw invalid("data: must be a Uint8Array, an ArrayBuffer or a Blob");
+    const found = await this.#pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
+    for (const { settings } of found) {
+      const existing = this.#collections.get(settings.name)?.settings;
+      if (existing && existing.dim !== settings.dim) {
+        throw new QuiverError("DIMENSION_MISMATCH", `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`);
+      }
+      if (existing && existing.metric !== settings.metric) {
+        throw invalid(`data: collection ${JSON.stringify(settings.name)} uses metric ${settings.metric}, here ${existing.metric}`);
+      }
+    }
+    let records = 0;
+    for (const { settings, ids, vectors, metadata, texts } of found) {
+      const col = await this.collection(settings.name, { dim: settings.dim, metric: settings.metric });
+      const idList = JSON.parse(ids);
+      const metaList = JSON.parse(metadata);
+      const textList = JSON.parse(texts);
+      const dim = settings.dim;
+      for (let start = 0; start < idList.length; start += 1000) {
+        const batch = [];
+        for (let j = start; j < Math.min(idList.length, start + 1000); j++) {
+          batch.push({ id: idList[j], vector: vectors.subarray(j * dim, (j + 1) * dim), metadata: metaList[j], text: textList[j] });
+        }
+        await col.upsert(batch);
+      }
+      records += idList.length;
+    }
+    return { collections: found.map((f) => f.settings.name), records };
+  }
+
+  /**
    * Runs SQLite's integrity check on every worker's file: "ok" when all are sound,
    * else each report, prefixed with its worker.
    */

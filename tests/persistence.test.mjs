@@ -3,6 +3,10 @@
 // text, and answers searches as before.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { launch, openPage } from "./helpers.mjs";
 
 let browser, p;
@@ -158,4 +162,66 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
   assert.equal(after.count % 1000, 0);
   const acknowledged = killed.outcomes.filter((o) => o === "ok").length;
   assert.ok(after.count >= killed.before + acknowledged * 1000, `${after.count} < ${killed.before} + ${acknowledged}k`);
+});
+
+test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
+  const out = await p.page.evaluate(async () => {
+    let s = 5;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const a = await quiver.open({ name: "export-a", workers: 2, partitionThreshold: 100 });
+    const ca = await a.collection("a", { dim: 8, metric: "euclidean" });
+    await ca.upsert(Array.from({ length: 500 }, (_, i) => ({ id: `a${i}`, vector: Float32Array.from({ length: 8 }, rand), metadata: { i, tag: ["x", "y"][i % 2] }, text: i % 3 ? null : `text ${i}` })));
+    const cb = await a.collection("b", { dim: 3, metric: "cosine" });
+    await cb.upsert(Array.from({ length: 10 }, (_, i) => ({ id: `b${i}`, vector: [i + 1, 1, 0.5] })));
+    const bytes = await a.export();
+
+    const b = await quiver.open({ name: "export-b", storage: "opfs", workers: 1 });
+    const imported = await b.import(new Blob([bytes]));
+    const same = async (name, ids) => {
+      const [x, y] = await Promise.all([(await a.collection(name)).get(ids), (await b.collection(name)).get(ids)]);
+      return x.every((r, i) => r.id === y[i].id && r.text === y[i].text && JSON.stringify(r.metadata) === JSON.stringify(y[i].metadata) && r.vector.every((v, j) => Object.is(v, y[i].vector[j])));
+    };
+    const equal = (await same("a", Array.from({ length: 500 }, (_, i) => `a${i}`))) && (await same("b", Array.from({ length: 10 }, (_, i) => `b${i}`)));
+    const q = Float32Array.from({ length: 8 }, rand);
+    const searches = JSON.stringify(await ca.search(q, { k: 7 })) === JSON.stringify(await (await b.collection("a")).search(q, { k: 7 }));
+
+    const c = await quiver.open({ name: "export-c", workers: 1 });
+    await c.import(await a.export({ collections: ["b"] }));
+    const subset = await c.collections();
+    const refused = [];
+    for (const bad of [new Uint8Array([1, 2, 3]), bytes.slice(0, bytes.length >> 1), "text"]) {
+      refused.push(await c.import(bad).then(() => "imported", (e) => e.code));
+    }
+    const clash = await c.import(await (async () => {
+      const d = await quiver.open({ name: "export-d", workers: 1 });
+      await (await d.collection("b", { dim: 4 })).upsert({ id: "z", vector: [1, 2, 3, 4] });
+      const f = await d.export();
+      await d.close();
+      return f;
+    })()).then(() => "imported", (e) => e.code);
+    const cCount = await (await c.collection("b")).count();
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    for (const db of [a, b, c]) await db.close();
+    return { imported, equal, searches, subset, refused, clash, cCount, base64: btoa(binary) };
+  });
+  assert.deepEqual(out.imported, { collections: ["a", "b"], records: 510 });
+  assert.equal(out.equal, true);
+  assert.equal(out.searches, true);
+  assert.deepEqual(out.subset, ["b"]);
+  assert.deepEqual(out.refused, ["CORRUPT_DATABASE", "CORRUPT_DATABASE", "INVALID_ARGUMENT"]);
+  assert.equal(out.clash, "DIMENSION_MISMATCH");
+  assert.equal(out.cCount, 10);
+
+  // The exported file is a plain SQLite database: Python's sqlite3 reads it.
+  const file = join(mkdtempSync(join(tmpdir(), "quiver-export-")), "export.sqlite");
+  writeFileSync(file, Buffer.from(out.base64, "base64"));
+  const report = execFileSync("python3", ["-c", `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("PRAGMA integrity_check").fetchone()[0])
+print(db.execute("SELECT count(*) FROM vectors WHERE deleted = 0").fetchone()[0])
+print(db.execute("SELECT name, dim, metric FROM collections ORDER BY name").fetchall())
+`, file]).toString().trim().split("\n");
+  assert.deepEqual(report, ["ok", "510", "[('a', 8, 'euclidean'), ('b', 3, 'cosine')]"]);
 });

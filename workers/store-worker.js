@@ -27,6 +27,8 @@ let handled = 0;
 const staged = new Map();
 // The vector buffer to hand back with the reply, for the page to refill.
 let handBack = null;
+// Other buffers the reply carries (results the page keeps).
+let outgoing = [];
 
 function fail(code, message) {
   return Object.assign(new Error(message), { code });
@@ -93,6 +95,35 @@ const ops = {
   discard: ({ db }) => void staged.delete(db),
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
   integrityCheck: ({ db }) => handle(db).integrityCheck(),
+  toBytes: ({ db }) => transferred(handle(db).toBytes()),
+
+  // Builds a standalone database file from the collections' rows gathered from every
+  // worker: `collections` is [{name, dim, metric, parts: [rows op results]}].
+  buildExport({ site, collections }) {
+    const file = new core.Db(site);
+    try {
+      for (const { name, dim, metric, parts } of collections) {
+        file.createCollection(name, dim, metric);
+        for (const p of parts) {
+          const n = JSON.parse(p.ids).length;
+          if (n) file.upsert(name, p.ids, p.vectors, new Uint32Array(n).fill(dim), p.metadata, p.texts);
+        }
+      }
+      return transferred(file.toBytes());
+    } finally {
+      file.free();
+    }
+  },
+
+  // Reads an exported file: its collections' settings and rows, or CORRUPT_DATABASE.
+  readExport({ site, bytes }) {
+    const file = core.Db.fromBytes(bytes, site);
+    try {
+      return JSON.parse(file.collections()).map((name) => ({ settings: JSON.parse(file.collection(name)), ...file.rows(name) }));
+    } finally {
+      file.free();
+    }
+  },
   setMeta: ({ db, key, value }) => handle(db).setMeta(key, value),
   rows: ({ db, collection }) => handle(db).rows(collection),
   ring({ buffer }) {
@@ -142,6 +173,12 @@ async function withRetries(f) {
   }
 }
 
+/** Sends `bytes` (a Uint8Array) to the page with the reply, without a copy. */
+function transferred(bytes) {
+  outgoing.push(bytes.buffer);
+  return bytes;
+}
+
 /** Answers one request: {ok, value} (value a promise for async ops) or {ok: false, error}. */
 function run(op, args) {
   try {
@@ -165,10 +202,12 @@ self.onmessage = async ({ data }) => {
   // A batch's vector buffer goes back to the page to be refilled: allocating a fresh
   // one per batch cost more than the copy itself (every new page is a page fault).
   handBack = args.vectors?.buffer;
+  outgoing = [];
   let reply = run(op, args);
   const buffer = handBack;
+  const transfer = reply.ok ? outgoing : [];
   if (reply.value instanceof Promise) reply = await reply.value.then((value) => ({ ok: true, value }), failure);
-  self.postMessage({ id, ...reply, buffer }, buffer ? [buffer] : []);
+  self.postMessage({ id, ...reply, buffer }, buffer ? [buffer, ...transfer] : transfer);
   if (ring && op !== "ring") handled++;
   if (ring) serve();
 };

@@ -149,6 +149,21 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Opens, in memory, a copy of an exported database file: `CORRUPT_DATABASE` when
+    /// the bytes are not one.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8], site: &str) -> Result<Db, JsValue> {
+        Database::from_bytes(bytes, site)
+            .map(|d| Db { inner: Some(d) })
+            .map_err(to_js)
+    }
+
+    /// The database as the bytes of a standalone SQLite file.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&mut self) -> Result<Vec<u8>, JsValue> {
+        self.db()?.to_bytes().map_err(to_js)
+    }
+
     /// `"ok"` when SQLite's `PRAGMA integrity_check` finds the file sound, else its report.
     #[wasm_bindgen(js_name = integrityCheck)]
     pub fn integrity_check(&mut self) -> Result<String, JsValue> {

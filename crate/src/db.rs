@@ -140,6 +140,42 @@ impl Database {
         Self::from_connection(conn, site)
     }
 
+    /// Opens, in memory, a copy of the database file `bytes` (an export). Anything but
+    /// a sound SQLite file with quiver's tables is `CORRUPT_DATABASE`, and nothing else
+    /// is touched.
+    pub fn from_bytes(bytes: &[u8], site: &str) -> Result<Database> {
+        let corrupt = |why: String| Error::new(Code::CorruptDatabase, format!("bytes: not a quiver database: {why}"));
+        if !bytes.starts_with(b"SQLite format 3\0") {
+            return Err(corrupt("no SQLite header".into()));
+        }
+        let mut conn = Connection::open_in_memory()?;
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), false)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| corrupt(e.to_string()))?;
+        if check != "ok" {
+            return Err(corrupt(check));
+        }
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('quiver_meta', 'collections', 'vectors')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
+        if tables != 3 {
+            return Err(corrupt("quiver's tables are missing".into()));
+        }
+        Self::from_connection(conn, site)
+    }
+
+    /// The database as the bytes of a standalone SQLite file, which the `sqlite3` CLI
+    /// opens and [`Database::from_bytes`] reads back.
+    pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        self.store.to_bytes()
+    }
+
     fn from_connection(conn: Connection, site: &str) -> Result<Database> {
         Ok(Database {
             store: Store::open(conn, site)?,

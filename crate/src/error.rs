@@ -19,6 +19,9 @@ pub enum Code {
     Closed,
     /// SQLite failed underneath; the message carries its text.
     Storage,
+    /// Bytes given as a quiver database file are not one: not SQLite, damaged, or
+    /// without quiver's tables.
+    CorruptDatabase,
 }
 
 impl Code {
@@ -32,6 +35,7 @@ impl Code {
             Code::NotFound => "NOT_FOUND",
             Code::Closed => "CLOSED",
             Code::Storage => "STORAGE",
+            Code::CorruptDatabase => "CORRUPT_DATABASE",
         }
     }
 }

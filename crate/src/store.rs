@@ -277,6 +277,11 @@ impl Store {
         Ok(())
     }
 
+    /// The database as the bytes of a standalone SQLite file.
+    pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        Ok(self.conn.serialize(rusqlite::MAIN_DB)?.to_vec())
+    }
+
     /// Runs `PRAGMA integrity_check`; `"ok"` when the file is sound.
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)

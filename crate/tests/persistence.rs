@@ -44,3 +44,45 @@ fn rows_and_meta_survive_reopening_through_a_vfs() {
     assert_eq!(db.count("c").unwrap(), 49);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_database_round_trips_through_bytes_and_foreign_bytes_are_corrupt() {
+    let mut db = Database::open_in_memory("site-a").unwrap();
+    db.create_collection("c", 2, Metric::Dot).unwrap();
+    let v = [[1.0f32, 2.0], [3.0, -4.5]];
+    let records = v
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            id: Some(format!("r{i}")),
+            vector: v,
+            metadata: Some(json!({"i": i})),
+            text: Some("t".into()),
+        })
+        .collect();
+    db.upsert("c", records).unwrap();
+    let bytes = db.to_bytes().unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+    let mut copy = Database::from_bytes(&bytes, "site-b").unwrap();
+    assert_eq!(copy.site(), "site-a");
+    let rows = copy.rows("c").unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].vector, v[1]);
+    assert_eq!(rows[1].metadata.as_deref(), Some(r#"{"i":1}"#));
+
+    let code = |bytes: &[u8]| Database::from_bytes(bytes, "s").err().map(|e| e.code);
+    assert_eq!(code(b"not a database at all"), Some(quiver::Code::CorruptDatabase));
+    // A b-tree page's header scribbled over (pages are 64 KiB).
+    let mut damaged = bytes.clone();
+    assert!(damaged.len() > 65536 + 512);
+    damaged[65536..65536 + 512].fill(0xAB);
+    assert_eq!(code(&damaged), Some(quiver::Code::CorruptDatabase));
+    assert_eq!(code(&bytes[..bytes.len() / 2]), Some(quiver::Code::CorruptDatabase));
+    // A sound SQLite file that is not quiver's.
+    let mut other = rusqlite::Connection::open_in_memory().unwrap();
+    other
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let foreign = other.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
+    assert_eq!(code(&foreign), Some(quiver::Code::CorruptDatabase));
+}
