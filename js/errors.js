@@ -8,6 +8,7 @@ export const codes = Object.freeze([
   "CLOSED",
   "STORAGE",
   "CORRUPT_DATABASE",
+  "QUOTA_EXCEEDED",
   "WORKER_LOST",
   "ABORTED",
   "TIMEOUT",

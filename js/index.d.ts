@@ -8,6 +8,7 @@ export type ErrorCode =
   | "CLOSED"
   | "STORAGE"
   | "CORRUPT_DATABASE"
+  | "QUOTA_EXCEEDED"
   | "WORKER_LOST"
   | "ABORTED"
   | "TIMEOUT"
@@ -45,6 +46,12 @@ export interface OpenOptions {
    * spread over every worker (default 8192).
    */
   partitionThreshold?: number;
+  /**
+   * Caps the database's files at about this many bytes (shared evenly by the
+   * workers): a write past it fails with QUOTA_EXCEEDED, as running out of the
+   * origin's storage quota does, and writes nothing.
+   */
+  maxBytes?: number;
 }
 
 export interface CollectionOptions {

@@ -69,16 +69,19 @@ export const PARTITION_THRESHOLD = 8192;
 /**
  * Opens a database served by a pool of workers.
  * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs",
- *   workers?: number, partitionThreshold?: number}} [options]
+ *   workers?: number, partitionThreshold?: number, maxBytes?: number}} [options]
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD } = options;
+  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!STORAGES.includes(storage)) throw invalid(`storage: must be "memory" or "opfs", got ${JSON.stringify(storage)}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw invalid(`workers: must be an integer from 1 to 64, got ${JSON.stringify(workers)}`);
+  }
+  if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes > 0)) {
+    throw invalid(`maxBytes: must be a positive integer, got ${JSON.stringify(maxBytes)}`);
   }
   if (!Number.isInteger(partitionThreshold) || partitionThreshold < 0) {
     throw invalid(`partitionThreshold: must be a non-negative integer, got ${JSON.stringify(partitionThreshold)}`);
@@ -86,7 +89,9 @@ export async function open(options = {}) {
   const site = randomHex();
   const db = new Database(name, site, partitionThreshold, storage);
   const restore = (i, call) => db._restore(i, call);
-  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, ring: canShare(), restore });
+  // The cap is shared evenly: each worker's file gets its part.
+  const maxBytesEach = maxBytes && Math.floor(maxBytes / workers);
+  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, ring: canShare(), restore });
   try {
     // Ask the browser not to evict the data under storage pressure; it may say no.
     if (storage !== "memory") navigator.storage?.persist?.().catch(() => {});

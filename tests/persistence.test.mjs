@@ -225,3 +225,32 @@ print(db.execute("SELECT name, dim, metric FROM collections ORDER BY name").fetc
 `, file]).toString().trim().split("\n");
   assert.deepEqual(report, ["ok", "510", "[('a', 8, 'euclidean'), ('b', 3, 'cosine')]"]);
 });
+
+test("out of space a batch fails with QUOTA_EXCEEDED and writes nothing, on one worker or spread over two", async () => {
+  const out = await p.page.evaluate(async () => {
+    const results = [];
+    for (const [workers, storage] of [[1, "opfs"], [2, "memory"]]) {
+      const db = await quiver.open({ name: `quota-${workers}`, storage, workers, partitionThreshold: 500, maxBytes: workers * (3 << 20) });
+      const col = await db.collection("c", { dim: 128 });
+      const v = Float32Array.from({ length: 128 }, (_, i) => Math.sin(i));
+      let acked = 0, error = null;
+      for (let b = 0; b < 200 && !error; b++) {
+        await col
+          .upsert(Array.from({ length: 200 }, (_, j) => ({ id: `${b}-${j}`, vector: v, metadata: { b } })))
+          .then(() => acked++, (e) => (error = e.code));
+      }
+      const failed = await col.get([`${acked}-0`, `${acked}-199`]);
+      results.push({ workers, error, acked, count: await col.count(), failed, integrity: await db.integrityCheck(), hits: (await col.search(v, { k: 3 })).length });
+      await db.close();
+    }
+    return results;
+  });
+  for (const r of out) {
+    assert.equal(r.error, "QUOTA_EXCEEDED", JSON.stringify(r));
+    assert.ok(r.acked > 0);
+    assert.equal(r.count, r.acked * 200, `workers ${r.workers}: a partial batch`);
+    assert.deepEqual(r.failed, [null, null]);
+    assert.equal(r.integrity, "ok");
+    assert.equal(r.hits, 3);
+  }
+});

@@ -54,7 +54,7 @@ const ops = {
     core = b.glue;
     return core.build();
   },
-  async open({ db, site, storage, directory }) {
+  async open({ db, site, storage, directory, maxBytes }) {
     if (dbs.has(db)) throw fail("INVALID_ARGUMENT", `name: database ${JSON.stringify(db)} is already open`);
     if (storage === "opfs") {
       const vfs = `quiver-${db}`;
@@ -64,6 +64,7 @@ const ops = {
     } else {
       dbs.set(db, new core.Db(site));
     }
+    if (maxBytes) dbs.get(db).setMaxBytes(maxBytes);
   },
   close({ db }) {
     dbs.get(db)?.free();

@@ -158,6 +158,12 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Caps the database file at about `bytes`: growing past it is `QUOTA_EXCEEDED`.
+    #[wasm_bindgen(js_name = setMaxBytes)]
+    pub fn set_max_bytes(&mut self, bytes: f64) -> Result<(), JsValue> {
+        self.db()?.set_max_bytes(bytes as u64).map_err(to_js)
+    }
+
     /// The database as the bytes of a standalone SQLite file.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&mut self) -> Result<Vec<u8>, JsValue> {

@@ -170,6 +170,11 @@ impl Database {
         Self::from_connection(conn, site)
     }
 
+    /// Caps the database file at about `bytes`; see [`Store::set_max_bytes`].
+    pub fn set_max_bytes(&mut self, bytes: u64) -> Result<()> {
+        self.store.set_max_bytes(bytes)
+    }
+
     /// The database as the bytes of a standalone SQLite file, which the `sqlite3` CLI
     /// opens and [`Database::from_bytes`] reads back.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {

@@ -19,6 +19,9 @@ pub enum Code {
     Closed,
     /// SQLite failed underneath; the message carries its text.
     Storage,
+    /// The write needs more space than storage allows (the origin's quota, or the
+    /// database's own cap); the batch was not written.
+    QuotaExceeded,
     /// Bytes given as a quiver database file are not one: not SQLite, damaged, or
     /// without quiver's tables.
     CorruptDatabase,
@@ -36,6 +39,7 @@ impl Code {
             Code::Closed => "CLOSED",
             Code::Storage => "STORAGE",
             Code::CorruptDatabase => "CORRUPT_DATABASE",
+            Code::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }
@@ -70,6 +74,10 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        // The OPFS VFS reports the browser's QuotaExceededError as SQLITE_FULL.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Error::new(Code::QuotaExceeded, format!("storage: out of space: {e}"));
+        }
         Error::new(Code::Storage, e.to_string())
     }
 }

@@ -277,6 +277,18 @@ impl Store {
         Ok(())
     }
 
+    /// Caps the file at about `bytes` (never below its current size): a write that
+    /// would grow it further fails with `QUOTA_EXCEEDED`, as running out of quota does.
+    pub fn set_max_bytes(&mut self, bytes: u64) -> Result<()> {
+        let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        self.conn.query_row(
+            &format!("PRAGMA max_page_count = {}", (bytes / page as u64).max(1)),
+            [],
+            |_| Ok(()),
+        )?;
+        Ok(())
+    }
+
     /// The database as the bytes of a standalone SQLite file.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
         Ok(self.conn.serialize(rusqlite::MAIN_DB)?.to_vec())

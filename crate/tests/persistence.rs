@@ -86,3 +86,37 @@ fn a_database_round_trips_through_bytes_and_foreign_bytes_are_corrupt() {
     let foreign = other.serialize(rusqlite::MAIN_DB).unwrap().to_vec();
     assert_eq!(code(&foreign), Some(quiver::Code::CorruptDatabase));
 }
+
+#[test]
+fn running_out_of_space_is_quota_exceeded_and_leaves_the_collection_as_it_was() {
+    let mut db = Database::open_in_memory("site").unwrap();
+    db.create_collection("c", 64, Metric::Dot).unwrap();
+    db.set_max_bytes(2 << 20).unwrap();
+    let v: Vec<f32> = (0..64).map(|i| i as f32).collect();
+    let batch = |b: usize| -> Vec<Record> {
+        (0..100)
+            .map(|j| Record {
+                id: Some(format!("{b}-{j}")),
+                vector: &v,
+                ..Default::default()
+            })
+            .collect()
+    };
+    let mut b = 0;
+    let err = loop {
+        match db.upsert("c", batch(b)) {
+            Ok(_) => b += 1,
+            Err(e) => break e,
+        }
+        assert!(b < 1000, "the cap never bit");
+    };
+    assert_eq!(err.code, quiver::Code::QuotaExceeded, "{}", err.message);
+    assert!(b > 0);
+    assert_eq!(db.count("c").unwrap(), b * 100, "the failed batch left nothing behind");
+    assert!(db.get("c", &format!("{b}-0")).unwrap().is_none());
+    assert_eq!(db.store().integrity_check().unwrap(), "ok");
+    // Room made, the same batch goes in.
+    db.set_max_bytes(64 << 20).unwrap();
+    db.upsert("c", batch(b)).unwrap();
+    assert_eq!(db.count("c").unwrap(), (b + 1) * 100);
+}
