@@ -5,6 +5,7 @@ import { QuiverError, codes } from "./errors.js";
 import { Pool, canShare } from "./pool.js";
 import { owner, mergeTopK } from "./partitions.js";
 import { Replica } from "./replica.js";
+import { canShareTabs, claim, Leader, Follower } from "./tabs.js";
 
 export { QuiverError, codes };
 
@@ -91,22 +92,39 @@ export async function open(options = {}) {
   const restore = (i, call) => db._restore(i, call);
   // The cap is shared evenly: each worker's file gets its part.
   const maxBytesEach = maxBytes && Math.floor(maxBytes / workers);
-  const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, ring: canShare(), restore });
-  try {
-    // Ask the browser not to evict the data under storage pressure; it may say no.
-    if (storage !== "memory") navigator.storage?.persist?.().catch(() => {});
-    db._start(pool, await pool.start());
-    await db._reopen();
+  const start = async () => {
+    const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, ring: canShare(), restore });
+    try {
+      db._start(pool, await pool.start());
+      await db._reopen();
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+  };
+  if (storage === "memory") {
+    await start();
     return db;
-  } catch (e) {
-    await pool.close();
-    throw e;
   }
+  // Ask the browser not to evict the data under storage pressure; it may say no.
+  navigator.storage?.persist?.().catch(() => {});
+  if (canShareTabs()) await db._share(start);
+  else await start();
+  return db;
 }
+
+/** What another tab may call on the leading tab's collections. */
+const FORWARDED = ["upsert", "search", "searchMany", "get", "delete", "count", "ids"];
 
 export class Database {
   #pool = null;
   #closed = false;
+  /** In a tab that does not lead a shared database: where its calls go. */
+  #remote = null;
+  #leader = null;
+  #release = null;
+  #abandon = null;
+  #released = null;
   #writes = Promise.resolve();
   /**
    * name -> {settings, home, partitioned, moving, counts: records per worker,
@@ -137,6 +155,56 @@ export class Database {
     return this.#pool;
   }
 
+  /** @internal the leading tab, when another tab leads this database. */
+  get _remote() {
+    return this.#remote;
+  }
+
+  /**
+   * @internal leads the database if no other tab does (running `start`), else follows
+   * the tab that does, and takes over when it goes.
+   */
+  async _share(start) {
+    const until = new Promise((r) => (this.#release = r));
+    const abandon = new AbortController();
+    this.#abandon = abandon;
+    const lead = async () => {
+      const pending = this.#remote?.takePending() ?? [];
+      this.#remote?.close();
+      try {
+        await start();
+      } catch (e) {
+        // This tab cannot take over (its options do not fit the stored database).
+        for (const p of pending) p.reject(e);
+        this.#closed = true;
+        throw e;
+      }
+      this.#leader = new Leader(this.name, (target, method, args) => this.#dispatch(target, method, args));
+      this.#remote = null;
+      for (const p of pending) this.#dispatch(p.message.target, p.message.method, p.message.args).then(p.resolve, p.reject);
+    };
+    const { leads, released } = claim(this.name, lead, until, abandon.signal);
+    this.#released = released;
+    if (await leads) return;
+    this.#remote = new Follower(this.name);
+    ({ build: this.build, workers: this.workers } = await this.#remote.call("db", "info"));
+  }
+
+  /** Runs another tab's call on this, the leading tab. */
+  async #dispatch(target, method, args) {
+    if (target === "db") {
+      if (method === "info") return { build: this.build, workers: this.workers };
+      if (method === "collection") {
+        const { name, dim, metric } = await this.collection(...args);
+        return { name, dim, metric };
+      }
+      if (["collections", "export", "import", "integrityCheck"].includes(method)) return this[method](...args);
+    } else if (typeof target?.collection === "string" && FORWARDED.includes(method)) {
+      return (await this.collection(target.collection))[method](...args);
+    }
+    throw invalid(`method: ${JSON.stringify(method)} cannot be called from another tab`);
+  }
+
   #open() {
     if (this.#closed) throw new QuiverError("CLOSED", `database ${JSON.stringify(this.name)} is closed`);
   }
@@ -152,6 +220,11 @@ export class Database {
     });
     this.#writes = run.catch(() => {});
     return run;
+  }
+
+  /** @internal throws CLOSED once the database is closed. */
+  _check() {
+    this.#open();
   }
 
   /** @internal the collection's placement, or NOT_FOUND. */
@@ -179,6 +252,7 @@ export class Database {
   async collection(name, options) {
     this.#open();
     checkName(name, "name");
+    if (this.#remote) return new Collection(this, await this.#remote.call("db", "collection", options === undefined ? [name] : [name, options]));
     if (options === undefined) return new Collection(this, this._placement(name).settings);
     if (options === null || typeof options !== "object") throw invalid("options: must be an object");
     const { dim, metric = "cosine" } = options;
@@ -243,6 +317,7 @@ export class Database {
   /** Names of the collections in this database. */
   async collections() {
     this.#open();
+    if (this.#remote) return this.#remote.call("db", "collections");
     return JSON.parse(await this.#pool.call(0, "collections"));
   }
 
@@ -326,6 +401,7 @@ export class Database {
    */
   async export(options = {}) {
     this.#open();
+    if (this.#remote) return this.#remote.call("db", "export", [options]);
     if (options === null || typeof options !== "object") throw invalid("options: must be an object");
     const { collections } = options;
     if (collections !== undefined && !(Array.isArray(collections) && collections.every((n) => typeof n === "string"))) {
@@ -361,6 +437,7 @@ export class Database {
     else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data.slice(0));
     else if (typeof Blob === "function" && data instanceof Blob) bytes = new Uint8Array(await data.arrayBuffer());
     else throw invalid("data: must be a Uint8Array, an ArrayBuffer or a Blob");
+    if (this.#remote) return this.#remote.call("db", "import", [bytes]);
     const found = await this.#pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
     for (const { settings } of found) {
       const existing = this.#collections.get(settings.name)?.settings;
@@ -396,18 +473,34 @@ export class Database {
    */
   async integrityCheck() {
     this.#open();
+    if (this.#remote) return this.#remote.call("db", "integrityCheck");
     const reports = await this.#pool.all("integrityCheck");
     const bad = reports.map((r, i) => (r === "ok" ? null : `worker ${i}: ${r}`)).filter(Boolean);
     return bad.length ? bad.join("\n") : "ok";
   }
 
-  /** Closes the database and stops its workers. Later calls fail with CLOSED. */
+  /**
+   * Closes the database and stops its workers; later calls fail with CLOSED. A tab
+   * that leads a shared database hands the lead to another tab that has it open.
+   */
   async close() {
     if (this.#closed) return;
+    this.#abandon?.abort();
+    if (this.#remote) {
+      this.#closed = true;
+      this.#remote.close();
+      await this.#released;
+      return;
+    }
     await this.#writes;
     this.#closed = true;
-    await this.#pool.close();
+    this.#leader?.close();
+    await this.#pool?.close();
+    this.#release?.();
+    // Let the next open, here or in another tab, find the lock free.
+    await this.#released;
   }
+
 }
 
 /**
@@ -495,7 +588,8 @@ export class Collection {
    * @returns {Promise<string[]>} the ids, generated where a record had none
    */
   async upsert(records) {
-    const c = this.#db._placement(this.name);
+    const remote = this.#remote();
+    const c = remote ? null : this.#db._placement(this.name);
     if (!Array.isArray(records)) records = [records];
     const n = records.length;
     const vectors = new Array(n);
@@ -515,6 +609,10 @@ export class Collection {
       metadata[i] = metadataText(r.metadata, i);
     }
     if (n === 0) return [];
+    if (remote) {
+      const settled = ids.map((id, i) => ({ id, vector: vectors[i], metadata: records[i].metadata ?? null, text: texts[i] }));
+      return remote.call({ collection: this.name }, "upsert", [settled]);
+    }
     return this.#db._write(async () => {
       const pool = this.#db._pool;
       if (!c.partitioned && pool.size > 1 && c.counts[c.home] + n > this.#db.partitionThreshold) {
@@ -566,9 +664,11 @@ export class Collection {
    */
   search(query, options = {}) {
     try {
-      const c = this.#db._placement(this.name);
+      const remote = this.#remote();
+      const c = remote ? null : this.#db._placement(this.name);
       const { k, text } = searchOptions(options);
       const q = toVector(query, "query");
+      if (remote) return this.#forward(remote, "search", q, options);
       return cancellable((cancel) => this.#searchOwners(c, "search", q, text, cancel).then((lists) => mergeTopK(lists, k, this.metric !== "euclidean")), options.signal, options.timeout);
     } catch (e) {
       return Promise.reject(e);
@@ -582,7 +682,8 @@ export class Collection {
    */
   searchMany(queries, options = {}) {
     try {
-      const c = this.#db._placement(this.name);
+      const remote = this.#remote();
+      const c = remote ? null : this.#db._placement(this.name);
       if (!Array.isArray(queries)) throw invalid("queries: must be an array of vectors");
       const { k, text } = searchOptions(options);
       if (queries.length === 0) return Promise.resolve([]);
@@ -594,11 +695,23 @@ export class Collection {
         }
         packed.set(q, i * this.dim);
       });
+      if (remote) return this.#forward(remote, "searchMany", queries.map((_, i) => packed.subarray(i * this.dim, (i + 1) * this.dim)), options);
       const merge = (perWorker) => queries.map((_, q) => mergeTopK(perWorker.map((lists) => lists[q]), k, this.metric !== "euclidean"));
       return cancellable((cancel) => this.#searchOwners(c, "searchMany", packed, text, cancel).then(merge), options.signal, options.timeout);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** The leading tab, when another tab leads this database (checks it is open). */
+  #remote() {
+    this.#db._check();
+    return this.#db._remote;
+  }
+
+  /** Sends a search to the leading tab; the signal and timeout act here. */
+  #forward(remote, method, queries, { k, filter, threshold, signal, timeout }) {
+    return cancellable(() => remote.call({ collection: this.name }, method, [queries, { k, filter, threshold }]), signal, timeout);
   }
 
   /** Runs a search op on every worker that owns part of the collection. */
@@ -613,12 +726,14 @@ export class Collection {
 
   /** The record with this id (or each of these ids), or null where there is none. */
   async get(ids) {
-    const c = this.#db._placement(this.name);
+    const remote = this.#remote();
+    const c = remote ? null : this.#db._placement(this.name);
     const many = Array.isArray(ids);
     const list = many ? ids : [ids];
     list.forEach((id, i) => {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
     });
+    if (remote) return remote.call({ collection: this.name }, "get", [ids]);
     const found = new Array(list.length);
     await Promise.all(
       [...this.#byOwner(c, list)].map(async ([w, indices]) => {
@@ -642,11 +757,13 @@ export class Collection {
 
   /** Deletes by id (or ids); returns how many existed. */
   async delete(ids) {
-    const c = this.#db._placement(this.name);
+    const remote = this.#remote();
+    const c = remote ? null : this.#db._placement(this.name);
     const list = Array.isArray(ids) ? ids : [ids];
     list.forEach((id, i) => {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
     });
+    if (remote) return remote.call({ collection: this.name }, "delete", [list]);
     return this.#db._write(async () => {
       const counts = await Promise.all(
         [...this.#byOwner(c, list)].map(async ([w, indices]) => {
@@ -663,6 +780,8 @@ export class Collection {
 
   /** Number of live records. */
   async count() {
+    const remote = this.#remote();
+    if (remote) return remote.call({ collection: this.name }, "count");
     const c = this.#db._placement(this.name);
     const counts = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "count", { collection: this.name })));
     return counts.reduce((a, b) => a + b, 0);
@@ -670,6 +789,8 @@ export class Collection {
 
   /** Ids of all live records. */
   async ids() {
+    const remote = this.#remote();
+    if (remote) return remote.call({ collection: this.name }, "ids");
     const c = this.#db._placement(this.name);
     const lists = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "ids", { collection: this.name })));
     return lists.flatMap((text) => JSON.parse(text));

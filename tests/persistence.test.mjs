@@ -14,6 +14,7 @@ let browser, p;
 before(async () => {
   browser = await launch();
   p = await openPage(browser, "/tests/pages/plain.html");
+  p.page.on("console", (m) => process.env.DEBUG_PAGE && console.error("page:", m.text().slice(0, 300)));
   await p.page.waitForFunction(() => window.ready);
 });
 
@@ -253,4 +254,59 @@ test("out of space a batch fails with QUOTA_EXCEEDED and writes nothing, on one 
     assert.equal(r.integrity, "ok");
     assert.equal(r.hits, 3);
   }
+});
+
+test("two tabs write one database at once: one leads, the other forwards, takes over when it closes, nothing lost", async () => {
+  const tab = async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${p.url}/tests/pages/plain.html`);
+    await page.waitForFunction(() => window.ready);
+    return page;
+  };
+  const [a, b] = [await tab(), await tab()];
+  const openIn = (page) =>
+    page.evaluate(async () => {
+      window.tabs = await quiver.open({ name: "tabs", storage: "opfs", workers: 2, partitionThreshold: 1000 });
+      await window.tabs.collection("c", { dim: 16 });
+      return { follows: !!window.tabs._remote, workers: window.tabs.workers, build: window.tabs.build };
+    });
+  const roleA = await openIn(a);
+  const roleB = await openIn(b);
+  assert.deepEqual([roleA.follows, roleB.follows], [false, true]);
+  assert.equal(roleB.workers, 2);
+
+  const write = (page, prefix, batches) =>
+    page.evaluate(
+      async ({ prefix, batches }) => {
+        const col = await window.tabs.collection("c");
+        const outcomes = [];
+        for (let i = 0; i < batches; i++) {
+          const records = Array.from({ length: 250 }, (_, j) => ({ id: `${prefix}${i}-${j}`, vector: Float32Array.from({ length: 16 }, (_, d) => Math.sin(i * 250 + j + d)), metadata: { prefix } }));
+          outcomes.push(await col.upsert(records).then(() => "ok", (e) => `${e.code}: ${e.message}`));
+        }
+        return outcomes;
+      },
+      { prefix, batches },
+    );
+  // Both tabs write at once.
+  const [outA, outB] = await Promise.all([write(a, "a", 20), write(b, "b", 20)]);
+  assert.deepEqual([...new Set([...outA, ...outB])], ["ok"]);
+  const view = (page) =>
+    page.evaluate(async () => {
+      const col = await window.tabs.collection("c");
+      const hits = await col.search(Float32Array.from({ length: 16 }, (_, d) => Math.cos(d)), { k: 5 });
+      return { count: await col.count(), hits: hits.map((h) => h.id), integrity: await window.tabs.integrityCheck() };
+    });
+  const [viewA, viewB] = [await view(a), await view(b)];
+  assert.equal(viewA.count, 10000);
+  assert.deepEqual(viewB, viewA);
+
+  // The leading tab goes away while the other writes: it takes over, losing nothing.
+  const more = write(b, "c", 20);
+  await new Promise((r) => setTimeout(r, 100));
+  await a.close();
+  assert.deepEqual([...new Set(await more)], ["ok"]);
+  const after = await b.evaluate(async () => ({ follows: !!window.tabs._remote, count: await (await window.tabs.collection("c")).count(), integrity: await window.tabs.integrityCheck() }));
+  assert.deepEqual(after, { follows: false, count: 15000, integrity: "ok" });
+  await b.close();
 });
