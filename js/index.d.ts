@@ -52,6 +52,11 @@ export interface OpenOptions {
    * origin's storage quota does, and writes nothing.
    */
   maxBytes?: number;
+  /**
+   * Collections whose search copy each worker keeps in memory, least recently used
+   * evicted first (default 64); an evicted one reloads from SQLite when next used.
+   */
+  loadedCollections?: number;
 }
 
 export interface CollectionOptions {

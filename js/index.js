@@ -70,16 +70,20 @@ export const PARTITION_THRESHOLD = 8192;
 /**
  * Opens a database served by a pool of workers.
  * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs",
- *   workers?: number, partitionThreshold?: number, maxBytes?: number}} [options]
+ *   workers?: number, partitionThreshold?: number, maxBytes?: number,
+ *   loadedCollections?: number}} [options]
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes } = options;
+  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!STORAGES.includes(storage)) throw invalid(`storage: must be "memory" or "opfs", got ${JSON.stringify(storage)}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw invalid(`workers: must be an integer from 1 to 64, got ${JSON.stringify(workers)}`);
+  }
+  if (!Number.isInteger(loadedCollections) || loadedCollections < 1 || loadedCollections > 2 ** 31) {
+    throw invalid(`loadedCollections: must be a positive integer, got ${JSON.stringify(loadedCollections)}`);
   }
   if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes > 0)) {
     throw invalid(`maxBytes: must be a positive integer, got ${JSON.stringify(maxBytes)}`);
@@ -93,7 +97,7 @@ export async function open(options = {}) {
   // The cap is shared evenly: each worker's file gets its part.
   const maxBytesEach = maxBytes && Math.floor(maxBytes / workers);
   const start = async () => {
-    const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, ring: canShare(), restore });
+    const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, loaded: loadedCollections, ring: canShare(), restore });
     try {
       db._start(pool, await pool.start());
       await db._reopen();

@@ -21,12 +21,13 @@ export class Pool {
 
   /**
    * @param {{size: number, build: string, db: string, site: string, storage: string,
-   *   maxBytes?: number, ring: boolean, restore: (i: number, call: Function) => Promise<void>}} options
+   *   maxBytes?: number, loaded?: number, ring: boolean, restore: (i: number, call: Function) => Promise<void>}} options
    *   `restore` reloads worker i's data after a restart, calling it through `call`.
    */
-  constructor({ size, build, db, site, storage, maxBytes, ring, restore }) {
+  constructor({ size, build, db, site, storage, maxBytes, loaded, ring, restore }) {
     this.size = size;
     this.maxBytes = maxBytes;
+    this.loaded = loaded;
     this.build = build;
     this.db = db;
     this.site = site;
@@ -60,7 +61,7 @@ export class Pool {
       // Each worker keeps its partition in an OPFS directory of its own: the pool of
       // files behind it is held by one worker at a time.
       const directory = `quiver/${encodeURIComponent(this.db)}/w${i}`;
-      await client.call("open", { db: this.db, site: this.site, storage: this.storage, directory, maxBytes: this.maxBytes });
+      await client.call("open", { db: this.db, site: this.site, storage: this.storage, directory, maxBytes: this.maxBytes, loaded: this.loaded });
       if (this.ring) await client.useRing();
       return chosen;
     } catch (e) {

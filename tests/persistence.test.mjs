@@ -310,3 +310,31 @@ test("two tabs write one database at once: one leads, the other forwards, takes 
   assert.deepEqual(after, { follows: false, count: 15000, integrity: "ok" });
   await b.close();
 });
+
+test("many small collections stay intact through an LRU of 4 loaded ones, in memory and in OPFS", async () => {
+  const out = await p.page.evaluate(async () => {
+    const results = [];
+    for (const storage of ["memory", "opfs"]) {
+      const db = await quiver.open({ name: `lru-${storage}`, storage, workers: 2, loadedCollections: 4 });
+      for (let c = 0; c < 60; c++) {
+        const col = await db.collection(`agent-${c}`, { dim: 3, metric: "dot" });
+        await col.upsert(Array.from({ length: 5 }, (_, i) => ({ id: `${c}-${i}`, vector: [c, i, 1], metadata: { c } })));
+      }
+      let wrong = 0;
+      for (let step = 0; step < 300; step++) {
+        const c = (step * 37) % 60;
+        const col = await db.collection(`agent-${c}`);
+        const [top] = await col.search([0, 1, 0], { k: 1 });
+        if (top.id !== `${c}-4` || top.metadata.c !== c || (await col.count()) !== 5) wrong++;
+      }
+      const loaded = await Promise.all([0, 1].map((w) => db._pool.call(w, "loaded")));
+      results.push({ storage, wrong, collections: (await db.collections()).length, capped: loaded.every((n) => n > 0 && n <= 4) });
+      await db.close();
+    }
+    return results;
+  });
+  assert.deepEqual(out, [
+    { storage: "memory", wrong: 0, collections: 60, capped: true },
+    { storage: "opfs", wrong: 0, collections: 60, capped: true },
+  ]);
+});

@@ -54,7 +54,7 @@ const ops = {
     core = b.glue;
     return core.build();
   },
-  async open({ db, site, storage, directory, maxBytes }) {
+  async open({ db, site, storage, directory, maxBytes, loaded }) {
     if (dbs.has(db)) throw fail("INVALID_ARGUMENT", `name: database ${JSON.stringify(db)} is already open`);
     if (storage === "opfs") {
       const vfs = `quiver-${db}`;
@@ -65,6 +65,7 @@ const ops = {
       dbs.set(db, new core.Db(site));
     }
     if (maxBytes) dbs.get(db).setMaxBytes(maxBytes);
+    if (loaded) dbs.get(db).setMaxLoaded(loaded);
   },
   close({ db }) {
     dbs.get(db)?.free();
@@ -96,6 +97,7 @@ const ops = {
   discard: ({ db }) => void staged.delete(db),
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
   integrityCheck: ({ db }) => handle(db).integrityCheck(),
+  loaded: ({ db }) => handle(db).loaded(),
   toBytes: ({ db }) => transferred(handle(db).toBytes()),
 
   // Builds a standalone database file from the collections' rows gathered from every

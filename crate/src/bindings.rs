@@ -158,6 +158,18 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Keeps at most `n` collections' search copies in memory, least recently used out.
+    #[wasm_bindgen(js_name = setMaxLoaded)]
+    pub fn set_max_loaded(&mut self, n: u32) -> Result<(), JsValue> {
+        self.db()?.set_max_loaded(n as usize);
+        Ok(())
+    }
+
+    /// How many collections have their search copy in memory.
+    pub fn loaded(&mut self) -> Result<u32, JsValue> {
+        Ok(self.db()?.loaded() as u32)
+    }
+
     /// Caps the database file at about `bytes`: growing past it is `QUOTA_EXCEEDED`.
     #[wasm_bindgen(js_name = setMaxBytes)]
     pub fn set_max_bytes(&mut self, bytes: f64) -> Result<(), JsValue> {

@@ -61,11 +61,20 @@ struct Valid {
 struct Collection {
     settings: Settings,
     index: Flat,
+    /// When it was last used, on the database's use counter (for the LRU).
+    used: u64,
 }
+
+/// Collections kept loaded at most, unless [`Database::set_max_loaded`] says otherwise.
+pub const DEFAULT_MAX_LOADED: usize = 64;
 
 pub struct Database {
     store: Store,
+    /// The loaded search copies: an LRU over the collections in use, so that a database
+    /// of many small collections (one per agent or task) holds only those in memory.
     collections: HashMap<String, Collection>,
+    max_loaded: usize,
+    uses: u64,
 }
 
 /// Checks a vector's length and values; `field` names it in the error (built only
@@ -185,6 +194,8 @@ impl Database {
         Ok(Database {
             store: Store::open(conn, site)?,
             collections: HashMap::new(),
+            max_loaded: DEFAULT_MAX_LOADED,
+            uses: 0,
         })
     }
 
@@ -243,13 +254,8 @@ impl Database {
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
                 let settings = self.store.create_collection(name, dim, metric)?;
-                self.collections.insert(
-                    name.to_owned(),
-                    Collection {
-                        settings: settings.clone(),
-                        index: Flat::new(dim, metric),
-                    },
-                );
+                let index = Flat::new(dim, metric);
+                self.keep(name, settings.clone(), index);
                 Ok(settings)
             }
         }
@@ -264,9 +270,54 @@ impl Database {
         self.store.collection_names()
     }
 
+    /// Keeps at most `n` (at least 1) collections' search copies loaded, evicting the
+    /// least recently used; an evicted one is loaded again from SQLite when next used.
+    pub fn set_max_loaded(&mut self, n: usize) {
+        self.max_loaded = n.max(1);
+        while self.collections.len() > self.max_loaded {
+            self.evict_least_recent(None);
+        }
+    }
+
+    /// How many collections have their search copy in memory.
+    pub fn loaded(&self) -> usize {
+        self.collections.len()
+    }
+
+    fn evict_least_recent(&mut self, except: Option<&str>) {
+        let victim = self
+            .collections
+            .iter()
+            .filter(|(n, _)| Some(n.as_str()) != except)
+            .min_by_key(|(_, c)| c.used)
+            .map(|(n, _)| n.clone());
+        if let Some(v) = victim {
+            self.collections.remove(&v);
+        }
+    }
+
+    /// Adds a loaded collection, making room under the LRU's cap.
+    fn keep(&mut self, name: &str, settings: Settings, index: Flat) {
+        self.uses += 1;
+        self.collections.insert(
+            name.to_owned(),
+            Collection {
+                settings,
+                index,
+                used: self.uses,
+            },
+        );
+        while self.collections.len() > self.max_loaded {
+            self.evict_least_recent(Some(name));
+        }
+    }
+
     /// The collection's search copy, loaded from SQLite on first use.
     fn load(&mut self, name: &str) -> Result<&mut Collection> {
-        if !self.collections.contains_key(name) {
+        if let Some(c) = self.collections.get_mut(name) {
+            self.uses += 1;
+            c.used = self.uses;
+        } else {
             let settings = self
                 .store
                 .settings(name)?
@@ -287,7 +338,7 @@ impl Database {
                 index.upsert(id, &prepared, metadata);
                 Ok(())
             })?;
-            self.collections.insert(name.to_owned(), Collection { settings, index });
+            self.keep(name, settings, index);
         }
         Ok(self.collections.get_mut(name).expect("loaded above"))
     }

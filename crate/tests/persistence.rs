@@ -120,3 +120,43 @@ fn running_out_of_space_is_quota_exceeded_and_leaves_the_collection_as_it_was() 
     db.upsert("c", batch(b)).unwrap();
     assert_eq!(db.count("c").unwrap(), (b + 1) * 100);
 }
+
+#[test]
+fn many_collections_stay_correct_through_a_small_lru() {
+    let mut db = Database::open_in_memory("site").unwrap();
+    db.set_max_loaded(4);
+    for c in 0..40 {
+        db.create_collection(&format!("c{c}"), 2, Metric::Dot).unwrap();
+        let v: Vec<[f32; 2]> = (0..5).map(|i| [c as f32, i as f32]).collect();
+        let records = v
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                id: Some(format!("{c}-{i}")),
+                vector: v,
+                ..Default::default()
+            })
+            .collect();
+        db.upsert(&format!("c{c}"), records).unwrap();
+        assert!(db.loaded() <= 4);
+    }
+    // Every collection, in an order that keeps evicting, answers from its own rows.
+    for step in 0..200 {
+        let c = (step * 17) % 40;
+        let top = db
+            .search(
+                &format!("c{c}"),
+                &[0.0, 1.0],
+                &quiver::SearchOptions {
+                    k: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(top[0].id, format!("{c}-4"));
+        assert_eq!(db.count(&format!("c{c}")).unwrap(), 5);
+        assert!(db.loaded() <= 4);
+    }
+    db.set_max_loaded(1);
+    assert_eq!(db.loaded(), 1);
+}
