@@ -3,8 +3,8 @@
 // each running the wasm core over its own partition of every large collection.
 import { QuiverError, codes } from "./errors.js";
 import { Pool, canShare } from "./pool.js";
-import { owner, mergeTopK } from "./partitions.js";
-import { Replica } from "./replica.js";
+import { mergeTopK } from "./partitions.js";
+import { Placements, upsertArgs } from "./placement.js";
 import { canShareTabs, claim, Leader, Follower } from "./tabs.js";
 
 export { QuiverError, codes };
@@ -130,11 +130,8 @@ export class Database {
   #abandon = null;
   #released = null;
   #writes = Promise.resolve();
-  /**
-   * name -> {settings, home, partitioned, moving, counts: records per worker,
-   * copy: one Replica per worker for memory databases, else null}.
-   */
-  #collections = new Map();
+  /** Where each collection lives; see placement.js. */
+  #placements = null;
 
   /** @internal use {@link open} */
   constructor(name, site, partitionThreshold, storage) {
@@ -148,6 +145,7 @@ export class Database {
   /** @internal */
   _start(pool, build) {
     this.#pool = pool;
+    this.#placements = new Placements(pool, this.storage, this.name);
     /** The kernels in use: "simd128" or "scalar". */
     this.build = build;
     /** How many workers serve this database. */
@@ -157,6 +155,21 @@ export class Database {
   /** @internal the pool, for benchmarks and tests. */
   get _pool() {
     return this.#pool;
+  }
+
+  /** @internal where each collection lives. */
+  get _placements() {
+    return this.#placements;
+  }
+
+  /** @internal reads back a persistent database's layout. */
+  _reopen() {
+    return this.#placements.reopen();
+  }
+
+  /** @internal reloads worker i after a restart. */
+  _restore(i, call) {
+    return this.#placements.restore(i, call);
   }
 
   /** @internal the leading tab, when another tab leads this database. */
@@ -234,19 +247,7 @@ export class Database {
   /** @internal the collection's placement, or NOT_FOUND. */
   _placement(name) {
     this.#open();
-    const c = this.#collections.get(name);
-    if (!c) throw new QuiverError("NOT_FOUND", `collection ${JSON.stringify(name)} does not exist`);
-    return c;
-  }
-
-  /** @internal the workers holding part of a collection. */
-  _owners(c) {
-    return c.partitioned ? Array.from({ length: this.#pool.size }, (_, i) => i) : [c.home];
-  }
-
-  /** @internal the worker that owns `id` in collection `c`. */
-  _owner(c, id) {
-    return c.partitioned ? owner(id, this.#pool.size) : c.home;
+    return this.#placements.get(name);
   }
 
   /**
@@ -262,60 +263,8 @@ export class Database {
     const { dim, metric = "cosine" } = options;
     if (!Number.isInteger(dim)) throw invalid(`dim: must be an integer, got ${JSON.stringify(dim)}`);
     if (typeof metric !== "string") throw invalid("metric: must be a string");
-    const settings = await this._write(async () => {
-      const args = { name, dim: dim < 0 ? 0 : dim, metric };
-      // The home worker judges the settings first, so bad ones reach no other worker.
-      const home = owner(name, this.#pool.size);
-      const text = await this.#pool.call(home, "createCollection", args);
-      await Promise.all(this.#others(home).map((i) => this.#pool.call(i, "createCollection", args)));
-      const settings = JSON.parse(text);
-      if (!this.#collections.has(name)) {
-        this.#collections.set(name, this.#placement(settings, home, false));
-        await this.#saveLayout();
-      }
-      return settings;
-    });
+    const settings = await this._write(() => this.#placements.create(name, dim < 0 ? 0 : dim, metric));
     return new Collection(this, settings);
-  }
-
-  /** A collection's placement, with empty counts (and replicas in memory). */
-  #placement(settings, home, partitioned) {
-    const size = this.#pool.size;
-    const copy = this.storage === "memory" ? Array.from({ length: size }, () => new Replica(settings.dim)) : null;
-    return { settings, home, partitioned, moving: false, counts: new Array(size).fill(0), copy };
-  }
-
-  /**
-   * The placement of every collection, kept in worker 0's file: a persistent database
-   * reopens with its collections where they were.
-   */
-  async #saveLayout() {
-    if (this.storage === "memory") return;
-    const collections = {};
-    for (const [name, c] of this.#collections) collections[name] = { home: c.home, partitioned: c.partitioned, moving: c.moving };
-    await this.#pool.call(0, "setMeta", { key: "layout", value: JSON.stringify({ workers: this.#pool.size, collections }) });
-  }
-
-  /** @internal reads back a persistent database's layout, finishing a move a crash cut short. */
-  async _reopen() {
-    if (this.storage === "memory") return;
-    const text = await this.#pool.call(0, "getMeta", { key: "layout" });
-    if (text === null) return;
-    const layout = JSON.parse(text);
-    if (layout.workers !== this.#pool.size) {
-      throw invalid(`workers: database ${JSON.stringify(this.name)} is stored in ${layout.workers} partitions; open it with workers: ${layout.workers}`);
-    }
-    for (const [name, { home, partitioned, moving }] of Object.entries(layout.collections)) {
-      const settings = JSON.parse(await this.#pool.call(home, "collection", { name }));
-      const c = this.#placement(settings, home, partitioned);
-      c.counts = await Promise.all(c.counts.map((_, w) => this.#pool.call(w, "count", { collection: name })));
-      this.#collections.set(name, c);
-      if (moving) await this._partition(c);
-    }
-  }
-
-  #others(i) {
-    return Array.from({ length: this.#pool.size }, (_, j) => j).filter((j) => j !== i);
   }
 
   /** Names of the collections in this database. */
@@ -323,77 +272,6 @@ export class Database {
     this.#open();
     if (this.#remote) return this.#remote.call("db", "collections");
     return JSON.parse(await this.#pool.call(0, "collections"));
-  }
-
-  /**
-   * @internal writes `rows` (`[id, vector, metadataJson, text]` entries) to worker i
-   * through `call`, a transaction each 1,000, and keeps them in its replica.
-   */
-  async _load(call, c, i, rows) {
-    const dim = c.settings.dim;
-    for (let start = 0; start < rows.length; start += 1000) {
-      const part = rows.slice(start, start + 1000);
-      const columns = { ids: part.map((r) => r[0]), vectors: part.map((r) => r[1]), metadata: part.map((r) => r[2]), texts: part.map((r) => r[3]) };
-      const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
-      const first = c.copy?.[i].reserve(args.vectors, part.length);
-      c.counts[i] = JSON.parse(await call("upsert", args, [args.vectors.buffer, args.lengths.buffer])).count;
-      c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
-    }
-  }
-
-  /**
-   * @internal puts rows `ids` of worker i back as its replica holds them (the state
-   * before an unpublished batch): rewrites those it had, deletes the others.
-   */
-  async _revert(c, i, ids) {
-    const call = (...a) => this.#pool.call(i, ...a);
-    const had = ids.map((id) => c.copy[i].get(id)).filter((r) => r !== undefined);
-    const fresh = ids.filter((id) => c.copy[i].get(id) === undefined);
-    c.counts[i] -= await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
-    await this._load(call, c, i, had);
-  }
-
-  /**
-   * @internal spreads a collection that outgrew one worker over all of them: copies
-   * each row its home does not own to its owner, then deletes it from the home. The
-   * layout says "moving" meanwhile, and until the last step the home still holds every
-   * row, so a crash at any point is finished on the next open.
-   */
-  async _partition(c) {
-    const name = c.settings.name;
-    c.moving = true;
-    await this.#saveLayout();
-    const cols = await this.#pool.call(c.home, "rows", { collection: name });
-    const ids = JSON.parse(cols.ids);
-    const metadata = JSON.parse(cols.metadata);
-    const texts = JSON.parse(cols.texts);
-    const dim = c.settings.dim;
-    const moving = Array.from({ length: this.#pool.size }, () => []);
-    ids.forEach((id, j) => {
-      const to = owner(id, this.#pool.size);
-      const vector = cols.vectors.subarray(j * dim, (j + 1) * dim);
-      if (to !== c.home) moving[to].push([id, vector, JSON.stringify(metadata[j]), texts[j]]);
-    });
-    await Promise.all(moving.map((rows, i) => rows.length && this._load((...a) => this.#pool.call(i, ...a), c, i, rows)));
-    const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
-    c.counts[c.home] -= await this.#pool.call(c.home, "delete", { collection: name, ids: JSON.stringify(gone) });
-    for (const id of gone) c.copy?.[c.home].delete(id);
-    c.partitioned = true;
-    c.moving = false;
-    await this.#saveLayout();
-  }
-
-  /** @internal reloads worker i after a restart: its collections and its rows. */
-  async _restore(i, call) {
-    // A persistent worker has reopened its own file, which holds all it had.
-    if (this.storage !== "memory") return;
-    for (const c of this.#collections.values()) {
-      const { name, dim, metric } = c.settings;
-      await call("createCollection", { name, dim, metric });
-      const rows = [...c.copy[i].entries()];
-      c.copy[i] = new Replica(dim);
-      await this._load(call, c, i, rows);
-    }
   }
 
   /**
@@ -411,14 +289,14 @@ export class Database {
     if (collections !== undefined && !(Array.isArray(collections) && collections.every((n) => typeof n === "string"))) {
       throw invalid("collections: must be an array of collection names");
     }
-    const names = collections ?? [...this.#collections.keys()];
+    const names = collections ?? this.#placements.names();
     const chosen = names.map((n) => this._placement(n));
     return this._write(async () => {
       if (this.#pool.size === 1 && collections === undefined) return this.#pool.call(0, "toBytes");
       const gathered = await Promise.all(
         chosen.map(async (c) => {
           const { name, dim, metric } = c.settings;
-          const parts = await Promise.all(this._owners(c).map((w) => this.#pool.call(w, "rows", { collection: name })));
+          const parts = await Promise.all(this.#placements.owners(c).map((w) => this.#pool.call(w, "rows", { collection: name })));
           return { name, dim, metric, parts };
         }),
       );
@@ -444,7 +322,7 @@ export class Database {
     if (this.#remote) return this.#remote.call("db", "import", [bytes]);
     const found = await this.#pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
     for (const { settings } of found) {
-      const existing = this.#collections.get(settings.name)?.settings;
+      const existing = this.#placements.find(settings.name)?.settings;
       if (existing && existing.dim !== settings.dim) {
         throw new QuiverError("DIMENSION_MISMATCH", `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`);
       }
@@ -505,27 +383,6 @@ export class Database {
     await this.#released;
   }
 
-}
-
-/**
- * The upsert message for rows given as columns (`metadata` as JSON texts); `flat`
- * receives the vectors back to back and is transferred with the message.
- */
-function upsertArgs(collection, { ids, vectors, metadata, texts }, flat) {
-  const lengths = new Uint32Array(ids.length);
-  let offset = 0;
-  vectors.forEach((v, j) => {
-    flat.set(v, offset);
-    offset += lengths[j] = v.length;
-  });
-  return {
-    collection,
-    ids: JSON.stringify(ids),
-    vectors: flat,
-    lengths,
-    metadata: `[${metadata.join(",")}]`,
-    texts: texts.some((t) => t !== null) ? JSON.stringify(texts) : undefined,
-  };
 }
 
 /** Turns a failed part's "records[j]" into the caller's index. */
@@ -620,7 +477,7 @@ export class Collection {
     return this.#db._write(async () => {
       const pool = this.#db._pool;
       if (!c.partitioned && pool.size > 1 && c.counts[c.home] + n > this.#db.partitionThreshold) {
-        await this.#db._partition(c);
+        await this.#db._placements.spread(c);
       }
       const batches = [...this.#byOwner(c, ids)].map(([w, indices]) => {
         const pick = (column) => indices.map((i) => column[i]);
@@ -648,7 +505,7 @@ export class Collection {
           // A worker died between the phases: put back what the others had before, from
           // the replica. (A persistent database has none: its other parts stay.)
           const done = batches.filter((_, j) => committed[j].status === "fulfilled");
-          if (c.copy) await Promise.all(done.map((b) => this.#db._revert(c, b.w, b.rows.ids)));
+          if (c.copy) await Promise.all(done.map((b) => this.#db._placements.revert(c, b.w, b.rows.ids)));
           throw committed[lost].reason;
         }
         results = committed.map((r) => r.value);
@@ -722,7 +579,7 @@ export class Collection {
   #searchOwners(c, op, floats, options, cancel) {
     const pool = this.#db._pool;
     const request = { collection: this.name, options };
-    const owners = this.#db._owners(c);
+    const owners = this.#db._placements.owners(c);
     // Only a lone owner is polled for: polling one would hold back the others' requests.
     const quick = owners.length === 1 && c.counts[owners[0]] * floats.length <= QUICK_SCAN;
     return Promise.all(owners.map((i) => pool.search(i, op, floats, request, cancel, quick).then(JSON.parse)));
@@ -752,7 +609,7 @@ export class Collection {
   #byOwner(c, ids) {
     const parts = new Map();
     ids.forEach((id, i) => {
-      const w = this.#db._owner(c, id);
+      const w = this.#db._placements.owner(c, id);
       if (!parts.has(w)) parts.set(w, []);
       parts.get(w).push(i);
     });
@@ -787,7 +644,7 @@ export class Collection {
     const remote = this.#remote();
     if (remote) return remote.call({ collection: this.name }, "count");
     const c = this.#db._placement(this.name);
-    const counts = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "count", { collection: this.name })));
+    const counts = await Promise.all(this.#db._placements.owners(c).map((w) => this.#db._pool.call(w, "count", { collection: this.name })));
     return counts.reduce((a, b) => a + b, 0);
   }
 
@@ -796,7 +653,7 @@ export class Collection {
     const remote = this.#remote();
     if (remote) return remote.call({ collection: this.name }, "ids");
     const c = this.#db._placement(this.name);
-    const lists = await Promise.all(this.#db._owners(c).map((w) => this.#db._pool.call(w, "ids", { collection: this.name })));
+    const lists = await Promise.all(this.#db._placements.owners(c).map((w) => this.#db._pool.call(w, "ids", { collection: this.name })));
     return lists.flatMap((text) => JSON.parse(text));
   }
 }

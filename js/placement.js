@@ -1,0 +1,193 @@
+// Where each collection lives in the pool: its home worker, whether it is spread over
+// every worker, how many records each worker holds of it, and (for memory databases)
+// the page's copy of each worker's rows. Also what moves rows between workers: spreading
+// a collection that outgrew its home, reloading a restarted worker, undoing a batch.
+import { QuiverError } from "./errors.js";
+import { owner } from "./partitions.js";
+import { Replica } from "./replica.js";
+
+/**
+ * The upsert message for rows given as columns (`metadata` as JSON texts); `flat`
+ * receives the vectors back to back and is transferred with the message.
+ */
+export function upsertArgs(collection, { ids, vectors, metadata, texts }, flat) {
+  const lengths = new Uint32Array(ids.length);
+  let offset = 0;
+  vectors.forEach((v, j) => {
+    flat.set(v, offset);
+    offset += lengths[j] = v.length;
+  });
+  return {
+    collection,
+    ids: JSON.stringify(ids),
+    vectors: flat,
+    lengths,
+    metadata: `[${metadata.join(",")}]`,
+    texts: texts.some((t) => t !== null) ? JSON.stringify(texts) : undefined,
+  };
+}
+
+export class Placements {
+  /**
+   * name -> {settings, home, partitioned, moving, counts: records per worker,
+   * copy: one Replica per worker for memory databases, else null}.
+   */
+  #map = new Map();
+
+  constructor(pool, storage, dbName) {
+    this.pool = pool;
+    this.storage = storage;
+    this.dbName = dbName;
+  }
+
+  /** The collection's placement, or NOT_FOUND. */
+  get(name) {
+    const c = this.#map.get(name);
+    if (!c) throw new QuiverError("NOT_FOUND", `collection ${JSON.stringify(name)} does not exist`);
+    return c;
+  }
+
+  /** The collection's placement, or undefined. */
+  find(name) {
+    return this.#map.get(name);
+  }
+
+  names() {
+    return [...this.#map.keys()];
+  }
+
+  /** The workers holding part of collection `c`. */
+  owners(c) {
+    return c.partitioned ? Array.from({ length: this.pool.size }, (_, i) => i) : [c.home];
+  }
+
+  /** The worker that owns `id` in collection `c`. */
+  owner(c, id) {
+    return c.partitioned ? owner(id, this.pool.size) : c.home;
+  }
+
+  /** Creates a collection (or opens it with the same settings) in every worker. */
+  async create(name, dim, metric) {
+    const args = { name, dim, metric };
+    // The home worker judges the settings first, so bad ones reach no other worker.
+    const home = owner(name, this.pool.size);
+    const settings = JSON.parse(await this.pool.call(home, "createCollection", args));
+    const others = Array.from({ length: this.pool.size }, (_, i) => i).filter((i) => i !== home);
+    await Promise.all(others.map((i) => this.pool.call(i, "createCollection", args)));
+    if (!this.#map.has(name)) {
+      this.#map.set(name, this.#placement(settings, home, false));
+      await this.#saveLayout();
+    }
+    return settings;
+  }
+
+  /** A collection's placement, with empty counts (and replicas in memory). */
+  #placement(settings, home, partitioned) {
+    const size = this.pool.size;
+    const copy = this.storage === "memory" ? Array.from({ length: size }, () => new Replica(settings.dim)) : null;
+    return { settings, home, partitioned, moving: false, counts: new Array(size).fill(0), copy };
+  }
+
+  /**
+   * The placement of every collection, kept in worker 0's file: a persistent database
+   * reopens with its collections where they were.
+   */
+  async #saveLayout() {
+    if (this.storage === "memory") return;
+    const collections = {};
+    for (const [name, c] of this.#map) collections[name] = { home: c.home, partitioned: c.partitioned, moving: c.moving };
+    await this.pool.call(0, "setMeta", { key: "layout", value: JSON.stringify({ workers: this.pool.size, collections }) });
+  }
+
+  /** Reads back a persistent database's layout, finishing a move a crash cut short. */
+  async reopen() {
+    if (this.storage === "memory") return;
+    const text = await this.pool.call(0, "getMeta", { key: "layout" });
+    if (text === null) return;
+    const layout = JSON.parse(text);
+    if (layout.workers !== this.pool.size) {
+      throw new QuiverError(
+        "INVALID_ARGUMENT",
+        `workers: database ${JSON.stringify(this.dbName)} is stored in ${layout.workers} partitions; open it with workers: ${layout.workers}`,
+      );
+    }
+    for (const [name, { home, partitioned, moving }] of Object.entries(layout.collections)) {
+      const settings = JSON.parse(await this.pool.call(home, "collection", { name }));
+      const c = this.#placement(settings, home, partitioned);
+      c.counts = await Promise.all(c.counts.map((_, w) => this.pool.call(w, "count", { collection: name })));
+      this.#map.set(name, c);
+      if (moving) await this.spread(c);
+    }
+  }
+
+  /**
+   * Writes `rows` (`[id, vector, metadataJson, text]` entries) to worker i through
+   * `call`, a transaction each 1,000, and keeps them in its replica.
+   */
+  async load(call, c, i, rows) {
+    const dim = c.settings.dim;
+    for (let start = 0; start < rows.length; start += 1000) {
+      const part = rows.slice(start, start + 1000);
+      const columns = { ids: part.map((r) => r[0]), vectors: part.map((r) => r[1]), metadata: part.map((r) => r[2]), texts: part.map((r) => r[3]) };
+      const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
+      const first = c.copy?.[i].reserve(args.vectors, part.length);
+      c.counts[i] = JSON.parse(await call("upsert", args, [args.vectors.buffer, args.lengths.buffer])).count;
+      c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
+    }
+  }
+
+  /**
+   * Puts rows `ids` of worker i back as its replica holds them (the state before an
+   * unpublished batch): rewrites those it had, deletes the others.
+   */
+  async revert(c, i, ids) {
+    const call = (...a) => this.pool.call(i, ...a);
+    const had = ids.map((id) => c.copy[i].get(id)).filter((r) => r !== undefined);
+    const fresh = ids.filter((id) => c.copy[i].get(id) === undefined);
+    c.counts[i] -= await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
+    await this.load(call, c, i, had);
+  }
+
+  /**
+   * Spreads a collection that outgrew one worker over all of them: copies each row its
+   * home does not own to its owner, then deletes it from the home. The layout says
+   * "moving" meanwhile, and until the last step the home still holds every row, so a
+   * crash at any point is finished on the next open.
+   */
+  async spread(c) {
+    const name = c.settings.name;
+    c.moving = true;
+    await this.#saveLayout();
+    const cols = await this.pool.call(c.home, "rows", { collection: name });
+    const ids = JSON.parse(cols.ids);
+    const metadata = JSON.parse(cols.metadata);
+    const texts = JSON.parse(cols.texts);
+    const dim = c.settings.dim;
+    const moving = Array.from({ length: this.pool.size }, () => []);
+    ids.forEach((id, j) => {
+      const to = owner(id, this.pool.size);
+      const vector = cols.vectors.subarray(j * dim, (j + 1) * dim);
+      if (to !== c.home) moving[to].push([id, vector, JSON.stringify(metadata[j]), texts[j]]);
+    });
+    await Promise.all(moving.map((rows, i) => rows.length && this.load((...a) => this.pool.call(i, ...a), c, i, rows)));
+    const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
+    c.counts[c.home] -= await this.pool.call(c.home, "delete", { collection: name, ids: JSON.stringify(gone) });
+    for (const id of gone) c.copy?.[c.home].delete(id);
+    c.partitioned = true;
+    c.moving = false;
+    await this.#saveLayout();
+  }
+
+  /** Reloads worker i after a restart: its collections and its rows. */
+  async restore(i, call) {
+    // A persistent worker has reopened its own file, which holds all it had.
+    if (this.storage !== "memory") return;
+    for (const c of this.#map.values()) {
+      const { name, dim, metric } = c.settings;
+      await call("createCollection", { name, dim, metric });
+      const rows = [...c.copy[i].entries()];
+      c.copy[i] = new Replica(dim);
+      await this.load(call, c, i, rows);
+    }
+  }
+}
