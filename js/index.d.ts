@@ -146,6 +146,8 @@ export declare class Database {
   /** Opens an existing collection; NOT_FOUND when missing. */
   collection(name: string): Promise<Collection>;
   collections(): Promise<string[]>;
+  /** Deletes a collection and all its records; NOT_FOUND when there is none. */
+  dropCollection(name: string): Promise<void>;
   /**
    * The database (or the named collections) as one standalone SQLite file: a backup,
    * something to `import` elsewhere, or to open with the sqlite3 CLI.

@@ -215,7 +215,7 @@ export class Database {
         const { name, dim, metric } = await this.collection(...args);
         return { name, dim, metric };
       }
-      if (["collections", "export", "import", "integrityCheck"].includes(method)) return this[method](...args);
+      if (["collections", "dropCollection", "export", "import", "integrityCheck"].includes(method)) return this[method](...args);
     } else if (typeof target?.collection === "string" && FORWARDED.includes(method)) {
       return (await this.collection(target.collection))[method](...args);
     }
@@ -265,6 +265,14 @@ export class Database {
     if (typeof metric !== "string") throw invalid("metric: must be a string");
     const settings = await this._write(() => this.#placements.create(name, dim < 0 ? 0 : dim, metric));
     return new Collection(this, settings);
+  }
+
+  /** Deletes a collection and all its records; NOT_FOUND when there is none. */
+  async dropCollection(name) {
+    this.#open();
+    checkName(name, "name");
+    if (this.#remote) return this.#remote.call("db", "dropCollection", [name]);
+    await this._write(() => this.#placements.drop(name));
   }
 
   /** Names of the collections in this database. */

@@ -81,6 +81,14 @@ export class Placements {
     return settings;
   }
 
+  /** Deletes a collection from every worker that has it, and forgets it. */
+  async drop(name) {
+    this.get(name);
+    await Promise.all(Array.from({ length: this.pool.size }, (_, i) => this.pool.call(i, "dropCollection", { name })));
+    this.#map.delete(name);
+    await this.#saveLayout();
+  }
+
   /** A collection's placement, with empty counts (and replicas in memory). */
   #placement(settings, home, partitioned) {
     const size = this.pool.size;

@@ -338,3 +338,31 @@ test("many small collections stay intact through an LRU of 4 loaded ones, in mem
     { storage: "opfs", wrong: 0, collections: 60, capped: true },
   ]);
 });
+
+test("a dropped collection is gone from every worker, and stays gone after reopening", async () => {
+  const out = await p.page.evaluate(async () => {
+    const open = () => quiver.open({ name: "drops", storage: "opfs", workers: 2, partitionThreshold: 100 });
+    let db = await open();
+    for (const [name, n] of [["big", 300], ["small", 10], ["other", 10]]) {
+      const col = await db.collection(name, { dim: 2, metric: "dot" });
+      await col.upsert(Array.from({ length: n }, (_, i) => ({ id: `${name}-${i}`, vector: [i, 1] })));
+    }
+    await db.dropCollection("big");
+    await db.dropCollection("small");
+    const again = await db.dropCollection("small").then(() => "dropped", (e) => e.code);
+    const perWorker = await Promise.all([0, 1].map((w) => db._pool.call(w, "collections").then(JSON.parse)));
+    await db.close();
+    db = await open();
+    const reopened = { names: await db.collections(), big: await db.collection("big").then(() => "found", (e) => e.code) };
+    const fresh = await db.collection("big", { dim: 3 });
+    const count = await fresh.count();
+    const other = await (await db.collection("other")).count();
+    await db.close();
+    return { again, perWorker, reopened, count, other };
+  });
+  assert.equal(out.again, "NOT_FOUND");
+  assert.deepEqual(out.perWorker, [["other"], ["other"]]);
+  assert.deepEqual(out.reopened, { names: ["other"], big: "NOT_FOUND" });
+  assert.equal(out.count, 0);
+  assert.equal(out.other, 10);
+});

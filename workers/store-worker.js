@@ -76,6 +76,7 @@ const ops = {
 
   createCollection: ({ db, name, dim, metric }) => handle(db).createCollection(name, dim, metric),
   collection: ({ db, name }) => handle(db).collection(name),
+  dropCollection: ({ db, name }) => handle(db).dropCollection(name),
   collections: ({ db }) => handle(db).collections(),
   upsert: ({ db, collection, ids, vectors, lengths, metadata, texts }) =>
     handle(db).upsert(collection, ids, vectors, lengths, metadata, texts),

@@ -248,6 +248,12 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Deletes a collection with all its records.
+    #[wasm_bindgen(js_name = dropCollection)]
+    pub fn drop_collection(&mut self, name: &str) -> Result<(), JsValue> {
+        self.db()?.drop_collection(name).map_err(to_js)
+    }
+
     pub fn collection(&mut self, name: &str) -> Result<String, JsValue> {
         self.db()?.collection(name).map(settings_json).map_err(to_js)
     }

@@ -261,6 +261,18 @@ impl Database {
         }
     }
 
+    /// Deletes a collection with all its records; `NOT_FOUND` when there is none.
+    pub fn drop_collection(&mut self, name: &str) -> Result<()> {
+        if !self.store.drop_collection(name)? {
+            return Err(Error::new(
+                Code::NotFound,
+                format!("collection {name:?} does not exist"),
+            ));
+        }
+        self.collections.remove(name);
+        Ok(())
+    }
+
     /// Opens an existing collection: `NOT_FOUND` when there is none of that name.
     pub fn collection(&mut self, name: &str) -> Result<Settings> {
         self.load(name).map(|c| c.settings.clone())

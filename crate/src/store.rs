@@ -167,6 +167,21 @@ impl Store {
         Ok(names)
     }
 
+    /// Deletes a collection and all its rows, in one transaction; returns whether it
+    /// existed. (No tombstones: a dropped collection is gone, not a change to sync.)
+    pub fn drop_collection(&mut self, name: &str) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let key: Option<i64> = tx
+            .query_row("SELECT id FROM collections WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?;
+        if let Some(key) = key {
+            tx.execute("DELETE FROM vectors WHERE collection = ?1", [key])?;
+            tx.execute("DELETE FROM collections WHERE id = ?1", [key])?;
+        }
+        tx.commit()?;
+        Ok(key.is_some())
+    }
+
     pub fn create_collection(&self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
         self.conn.execute(
             "INSERT INTO collections(name, dim, metric) VALUES(?1, ?2, ?3)",

@@ -160,3 +160,31 @@ fn many_collections_stay_correct_through_a_small_lru() {
     db.set_max_loaded(1);
     assert_eq!(db.loaded(), 1);
 }
+
+#[test]
+fn a_dropped_collection_is_gone_and_its_name_free_again() {
+    let mut db = Database::open_in_memory("site").unwrap();
+    db.create_collection("c", 2, Metric::Dot).unwrap();
+    db.create_collection("keep", 2, Metric::Dot).unwrap();
+    let v = [1.0f32, 2.0];
+    for name in ["c", "keep"] {
+        db.upsert(
+            name,
+            vec![Record {
+                id: Some("a".into()),
+                vector: &v,
+                ..Default::default()
+            }],
+        )
+        .unwrap();
+    }
+    db.drop_collection("c").unwrap();
+    assert_eq!(db.collection_names().unwrap(), ["keep"]);
+    assert_eq!(db.count("c").unwrap_err().code, quiver::Code::NotFound);
+    assert_eq!(db.drop_collection("c").unwrap_err().code, quiver::Code::NotFound);
+    assert_eq!(db.count("keep").unwrap(), 1);
+    // The name is free again, with other settings and no old rows.
+    db.create_collection("c", 3, Metric::Euclidean).unwrap();
+    assert_eq!(db.count("c").unwrap(), 0);
+    assert_eq!(db.store().integrity_check().unwrap(), "ok");
+}
