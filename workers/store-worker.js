@@ -7,6 +7,7 @@ import * as simdBuild from "../pkg/simd/quiver.js";
 import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { Ring, DOORBELL, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
+import { SegmentFiles } from "./segment-files.js";
 
 // Both builds are imported statically so bundlers need no code splitting in workers;
 // only the chosen one's wasm is fetched.
@@ -19,6 +20,13 @@ let core = null;
 const dbs = new Map();
 // The OPFS pool (VFS name) each persistent database was opened through.
 const pools = new Map();
+// Each persistent database's segment files.
+const segments = new Map();
+// Whether a segment may have fallen due since the last checkpoint.
+let mayCheckpoint = false;
+// How long the worker waits without requests before it writes due segments.
+const QUIET_MS = 250;
+let quietTimer = 0;
 // The query ring, once the page has sent one, and how many of the page's messages
 // this worker has handled (the page counts the ones it posted, in the ring's header).
 let ring = null;
@@ -59,17 +67,25 @@ const ops = {
     if (storage === "opfs") {
       const vfs = `quiver-${db}`;
       await withRetries(() => core.installOpfs(vfs, directory));
-      dbs.set(db, core.Db.openPersistent("/quiver.sqlite", vfs, site));
+      const d = core.Db.openPersistent("/quiver.sqlite", vfs, site);
+      dbs.set(db, d);
       pools.set(db, vfs);
+      const files = await SegmentFiles.at(`${directory}-segments`);
+      await withRetries(() => files.keep(JSON.parse(d.segmentKeys())));
+      d.setSegmentFiles(files);
+      segments.set(db, files);
     } else {
       dbs.set(db, new core.Db(site));
     }
     if (maxBytes) dbs.get(db).setMaxBytes(maxBytes);
     if (loaded) dbs.get(db).setMaxLoaded(loaded);
   },
-  close({ db }) {
+  async close({ db }) {
+    await checkpoint(db);
     dbs.get(db)?.free();
     dbs.delete(db);
+    segments.get(db)?.close();
+    segments.delete(db);
     if (pools.has(db)) core.uninstallOpfs(pools.get(db));
     pools.delete(db);
   },
@@ -162,6 +178,28 @@ const ops = {
 };
 
 /**
+ * Writes the segments that have fallen due in the persistent databases (or only in
+ * `only`): when the worker has been quiet a moment, and on close, so that a bulk
+ * insert is not slowed by rewriting what it is growing. A segment is a cache of the
+ * rows, so one that cannot be written now costs load time later, nothing else.
+ */
+async function checkpoint(only) {
+  mayCheckpoint = false;
+  for (const [name, files] of segments) {
+    if (only !== undefined && name !== only) continue;
+    const db = dbs.get(name);
+    for (const [collection, key] of JSON.parse(db.segmentsDue())) {
+      try {
+        await files.ensure(key);
+        if (dbs.get(name) === db) db.writeSegment(collection);
+      } catch {
+        // Dropped meanwhile, or out of space: the next checkpoint tries again.
+      }
+    }
+  }
+}
+
+/**
  * Runs `f` until it stops failing for a file held by another worker, up to ~3 s: a
  * worker that has just died (or a page just reloaded) lets go of its OPFS handles
  * only a moment later.
@@ -213,7 +251,10 @@ self.onmessage = async ({ data }) => {
   if (reply.value instanceof Promise) reply = await reply.value.then((value) => ({ ok: true, value }), failure);
   self.postMessage({ id, ...reply, buffer }, buffer ? [buffer, ...transfer] : transfer);
   if (ring && op !== "ring") handled++;
-  if (ring) serve();
+  mayCheckpoint = segments.size > 0;
+  if (ring) return serve();
+  clearTimeout(quietTimer);
+  if (mayCheckpoint) quietTimer = setTimeout(checkpoint, QUIET_MS);
 };
 
 // Requests the ring carries, and where each puts the ring's floats.
@@ -235,11 +276,16 @@ function serve() {
       const { floats, request } = ring.request(next);
       const slot = next;
       const { op, ...args } = request;
+      mayCheckpoint = segments.size > 0;
       const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
       ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) =>
         self.postMessage({ ring: slot, text }),
       );
     }
-    if (idle) Atomics.wait(ring.header, DOORBELL, bell);
+    // Blocked here, the worker runs no timers: it times its own quiet moment.
+    if (idle && Atomics.wait(ring.header, DOORBELL, bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
+      checkpoint().finally(serve);
+      return;
+    }
   }
 }

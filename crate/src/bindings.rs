@@ -234,6 +234,32 @@ impl Db {
             .ok_or_else(|| to_js(Error::new(Code::Closed, "the database is closed")))
     }
 
+    /// Keeps collections' segments in `files` (see workers/segment-files.js), whose
+    /// handles for [`Db::segment_keys`] must be open.
+    #[wasm_bindgen(js_name = setSegmentFiles)]
+    pub fn set_segment_files(&mut self, files: JsSegmentFiles) -> Result<(), JsValue> {
+        self.db()?.set_segment_files(Box::new(JsFiles(files)));
+        Ok(())
+    }
+
+    /// The keys of the collections that have a segment file, as a JSON array.
+    #[wasm_bindgen(js_name = segmentKeys)]
+    pub fn segment_keys(&mut self) -> Result<String, JsValue> {
+        self.db()?.segment_keys().map(|k| json!(k).to_string()).map_err(to_js)
+    }
+
+    /// Collections whose segment is worth writing now, as JSON `[[name, key], ...]`.
+    #[wasm_bindgen(js_name = segmentsDue)]
+    pub fn segments_due(&mut self) -> Result<String, JsValue> {
+        Ok(json!(self.db()?.segments_due()).to_string())
+    }
+
+    /// Writes a collection's segment; the handle for its key must be open.
+    #[wasm_bindgen(js_name = writeSegment)]
+    pub fn write_segment(&mut self, name: &str) -> Result<(), JsValue> {
+        self.db()?.write_segment(name).map_err(to_js)
+    }
+
     /// Closes the database; later calls fail with `CLOSED`.
     pub fn close(&mut self) {
         self.inner = None;
@@ -405,6 +431,54 @@ pub fn uninstall_opfs(vfs: &str) -> Result<(), JsValue> {
     };
     // SAFETY: the worker calls this only after closing the database that used the VFS.
     unsafe { pool.uninstall() }.map_err(|e| to_js(Error::new(Code::Storage, format!("storage: {e}"))))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A worker's segment files: `read(key, at, view)`, `write(key, at, view)`,
+    /// `flush(key, length)`, `remove(key)`, each synchronous.
+    pub type JsSegmentFiles;
+    #[wasm_bindgen(method, catch)]
+    fn read(this: &JsSegmentFiles, key: f64, at: f64, into: &js_sys::Uint8Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn write(this: &JsSegmentFiles, key: f64, at: f64, from: &js_sys::Uint8Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn flush(this: &JsSegmentFiles, key: f64, length: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn remove(this: &JsSegmentFiles, key: f64) -> Result<(), JsValue>;
+}
+
+/// [`SegmentFiles`](crate::segment::SegmentFiles) over the worker's JS object. Reads
+/// land straight in wasm memory: a view is made over the destination and filled there.
+struct JsFiles(JsSegmentFiles);
+
+fn storage_error(e: JsValue) -> Error {
+    let message = js_sys::Reflect::get(&e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string());
+    Error::new(
+        Code::Storage,
+        format!("segment file: {}", message.unwrap_or_else(|| format!("{e:?}"))),
+    )
+}
+
+impl crate::segment::SegmentFiles for JsFiles {
+    fn read(&mut self, key: i64, at: u64, buf: &mut [u8]) -> Result<()> {
+        // SAFETY: nothing allocates between making the view and the call that fills it.
+        let view = unsafe { js_sys::Uint8Array::view_mut_raw(buf.as_mut_ptr(), buf.len()) };
+        self.0.read(key as f64, at as f64, &view).map_err(storage_error)
+    }
+    fn write(&mut self, key: i64, at: u64, buf: &[u8]) -> Result<()> {
+        // SAFETY: as for read.
+        let view = unsafe { js_sys::Uint8Array::view(buf) };
+        self.0.write(key as f64, at as f64, &view).map_err(storage_error)
+    }
+    fn flush(&mut self, key: i64, len: u64) -> Result<()> {
+        self.0.flush(key as f64, len as f64).map_err(storage_error)
+    }
+    fn remove(&mut self, key: i64) -> Result<()> {
+        self.0.remove(key as f64).map_err(storage_error)
+    }
 }
 
 thread_local! {

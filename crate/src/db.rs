@@ -8,7 +8,8 @@ use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
 use crate::index::flat::{Flat, Hit, Metadata};
 use crate::metric::Metric;
-use crate::store::{self, Row, Settings, Store, Stored};
+use crate::segment::{self, SegmentFiles};
+use crate::store::{self, Row, Scanned, SegmentRecord, Settings, Store, Stored};
 use rusqlite::Connection;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -63,10 +64,17 @@ struct Collection {
     index: Flat,
     /// When it was last used, on the database's use counter (for the LRU).
     used: u64,
+    /// Rows changed since its segment was written (all of them without one): what a
+    /// load would have to replay.
+    dirty: usize,
 }
 
 /// Collections kept loaded at most, unless [`Database::set_max_loaded`] says otherwise.
 pub const DEFAULT_MAX_LOADED: usize = 64;
+
+/// Rows below which a collection has no segment: reading so few rows from SQLite is
+/// already quick, and a file per small collection would cost a file handle each.
+pub const SEGMENT_MIN_ROWS: usize = 4096;
 
 pub struct Database {
     store: Store,
@@ -75,6 +83,8 @@ pub struct Database {
     collections: HashMap<String, Collection>,
     max_loaded: usize,
     uses: u64,
+    /// Where segments are kept; without, collections always load from rows.
+    segments: Option<Box<dyn SegmentFiles>>,
 }
 
 /// Checks a vector's length and values; `field` names it in the error (built only
@@ -196,6 +206,7 @@ impl Database {
             collections: HashMap::new(),
             max_loaded: DEFAULT_MAX_LOADED,
             uses: 0,
+            segments: None,
         })
     }
 
@@ -255,7 +266,7 @@ impl Database {
             None => {
                 let settings = self.store.create_collection(name, dim, metric)?;
                 let index = Flat::new(dim, metric);
-                self.keep(name, settings.clone(), index);
+                self.keep(name, settings.clone(), index, 0);
                 Ok(settings)
             }
         }
@@ -263,6 +274,7 @@ impl Database {
 
     /// Deletes a collection with all its records; `NOT_FOUND` when there is none.
     pub fn drop_collection(&mut self, name: &str) -> Result<()> {
+        let key = self.store.settings(name)?.map(|s| s.key);
         if !self.store.drop_collection(name)? {
             return Err(Error::new(
                 Code::NotFound,
@@ -270,6 +282,10 @@ impl Database {
             ));
         }
         self.collections.remove(name);
+        // Its record went with the collection; the file is only space now.
+        if let (Some(files), Some(key)) = (self.segments.as_deref_mut(), key) {
+            files.remove(key)?;
+        }
         Ok(())
     }
 
@@ -309,7 +325,7 @@ impl Database {
     }
 
     /// Adds a loaded collection, making room under the LRU's cap.
-    fn keep(&mut self, name: &str, settings: Settings, index: Flat) {
+    fn keep(&mut self, name: &str, settings: Settings, index: Flat, dirty: usize) {
         self.uses += 1;
         self.collections.insert(
             name.to_owned(),
@@ -317,6 +333,7 @@ impl Database {
                 settings,
                 index,
                 used: self.uses,
+                dirty,
             },
         );
         while self.collections.len() > self.max_loaded {
@@ -324,7 +341,8 @@ impl Database {
         }
     }
 
-    /// The collection's search copy, loaded from SQLite on first use.
+    /// The collection's search copy, loaded on first use: from its segment and the
+    /// rows changed since, or without a usable segment from all its rows.
     fn load(&mut self, name: &str) -> Result<&mut Collection> {
         if let Some(c) = self.collections.get_mut(name) {
             self.uses += 1;
@@ -334,25 +352,97 @@ impl Database {
                 .store
                 .settings(name)?
                 .ok_or_else(|| Error::new(Code::NotFound, format!("collection {name:?} does not exist")))?;
-            let mut index = Flat::new(settings.dim, settings.metric);
-            let (mut raw, mut prepared) = (Vec::new(), Vec::new());
-            self.store.scan(settings.key, |row| {
-                let (id, meta) = (row.id, row.metadata);
-                raw.clear();
-                store::read_f32(row.vector, &mut raw);
-                prepare(settings.metric, &raw, &mut prepared);
-                let metadata = meta.map(serde_json::from_str::<Metadata>).transpose().map_err(|e| {
-                    Error::new(
-                        Code::Storage,
-                        format!("stored metadata of {id:?} is not a JSON object: {e}"),
-                    )
-                })?;
-                index.upsert(id, &prepared, metadata);
-                Ok(())
-            })?;
-            self.keep(name, settings, index);
+            let (index, dirty) = match self.load_segment(&settings)? {
+                Some(loaded) => loaded,
+                None => {
+                    let mut index = Flat::new(settings.dim, settings.metric);
+                    let mut scratch = (Vec::new(), Vec::new());
+                    self.store.scan(settings.key, |row| {
+                        apply(&mut index, settings.metric, row, &mut scratch)
+                    })?;
+                    let dirty = index.len();
+                    (index, dirty)
+                }
+            };
+            self.keep(name, settings, index, dirty);
         }
         Ok(self.collections.get_mut(name).expect("loaded above"))
+    }
+
+    /// The collection's segment brought up to date, with how many rows that replayed;
+    /// `None` when it has no segment or the file does not match its record (the rows
+    /// are the truth, so that only costs time).
+    fn load_segment(&mut self, settings: &Settings) -> Result<Option<(Flat, usize)>> {
+        let (Some(files), Some(record)) = (self.segments.as_deref_mut(), self.store.segment(settings.key)?) else {
+            return Ok(None);
+        };
+        let Ok(mut index) = segment::read(
+            files,
+            settings.key,
+            record.seq,
+            record.bytes,
+            settings.dim,
+            settings.metric,
+        ) else {
+            return Ok(None);
+        };
+        let mut replayed = 0;
+        let mut scratch = (Vec::new(), Vec::new());
+        self.store.changes_since(settings.key, record.seq, |change| {
+            replayed += 1;
+            match change.row {
+                Some(row) => apply(&mut index, settings.metric, row, &mut scratch),
+                None => {
+                    index.remove(change.id);
+                    Ok(())
+                }
+            }
+        })?;
+        Ok(Some((index, replayed)))
+    }
+
+    /// Keeps segments in `files`: loading a large collection then reads its vectors in
+    /// a few large pieces instead of row by row.
+    pub fn set_segment_files(&mut self, files: Box<dyn SegmentFiles>) {
+        self.segments = Some(files);
+    }
+
+    /// The keys of the collections that have a segment (whose files must be at hand).
+    pub fn segment_keys(&self) -> Result<Vec<i64>> {
+        self.store.segment_keys()
+    }
+
+    /// Loaded collections whose segment is missing or stale enough to rewrite: at
+    /// least [`SEGMENT_MIN_ROWS`] rows, a sixteenth of them changed since. Names and keys.
+    pub fn segments_due(&self) -> Vec<(String, i64)> {
+        if self.segments.is_none() {
+            return Vec::new();
+        }
+        let mut due: Vec<_> = self
+            .collections
+            .iter()
+            .filter(|(_, c)| c.index.len() >= SEGMENT_MIN_ROWS && c.dirty > 0 && c.dirty * 16 >= c.index.len())
+            .map(|(name, c)| (name.clone(), c.settings.key))
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Writes the collection's segment as it is now, so that the next load reads it
+    /// whole. The old record is dropped first and the new one kept only once the file
+    /// is flushed.
+    pub fn write_segment(&mut self, name: &str) -> Result<()> {
+        let key = self.load(name)?.settings.key;
+        let Some(files) = self.segments.as_deref_mut() else {
+            return Err(Error::invalid("segments: this database keeps no segment files"));
+        };
+        let c = self.collections.get_mut(name).expect("loaded above");
+        self.store.set_segment(key, None)?;
+        let seq = self.store.seq();
+        let bytes = segment::write(files, key, seq, &c.index)?;
+        self.store.set_segment(key, Some(SegmentRecord { seq, bytes }))?;
+        c.dirty = 0;
+        Ok(())
     }
 
     /// Validates a batch as [`Database::upsert`] would, writing nothing. A pool whose
@@ -381,7 +471,9 @@ impl Database {
             })
             .collect();
         self.store.write(key, &rows)?;
-        let index = &mut self.collections.get_mut(name).expect("validated above").index;
+        let c = self.collections.get_mut(name).expect("validated above");
+        c.dirty += rows.len();
+        let index = &mut c.index;
         index.reserve(records.len());
         let mut prepared = Vec::with_capacity(records.first().map_or(0, |r| r.vector.len()));
         for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
@@ -447,7 +539,9 @@ impl Database {
     pub fn delete(&mut self, name: &str, ids: &[&str]) -> Result<usize> {
         let key = self.load(name)?.settings.key;
         let n = self.store.delete(key, ids)?;
-        let index = &mut self.collections.get_mut(name).expect("loaded above").index;
+        let c = self.collections.get_mut(name).expect("loaded above");
+        c.dirty += n;
+        let index = &mut c.index;
         for id in ids {
             index.remove(id);
         }
@@ -521,4 +615,25 @@ impl Database {
         Ok(c.index
             .search_many(&prepared, opts.k, opts.filter.as_ref(), opts.threshold))
     }
+}
+
+/// Puts a stored row into a search copy: decoded, prepared for the metric, with its
+/// metadata parsed. `scratch` holds the two vectors' buffers across rows.
+fn apply(index: &mut Flat, metric: Metric, row: Scanned, scratch: &mut (Vec<f32>, Vec<f32>)) -> Result<()> {
+    let (raw, prepared) = scratch;
+    raw.clear();
+    store::read_f32(row.vector, raw);
+    prepare(metric, raw, prepared);
+    let metadata = row
+        .metadata
+        .map(serde_json::from_str::<Metadata>)
+        .transpose()
+        .map_err(|e| {
+            Error::new(
+                Code::Storage,
+                format!("stored metadata of {:?} is not a JSON object: {e}", row.id),
+            )
+        })?;
+    index.upsert(row.id, prepared, metadata);
+    Ok(())
 }

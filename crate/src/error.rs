@@ -25,6 +25,9 @@ pub enum Code {
     /// Bytes given as a quiver database file are not one: not SQLite, damaged, or
     /// without quiver's tables.
     CorruptDatabase,
+    /// The database was written by a newer quiver, with a schema this build does not
+    /// know; it was left untouched.
+    UnsupportedVersion,
 }
 
 impl Code {
@@ -40,6 +43,7 @@ impl Code {
             Code::Storage => "STORAGE",
             Code::CorruptDatabase => "CORRUPT_DATABASE",
             Code::QuotaExceeded => "QUOTA_EXCEEDED",
+            Code::UnsupportedVersion => "UNSUPPORTED_VERSION",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod index;
 pub mod kernels;
 pub mod metric;
+pub mod segment;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

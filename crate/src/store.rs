@@ -11,8 +11,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 compile_error!("vectors are stored as little-endian f32 and cast in place");
 
 /// The schema this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
+/// The schema of a new database. `seq` orders local changes (unlike `version`, which
+/// sync will take from other sites), so a collection's segment can be brought up to
+/// date by replaying the rows changed after it.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS collections(
@@ -33,9 +36,30 @@ CREATE TABLE IF NOT EXISTS vectors(
     version INTEGER NOT NULL,
     site TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0,
     UNIQUE(collection, id)
 ) STRICT;
+CREATE INDEX IF NOT EXISTS vectors_by_seq ON vectors(collection, seq);
+CREATE TABLE IF NOT EXISTS segments(
+    collection INTEGER PRIMARY KEY REFERENCES collections(id),
+    seq INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) STRICT;
 ";
+
+/// What brings a database of version `n` to `n + 1`, at index `n - 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: the local change order and the segments that use it.
+    "ALTER TABLE vectors ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+     UPDATE vectors SET seq = rowid;
+     INSERT OR REPLACE INTO quiver_meta VALUES('seq', (SELECT ifnull(max(rowid), 0) FROM vectors));
+     CREATE INDEX vectors_by_seq ON vectors(collection, seq);
+     CREATE TABLE segments(
+         collection INTEGER PRIMARY KEY REFERENCES collections(id),
+         seq INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     ) STRICT;",
+];
 
 /// A collection's settings as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,10 +96,26 @@ pub struct Scanned<'a> {
     pub text: Option<&'a str>,
 }
 
+/// Where a collection's segment stands: written at change `seq`, `bytes` long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentRecord {
+    pub seq: u64,
+    pub bytes: u64,
+}
+
+/// A row changed after some point of the local change order, as replay reads it.
+pub struct Changed<'a> {
+    pub id: &'a str,
+    /// `None` when the row was deleted.
+    pub row: Option<Scanned<'a>>,
+}
+
 pub struct Store {
     conn: Connection,
     site: String,
     clock: u64,
+    /// The local change counter: the `seq` the last written row was given.
+    seq: u64,
 }
 
 fn f32_bytes(v: &[f32]) -> &[u8] {
@@ -96,30 +136,43 @@ impl Store {
     /// Opens (creating or migrating) the schema on `conn`. `site` names this replica
     /// unless the database already has a site id of its own.
     pub fn open(conn: Connection, site: &str) -> Result<Store> {
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let mut version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::new(
-                Code::Storage,
-                format!("database schema version {version} is newer than this build's {SCHEMA_VERSION}"),
+                Code::UnsupportedVersion,
+                format!("database: schema version {version} is newer than this build's {SCHEMA_VERSION}; open it with a newer quiver"),
             ));
         }
-        // The largest page SQLite has: rows are 1.5 KB vectors, so fewer, larger pages
-        // mean fewer B-tree splits on bulk insert, and (for OPFS, where each read call
-        // costs ~25 us whatever its size) fewer reads to load a collection. Must
-        // precede the first table; a no-op on an existing database.
-        conn.execute_batch("PRAGMA page_size = 65536")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        if version == 0 {
+            // The largest page SQLite has: rows are 1.5 KB vectors, so fewer, larger
+            // pages mean fewer B-tree splits on bulk insert, and (for OPFS, where each
+            // read call costs ~25 us whatever its size) fewer reads to load a
+            // collection. Must precede the first table.
+            conn.execute_batch("PRAGMA page_size = 65536")?;
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+            version = SCHEMA_VERSION;
+        }
+        // Each step in its own transaction: a crash leaves the database at a version.
+        for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
+            conn.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", from + 2))?;
+        }
         conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('site', ?1)", [site])?;
-        conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('clock', '0')", [])?;
+        for counter in ["clock", "seq"] {
+            conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES(?1, '0')", [counter])?;
+        }
         let get = |key: &str| -> Result<String> {
             Ok(conn.query_row("SELECT value FROM quiver_meta WHERE key = ?1", [key], |r| r.get(0))?)
         };
+        let counter = |key: &str| -> Result<u64> {
+            get(key)?
+                .parse()
+                .map_err(|_| Error::new(Code::Storage, format!("quiver_meta.{key} is not a number")))
+        };
         let site = get("site")?;
-        let clock = get("clock")?
-            .parse()
-            .map_err(|_| Error::new(Code::Storage, "quiver_meta.clock is not a number"))?;
-        Ok(Store { conn, site, clock })
+        let (clock, seq) = (counter("clock")?, counter("seq")?);
+        Ok(Store { conn, site, clock, seq })
     }
 
     pub fn site(&self) -> &str {
@@ -176,6 +229,7 @@ impl Store {
             .optional()?;
         if let Some(key) = key {
             tx.execute("DELETE FROM vectors WHERE collection = ?1", [key])?;
+            tx.execute("DELETE FROM segments WHERE collection = ?1", [key])?;
             tx.execute("DELETE FROM collections WHERE id = ?1", [key])?;
         }
         tx.commit()?;
@@ -198,17 +252,18 @@ impl Store {
     /// Writes all rows in one transaction: all of them, or on error none.
     pub fn write(&mut self, collection: i64, rows: &[Row]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let mut clock = self.clock;
+        let (mut clock, mut seq) = (self.clock, self.seq);
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO vectors(collection, id, vector, metadata, text, version, site, deleted)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+                "INSERT INTO vectors(collection, id, vector, metadata, text, version, site, deleted, seq)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)
                  ON CONFLICT(collection, id) DO UPDATE SET vector = excluded.vector,
                    metadata = excluded.metadata, text = excluded.text, version = excluded.version,
-                   site = excluded.site, deleted = 0",
+                   site = excluded.site, deleted = 0, seq = excluded.seq",
             )?;
             for row in rows {
                 clock += 1;
+                seq += 1;
                 stmt.execute(params![
                     collection,
                     row.id,
@@ -216,44 +271,114 @@ impl Store {
                     row.metadata,
                     row.text,
                     clock as i64,
-                    self.site
+                    self.site,
+                    seq as i64
                 ])?;
             }
         }
-        Self::set_clock(&tx, clock)?;
+        Self::set_counters(&tx, clock, seq)?;
         tx.commit()?;
-        self.clock = clock;
+        (self.clock, self.seq) = (clock, seq);
         Ok(())
     }
 
     /// Tombstones the live rows among `ids`; returns how many there were.
     pub fn delete(&mut self, collection: i64, ids: &[&str]) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        let mut clock = self.clock;
+        let (mut clock, mut seq) = (self.clock, self.seq);
         let mut deleted = 0;
         {
             let mut stmt = tx.prepare_cached(
-                "UPDATE vectors SET deleted = 1, vector = x'', metadata = NULL, text = NULL, version = ?3, site = ?4
+                "UPDATE vectors SET deleted = 1, vector = x'', metadata = NULL, text = NULL, version = ?3, site = ?4, seq = ?5
                  WHERE collection = ?1 AND id = ?2 AND deleted = 0",
             )?;
             for id in ids {
-                let n = stmt.execute(params![collection, id, (clock + 1) as i64, self.site])?;
+                let n = stmt.execute(params![collection, id, (clock + 1) as i64, self.site, (seq + 1) as i64])?;
                 if n > 0 {
                     clock += 1;
+                    seq += 1;
                     deleted += n;
                 }
             }
         }
-        Self::set_clock(&tx, clock)?;
+        Self::set_counters(&tx, clock, seq)?;
         tx.commit()?;
-        self.clock = clock;
+        (self.clock, self.seq) = (clock, seq);
         Ok(deleted)
     }
 
-    fn set_clock(conn: &Connection, clock: u64) -> Result<()> {
-        conn.prepare_cached("UPDATE quiver_meta SET value = ?1 WHERE key = 'clock'")?
-            .execute([clock.to_string()])?;
+    fn set_counters(conn: &Connection, clock: u64, seq: u64) -> Result<()> {
+        let mut stmt = conn.prepare_cached("UPDATE quiver_meta SET value = ?2 WHERE key = ?1")?;
+        stmt.execute(["clock", &clock.to_string()])?;
+        stmt.execute(["seq", &seq.to_string()])?;
         Ok(())
+    }
+
+    /// The local change counter: the `seq` of the last written row.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Streams the rows of a collection changed after change `seq`, oldest first:
+    /// what a segment written at `seq` lacks.
+    pub fn changes_since(&self, collection: i64, seq: u64, mut each: impl FnMut(Changed) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, deleted, vector, metadata, text FROM vectors WHERE collection = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![collection, seq as i64])?;
+        while let Some(r) = rows.next()? {
+            let id = r.get_ref(0)?.as_str()?;
+            let row = match r.get::<_, i64>(1)? {
+                0 => Some(Scanned {
+                    id,
+                    vector: r.get_ref(2)?.as_blob()?,
+                    metadata: r.get_ref(3)?.as_str_or_null()?,
+                    text: r.get_ref(4)?.as_str_or_null()?,
+                }),
+                _ => None,
+            };
+            each(Changed { id, row })?;
+        }
+        Ok(())
+    }
+
+    /// The collection's segment, if one was written and recorded.
+    pub fn segment(&self, collection: i64) -> Result<Option<SegmentRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT seq, bytes FROM segments WHERE collection = ?1")?
+            .query_row([collection], |r| {
+                Ok(SegmentRecord {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records (or with `None` forgets) the collection's segment. Forget it before
+    /// rewriting the file and record it once the file is flushed: a crash between
+    /// leaves no record, never one that points at a torn file.
+    pub fn set_segment(&mut self, collection: i64, record: Option<SegmentRecord>) -> Result<()> {
+        match record {
+            None => self
+                .conn
+                .execute("DELETE FROM segments WHERE collection = ?1", [collection])?,
+            Some(r) => self.conn.execute(
+                "INSERT OR REPLACE INTO segments VALUES(?1, ?2, ?3)",
+                params![collection, r.seq as i64, r.bytes as i64],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// The collections that have a recorded segment.
+    pub fn segment_keys(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT collection FROM segments ORDER BY collection")?;
+        let keys = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(keys)
     }
 
     pub fn get(&self, collection: i64, id: &str) -> Result<Option<Stored>> {

@@ -52,6 +52,41 @@ impl Flat {
         }
     }
 
+    /// A Flat of rows already laid out: `blocks` of [`BLOCK_ROWS`] rows each (the last
+    /// may hold fewer), prepared for `metric`, and the ids and metadata of each slot.
+    pub fn from_parts(
+        dim: usize,
+        metric: Metric,
+        blocks: Vec<Vec<f32>>,
+        ids: Vec<Id>,
+        metadata: Vec<Option<Metadata>>,
+    ) -> Self {
+        debug_assert_eq!(blocks.iter().map(Vec::len).sum::<usize>(), ids.len() * dim);
+        let slots = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        Flat {
+            dim,
+            metric,
+            blocks,
+            ids,
+            metadata,
+            slots,
+        }
+    }
+
+    /// The rows' vectors, block by block, in slot order.
+    pub fn blocks(&self) -> &[Vec<f32>] {
+        &self.blocks
+    }
+
+    /// Each slot's metadata, in slot order.
+    pub fn metadata(&self) -> &[Option<Metadata>] {
+        &self.metadata
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

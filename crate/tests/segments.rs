@@ -1,0 +1,295 @@
+//! Segments (a collection's search copy as one file) and schema versions: a database
+//! loaded through its segments answers exactly as one loaded from its rows, a damaged
+//! segment costs time but no data, and older schemas are migrated, newer refused.
+
+use quiver::segment::SegmentFiles;
+use quiver::{Code, Database, Metric, Record, Result, SearchOptions};
+use serde_json::json;
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Segment files in a directory, counting the bytes read through them.
+struct DirFiles {
+    dir: PathBuf,
+    read: Rc<Cell<u64>>,
+}
+
+impl DirFiles {
+    fn file(&self, key: i64) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(format!("{key}.seg")))
+    }
+}
+
+fn io(e: std::io::Error) -> quiver::Error {
+    quiver::Error::new(Code::Storage, e.to_string())
+}
+
+impl SegmentFiles for DirFiles {
+    fn read(&mut self, key: i64, at: u64, buf: &mut [u8]) -> Result<()> {
+        self.file(key).and_then(|f| f.read_exact_at(buf, at)).map_err(io)?;
+        self.read.set(self.read.get() + buf.len() as u64);
+        Ok(())
+    }
+    fn write(&mut self, key: i64, at: u64, buf: &[u8]) -> Result<()> {
+        self.file(key).and_then(|f| f.write_all_at(buf, at)).map_err(io)
+    }
+    fn flush(&mut self, key: i64, len: u64) -> Result<()> {
+        self.file(key)
+            .and_then(|f| f.set_len(len).and_then(|_| f.sync_all()))
+            .map_err(io)
+    }
+    fn remove(&mut self, key: i64) -> Result<()> {
+        std::fs::remove_file(self.dir.join(format!("{key}.seg"))).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(io(e)),
+        })
+    }
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("quiver-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn db(&self) -> String {
+        self.0.join("db.sqlite").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(dir: &Path, db: &str) -> (Database, Rc<Cell<u64>>) {
+    let mut d = Database::open_with_vfs(db, "unix", "site").unwrap();
+    let read = Rc::new(Cell::new(0));
+    d.set_segment_files(Box::new(DirFiles {
+        dir: dir.to_owned(),
+        read: read.clone(),
+    }));
+    (d, read)
+}
+
+/// A pseudo-random vector, the same for the same seed.
+fn vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..dim)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+const DIM: usize = 16;
+const ROWS: usize = quiver::db::SEGMENT_MIN_ROWS + 904;
+
+fn fill(db: &mut Database, ids: impl Iterator<Item = usize>) {
+    let vectors: Vec<(usize, Vec<f32>)> = ids.map(|i| (i, vector(i as u64, DIM))).collect();
+    let records = vectors
+        .iter()
+        .map(|(i, v)| Record {
+            id: Some(format!("r{i}")),
+            vector: v,
+            metadata: (i % 3 == 0).then(|| json!({"i": i, "tag": format!("t{}", i % 5)})),
+            text: None,
+        })
+        .collect();
+    db.upsert("c", records).unwrap();
+}
+
+/// Every row's nearest neighbours, ids and scores, for a few queries.
+fn answers(db: &mut Database) -> Vec<Vec<(String, f32, Option<String>)>> {
+    (0..8)
+        .map(|q| {
+            let opts = SearchOptions {
+                k: 20,
+                ..Default::default()
+            };
+            db.search("c", &vector(1_000_000 + q, DIM), &opts)
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        h.id.to_owned(),
+                        h.score,
+                        h.metadata.map(|m| serde_json::to_string(m).unwrap()),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_collection_loads_from_its_segment_plus_the_changes_since() {
+    let dir = Scratch::new("segments");
+    let (mut db, _) = open(&dir.0, &dir.db());
+    db.create_collection("c", DIM, Metric::Cosine).unwrap();
+    fill(&mut db, 0..ROWS);
+    assert_eq!(db.segments_due(), vec![("c".to_owned(), 1)]);
+    db.write_segment("c").unwrap();
+    assert!(db.segments_due().is_empty());
+    // Changes after the segment: replaced rows, new rows, deletes.
+    fill(
+        &mut db,
+        (0..ROWS).step_by(97).map(|i| i + ROWS / 2).chain(ROWS..ROWS + 50),
+    );
+    db.upsert(
+        "c",
+        vec![Record {
+            id: Some("r5".into()),
+            vector: &vector(77, DIM),
+            metadata: Some(json!({"new": true})),
+            text: None,
+        }],
+    )
+    .unwrap();
+    assert_eq!(db.delete("c", &["r1", "r2", "r4000", "r-none"]).unwrap(), 3);
+    let expected = answers(&mut db);
+    let count = db.count("c").unwrap();
+    drop(db);
+
+    let (mut db, read) = open(&dir.0, &dir.db());
+    assert_eq!(db.segment_keys().unwrap(), vec![1]);
+    assert_eq!(answers(&mut db), expected);
+    assert_eq!(db.count("c").unwrap(), count);
+    assert!(
+        read.get() >= (ROWS * DIM * 4) as u64,
+        "the vectors came from the segment: {} bytes read",
+        read.get()
+    );
+    assert_eq!(
+        db.get("c", "r5").unwrap().unwrap().metadata.as_deref(),
+        Some(r#"{"new":true}"#)
+    );
+
+    // The same data without segment files: loaded from the rows, the same answers.
+    let mut plain = Database::open_with_vfs(&dir.db(), "unix", "site").unwrap();
+    assert_eq!(answers(&mut plain), expected);
+}
+
+#[test]
+fn a_damaged_or_stale_segment_costs_time_not_data() {
+    let dir = Scratch::new("segments-damaged");
+    let (mut db, _) = open(&dir.0, &dir.db());
+    db.create_collection("c", DIM, Metric::Euclidean).unwrap();
+    fill(&mut db, 0..ROWS);
+    db.write_segment("c").unwrap();
+    let expected = answers(&mut db);
+    drop(db);
+    let seg = dir.0.join("1.seg");
+    let original = std::fs::read(&seg).unwrap();
+    // A stale file (the header of another change), then a torn one (cut short).
+    let mut bytes = original.clone();
+    bytes[16] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert_eq!(answers(&mut db), expected);
+    drop(db);
+    std::fs::write(&seg, &original[..original.len() / 2]).unwrap();
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert_eq!(answers(&mut db), expected);
+    // Dropping the collection removes its file with its record.
+    db.drop_collection("c").unwrap();
+    assert!(!seg.exists());
+    assert!(db.segment_keys().unwrap().is_empty());
+}
+
+/// The schema quiver 0.1 wrote (user_version 1), as a fixture for migration.
+const SCHEMA_V1: &str = "
+PRAGMA page_size = 65536;
+CREATE TABLE quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE collections(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL,
+    metric TEXT NOT NULL, index_kind TEXT NOT NULL DEFAULT 'flat', quantization TEXT NOT NULL DEFAULT 'none') STRICT;
+CREATE TABLE vectors(rowid INTEGER PRIMARY KEY, collection INTEGER NOT NULL REFERENCES collections(id),
+    id TEXT NOT NULL, vector BLOB NOT NULL, metadata TEXT, text TEXT, version INTEGER NOT NULL,
+    site TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE(collection, id)) STRICT;
+INSERT INTO quiver_meta VALUES('site', 'old-site'), ('clock', '3');
+INSERT INTO collections(id, name, dim, metric) VALUES(1, 'c', 2, 'dot');
+INSERT INTO vectors(collection, id, vector, metadata, text, version, site, deleted) VALUES
+    (1, 'a', x'0000803f00000000', '{\"k\":1}', 'alpha', 1, 'old-site', 0),
+    (1, 'b', x'000000000000803f', NULL, NULL, 2, 'old-site', 0),
+    (1, 'gone', x'', NULL, NULL, 3, 'old-site', 1);
+PRAGMA user_version = 1;
+";
+
+#[test]
+fn an_older_schema_is_migrated_and_a_newer_one_refused_untouched() {
+    let dir = Scratch::new("migrate");
+    rusqlite::Connection::open(dir.db())
+        .unwrap()
+        .execute_batch(SCHEMA_V1)
+        .unwrap();
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert_eq!(db.site(), "old-site");
+    assert_eq!(db.ids("c").unwrap(), vec!["a", "b"]);
+    let got = db.get("c", "a").unwrap().unwrap();
+    assert_eq!(
+        (got.vector, got.metadata.as_deref(), got.text.as_deref()),
+        (vec![1.0, 0.0], Some(r#"{"k":1}"#), Some("alpha"))
+    );
+    // Writes after the migration continue the change order past the old rows.
+    db.upsert(
+        "c",
+        vec![Record {
+            id: Some("c".into()),
+            vector: &[0.5, 0.5],
+            metadata: None,
+            text: None,
+        }],
+    )
+    .unwrap();
+    let hits: Vec<String> = db
+        .search("c", &[1.0, 0.1], &SearchOptions::default())
+        .unwrap()
+        .iter()
+        .map(|h| h.id.to_owned())
+        .collect();
+    assert_eq!(hits, ["a", "c", "b"]);
+    drop(db);
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, quiver::store::SCHEMA_VERSION);
+    let seqs: Vec<i64> = conn
+        .prepare("SELECT seq FROM vectors ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    let before = std::fs::read(dir.db()).unwrap();
+    let err = Database::open_with_vfs(&dir.db(), "unix", "site").err().unwrap();
+    assert_eq!(err.code, Code::UnsupportedVersion);
+    assert!(err.message.contains("99"), "{}", err.message);
+    assert_eq!(
+        std::fs::read(dir.db()).unwrap(),
+        before,
+        "a newer database is left as it was"
+    );
+}
