@@ -3,7 +3,7 @@
 // each running the wasm core over its own partition of every large collection.
 import { QuiverError, codes } from "./errors.js";
 import { Pool, canShare } from "./pool.js";
-import { mergeTopK } from "./partitions.js";
+import { compareIds, mergeTopK } from "./partitions.js";
 import { Placements, upsertArgs } from "./placement.js";
 import { canShareTabs, claim, Leader, Follower } from "./tabs.js";
 
@@ -92,7 +92,7 @@ export async function open(options = {}) {
     throw invalid(`partitionThreshold: must be a non-negative integer, got ${JSON.stringify(partitionThreshold)}`);
   }
   const site = randomHex();
-  const db = new Database(name, site, partitionThreshold, storage);
+  const db = new Database(name, site, partitionThreshold, storage, loadedCollections);
   const restore = (i, call) => db._restore(i, call);
   // The cap is shared evenly: each worker's file gets its part.
   const maxBytesEach = maxBytes && Math.floor(maxBytes / workers);
@@ -134,10 +134,11 @@ export class Database {
   #placements = null;
 
   /** @internal use {@link open} */
-  constructor(name, site, partitionThreshold, storage) {
+  constructor(name, site, partitionThreshold, storage, loadedCollections) {
     this.name = name;
     this.site = site;
     this.partitionThreshold = partitionThreshold;
+    this.loadedCollections = loadedCollections;
     /** Where the data lives: "memory" or "opfs". */
     this.storage = storage;
   }
@@ -145,7 +146,7 @@ export class Database {
   /** @internal */
   _start(pool, build) {
     this.#pool = pool;
-    this.#placements = new Placements(pool, this.storage, this.name);
+    this.#placements = new Placements(pool, this.storage, this.name, this.loadedCollections * 4);
     /** The kernels in use: "simd128" or "scalar". */
     this.build = build;
     /** How many workers serve this database. */
@@ -215,7 +216,7 @@ export class Database {
         const { name, dim, metric } = await this.collection(...args);
         return { name, dim, metric };
       }
-      if (["collections", "dropCollection", "export", "import", "integrityCheck"].includes(method)) return this[method](...args);
+      if (["collections", "dropCollection", "shards", "search", "export", "import", "integrityCheck"].includes(method)) return this[method](...args);
     } else if (typeof target?.collection === "string" && FORWARDED.includes(method)) {
       return (await this.collection(target.collection))[method](...args);
     }
@@ -245,7 +246,7 @@ export class Database {
   }
 
   /** @internal the collection's placement, or NOT_FOUND. */
-  _placement(name) {
+  async _placement(name) {
     this.#open();
     return this.#placements.get(name);
   }
@@ -258,7 +259,7 @@ export class Database {
     this.#open();
     checkName(name, "name");
     if (this.#remote) return new Collection(this, await this.#remote.call("db", "collection", options === undefined ? [name] : [name, options]));
-    if (options === undefined) return new Collection(this, this._placement(name).settings);
+    if (options === undefined) return new Collection(this, (await this._placement(name)).settings);
     if (options === null || typeof options !== "object") throw invalid("options: must be an object");
     const { dim, metric = "cosine" } = options;
     if (!Number.isInteger(dim)) throw invalid(`dim: must be an integer, got ${JSON.stringify(dim)}`);
@@ -279,7 +280,89 @@ export class Database {
   async collections() {
     this.#open();
     if (this.#remote) return this.#remote.call("db", "collections");
-    return JSON.parse(await this.#pool.call(0, "collections"));
+    return this.#placements.names();
+  }
+
+  /**
+   * A shard: one of many small collections a database holds, one per agent or task
+   * (up to ~100,000; only those in use are kept in memory, see `loadedCollections`).
+   * It is a collection, named by its id, with the collection API; `options` create it.
+   * @param {string} id
+   * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot"}} [options]
+   */
+  shard(id, options) {
+    return this.collection(id, options);
+  }
+
+  /** Deletes a shard and its records; NOT_FOUND when there is none. */
+  dropShard(id) {
+    return this.dropCollection(id);
+  }
+
+  /**
+   * Every shard (collection) with its size, without loading any:
+   * `[{id, dim, metric, count, bytes}]` sorted by id; `bytes` is what its vectors take.
+   */
+  async shards() {
+    this.#open();
+    if (this.#remote) return this.#remote.call("db", "shards");
+    const byName = new Map();
+    for (const text of await this.#pool.all("collectionCounts")) {
+      for (const { name, dim, metric, count } of JSON.parse(text)) {
+        const s = byName.get(name) ?? { id: name, dim, metric, count: 0, bytes: 0 };
+        s.count += count;
+        s.bytes = s.count * dim * 4;
+        byName.set(name, s);
+      }
+    }
+    return [...byName.values()].sort((a, b) => compareIds(a.id, b.id));
+  }
+
+  /**
+   * Searches several shards at once: the k closest records among all of them, best
+   * first, each hit naming its `shard`. The shards must share dim and metric.
+   * Options as for {@link Collection#search}.
+   * @param {string[]} shards
+   */
+  search(shards, query, options = {}) {
+    try {
+      this.#open();
+      if (!Array.isArray(shards) || shards.length === 0) throw invalid("shards: must be a non-empty array of shard ids");
+      shards.forEach((id, i) => checkName(id, `shards[${i}]`));
+      const { k, text } = searchOptions(options);
+      const q = toVector(query, "query");
+      const { signal, timeout } = options;
+      if (this.#remote) return cancellable(() => this.#remote.call("db", "search", [shards, q, { k, filter: options.filter, threshold: options.threshold }]), signal, timeout);
+      return cancellable(() => this.#searchShards(shards, q, k, text), signal, timeout);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #searchShards(shards, q, k, options) {
+    const placed = await Promise.all(shards.map((id) => this._placement(id)));
+    const { dim, metric } = placed[0].settings;
+    placed.forEach(({ settings }, i) => {
+      if (settings.dim !== dim) throw new QuiverError("DIMENSION_MISMATCH", `shards[${i}]: shard ${JSON.stringify(shards[i])} has ${settings.dim} dimensions, shards[0] has ${dim}`);
+      if (settings.metric !== metric) throw invalid(`shards[${i}]: shard ${JSON.stringify(shards[i])} uses metric ${settings.metric}, shards[0] uses ${metric}`);
+    });
+    if (q.length !== dim) throw new QuiverError("DIMENSION_MISMATCH", `query has ${q.length} dimensions, the shards have ${dim}`);
+    // One request a worker, naming every shard it holds part of.
+    const perWorker = new Map();
+    placed.forEach((c, i) => {
+      for (const w of this.#placements.owners(c)) {
+        if (!perWorker.has(w)) perWorker.set(w, new Set());
+        perWorker.get(w).add(shards[i]);
+      }
+    });
+    const lists = await Promise.all(
+      [...perWorker].map(async ([w, set]) => {
+        const names = [...set];
+        const found = await this.#pool.call(w, "searchShards", { names, query: q, options });
+        return found.map((list, j) => JSON.parse(list).map((hit) => ({ ...hit, shard: names[j] })));
+      }),
+    );
+    return mergeTopK(lists.flat(), k, metric !== "euclidean");
   }
 
   /**
@@ -297,8 +380,8 @@ export class Database {
     if (collections !== undefined && !(Array.isArray(collections) && collections.every((n) => typeof n === "string"))) {
       throw invalid("collections: must be an array of collection names");
     }
-    const names = collections ?? this.#placements.names();
-    const chosen = names.map((n) => this._placement(n));
+    const names = collections ?? (await this.#placements.names());
+    const chosen = await Promise.all(names.map((n) => this._placement(n)));
     return this._write(async () => {
       if (this.#pool.size === 1 && collections === undefined) return this.#pool.call(0, "toBytes");
       const gathered = await Promise.all(
@@ -330,7 +413,7 @@ export class Database {
     if (this.#remote) return this.#remote.call("db", "import", [bytes]);
     const found = await this.#pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
     for (const { settings } of found) {
-      const existing = this.#placements.find(settings.name)?.settings;
+      const existing = (await this.#placements.find(settings.name))?.settings;
       if (existing && existing.dim !== settings.dim) {
         throw new QuiverError("DIMENSION_MISMATCH", `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`);
       }
@@ -458,7 +541,7 @@ export class Collection {
    */
   async upsert(records) {
     const remote = this.#remote();
-    const c = remote ? null : this.#db._placement(this.name);
+    const c = remote ? null : await this.#db._placement(this.name);
     if (!Array.isArray(records)) records = [records];
     const n = records.length;
     const vectors = new Array(n);
@@ -534,11 +617,10 @@ export class Collection {
   search(query, options = {}) {
     try {
       const remote = this.#remote();
-      const c = remote ? null : this.#db._placement(this.name);
       const { k, text } = searchOptions(options);
       const q = toVector(query, "query");
       if (remote) return this.#forward(remote, "search", q, options);
-      return cancellable((cancel) => this.#searchOwners(c, "search", q, text, cancel).then((lists) => mergeTopK(lists, k, this.metric !== "euclidean")), options.signal, options.timeout);
+      return cancellable((cancel) => this.#searchOwners("search", q, text, cancel).then((lists) => mergeTopK(lists, k, this.metric !== "euclidean")), options.signal, options.timeout);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -552,7 +634,6 @@ export class Collection {
   searchMany(queries, options = {}) {
     try {
       const remote = this.#remote();
-      const c = remote ? null : this.#db._placement(this.name);
       if (!Array.isArray(queries)) throw invalid("queries: must be an array of vectors");
       const { k, text } = searchOptions(options);
       if (queries.length === 0) return Promise.resolve([]);
@@ -566,7 +647,7 @@ export class Collection {
       });
       if (remote) return this.#forward(remote, "searchMany", queries.map((_, i) => packed.subarray(i * this.dim, (i + 1) * this.dim)), options);
       const merge = (perWorker) => queries.map((_, q) => mergeTopK(perWorker.map((lists) => lists[q]), k, this.metric !== "euclidean"));
-      return cancellable((cancel) => this.#searchOwners(c, "searchMany", packed, text, cancel).then(merge), options.signal, options.timeout);
+      return cancellable((cancel) => this.#searchOwners("searchMany", packed, text, cancel).then(merge), options.signal, options.timeout);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -584,7 +665,8 @@ export class Collection {
   }
 
   /** Runs a search op on every worker that owns part of the collection. */
-  #searchOwners(c, op, floats, options, cancel) {
+  async #searchOwners(op, floats, options, cancel) {
+    const c = await this.#db._placement(this.name);
     const pool = this.#db._pool;
     const request = { collection: this.name, options };
     const owners = this.#db._placements.owners(c);
@@ -596,7 +678,7 @@ export class Collection {
   /** The record with this id (or each of these ids), or null where there is none. */
   async get(ids) {
     const remote = this.#remote();
-    const c = remote ? null : this.#db._placement(this.name);
+    const c = remote ? null : await this.#db._placement(this.name);
     const many = Array.isArray(ids);
     const list = many ? ids : [ids];
     list.forEach((id, i) => {
@@ -627,7 +709,7 @@ export class Collection {
   /** Deletes by id (or ids); returns how many existed. */
   async delete(ids) {
     const remote = this.#remote();
-    const c = remote ? null : this.#db._placement(this.name);
+    const c = remote ? null : await this.#db._placement(this.name);
     const list = Array.isArray(ids) ? ids : [ids];
     list.forEach((id, i) => {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
@@ -651,7 +733,7 @@ export class Collection {
   async count() {
     const remote = this.#remote();
     if (remote) return remote.call({ collection: this.name }, "count");
-    const c = this.#db._placement(this.name);
+    const c = await this.#db._placement(this.name);
     const counts = await Promise.all(this.#db._placements.owners(c).map((w) => this.#db._pool.call(w, "count", { collection: this.name })));
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -660,7 +742,7 @@ export class Collection {
   async ids() {
     const remote = this.#remote();
     if (remote) return remote.call({ collection: this.name }, "ids");
-    const c = this.#db._placement(this.name);
+    const c = await this.#db._placement(this.name);
     const lists = await Promise.all(this.#db._placements.owners(c).map((w) => this.#db._pool.call(w, "ids", { collection: this.name })));
     return lists.flatMap((text) => JSON.parse(text));
   }

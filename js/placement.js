@@ -27,33 +27,58 @@ export function upsertArgs(collection, { ids, vectors, metadata, texts }, flat) 
   };
 }
 
+/**
+ * Placements kept at least, whatever the LRU of loaded collections: looking one up
+ * again costs a message to its home worker.
+ */
+const MIN_KEPT = 1024;
+
 export class Placements {
   /**
    * name -> {settings, home, partitioned, moving, counts: records per worker,
-   * copy: one Replica per worker for memory databases, else null}.
+   * copy: one Replica per worker for memory databases, else null}. An LRU in Map
+   * order: a database may hold 100,000 collections (one per agent or task), of which
+   * only those in use are kept here. Spread ones and memory ones (whose replica is
+   * their data) are never let go.
    */
   #map = new Map();
+  /** Lookups under way, by name, so that concurrent uses share one. */
+  #fetching = new Map();
 
-  constructor(pool, storage, dbName) {
+  constructor(pool, storage, dbName, kept) {
     this.pool = pool;
     this.storage = storage;
     this.dbName = dbName;
+    this.kept = Math.max(MIN_KEPT, kept);
   }
 
-  /** The collection's placement, or NOT_FOUND. */
-  get(name) {
+  /** The collection's placement (from its home worker if not at hand), or NOT_FOUND. */
+  async get(name) {
     const c = this.#map.get(name);
-    if (!c) throw new QuiverError("NOT_FOUND", `collection ${JSON.stringify(name)} does not exist`);
-    return c;
+    if (c) {
+      this.#map.delete(name);
+      this.#map.set(name, c);
+      return c;
+    }
+    if (!this.#fetching.has(name)) {
+      const home = owner(name, this.pool.size);
+      const fetch = Promise.all([this.pool.call(home, "collection", { name }), this.pool.call(home, "count", { collection: name })])
+        .then(([settings, count]) => this.#keep(name, this.#placement(JSON.parse(settings), home, false, count)))
+        .finally(() => this.#fetching.delete(name));
+      this.#fetching.set(name, fetch);
+    }
+    return this.#fetching.get(name);
   }
 
-  /** The collection's placement, or undefined. */
+  /** The collection's placement, or undefined when it does not exist. */
   find(name) {
-    return this.#map.get(name);
+    return this.get(name).catch((e) => (e.code === "NOT_FOUND" ? undefined : Promise.reject(e)));
   }
 
-  names() {
-    return [...this.#map.keys()];
+  /** Every collection's name, from every worker, sorted. */
+  async names() {
+    const lists = await this.pool.all("collections");
+    return [...new Set(lists.flatMap((text) => JSON.parse(text)))].sort();
   }
 
   /** The workers holding part of collection `c`. */
@@ -66,44 +91,63 @@ export class Placements {
     return c.partitioned ? owner(id, this.pool.size) : c.home;
   }
 
-  /** Creates a collection (or opens it with the same settings) in every worker. */
+  /**
+   * Creates a collection in its home worker (the one its name hashes to), or opens it
+   * there with the same settings. Only a collection that outgrows its home reaches
+   * the other workers, so creating one costs one worker one row.
+   */
   async create(name, dim, metric) {
-    const args = { name, dim, metric };
-    // The home worker judges the settings first, so bad ones reach no other worker.
-    const home = owner(name, this.pool.size);
-    const settings = JSON.parse(await this.pool.call(home, "createCollection", args));
-    const others = Array.from({ length: this.pool.size }, (_, i) => i).filter((i) => i !== home);
-    await Promise.all(others.map((i) => this.pool.call(i, "createCollection", args)));
-    if (!this.#map.has(name)) {
-      this.#map.set(name, this.#placement(settings, home, false));
-      await this.#saveLayout();
+    const c = this.#map.get(name);
+    if (c?.partitioned) {
+      // Already spread: every worker holds it and judges the settings alike.
+      await this.pool.call(c.home, "createCollection", { name, dim, metric });
+      return c.settings;
     }
+    const home = owner(name, this.pool.size);
+    const settings = JSON.parse(await this.pool.call(home, "createCollection", { name, dim, metric }));
+    if (!c) this.#keep(name, this.#placement(settings, home, false, await this.pool.call(home, "count", { collection: name })));
     return settings;
   }
 
   /** Deletes a collection from every worker that has it, and forgets it. */
   async drop(name) {
-    this.get(name);
-    await Promise.all(Array.from({ length: this.pool.size }, (_, i) => this.pool.call(i, "dropCollection", { name })));
+    const c = await this.get(name);
+    await Promise.all(this.owners(c).map((i) => this.pool.call(i, "dropCollection", { name })));
     this.#map.delete(name);
-    await this.#saveLayout();
+    if (c.partitioned) await this.#saveLayout();
   }
 
-  /** A collection's placement, with empty counts (and replicas in memory). */
-  #placement(settings, home, partitioned) {
+  /** Adds a placement, letting go of the least recently used ones past the cap. */
+  #keep(name, c) {
+    this.#map.set(name, c);
+    if (this.#map.size <= this.kept) return c;
+    for (const [n, old] of this.#map) {
+      if (this.#map.size <= this.kept) break;
+      if (!old.copy && !old.partitioned && !old.moving) this.#map.delete(n);
+    }
+    return c;
+  }
+
+  /** A collection's placement: its home holds `count` records (and replicas in memory). */
+  #placement(settings, home, partitioned, count = 0) {
     const size = this.pool.size;
     const copy = this.storage === "memory" ? Array.from({ length: size }, () => new Replica(settings.dim)) : null;
-    return { settings, home, partitioned, moving: false, counts: new Array(size).fill(0), copy };
+    const counts = new Array(size).fill(0);
+    counts[home] = count;
+    return { settings, home, partitioned, moving: false, counts, copy };
   }
 
   /**
-   * The placement of every collection, kept in worker 0's file: a persistent database
-   * reopens with its collections where they were.
+   * The collections spread over the pool (or being spread), kept in worker 0's file:
+   * a persistent database reopens with them where they were. The others need no
+   * record: each lives in the worker its name hashes to.
    */
   async #saveLayout() {
     if (this.storage === "memory") return;
     const collections = {};
-    for (const [name, c] of this.#map) collections[name] = { home: c.home, partitioned: c.partitioned, moving: c.moving };
+    for (const [name, c] of this.#map) {
+      if (c.partitioned || c.moving) collections[name] = { home: c.home, partitioned: c.partitioned, moving: c.moving };
+    }
     await this.pool.call(0, "setMeta", { key: "layout", value: JSON.stringify({ workers: this.pool.size, collections }) });
   }
 
@@ -120,6 +164,7 @@ export class Placements {
       );
     }
     for (const [name, { home, partitioned, moving }] of Object.entries(layout.collections)) {
+      if (!partitioned && !moving) continue;
       const settings = JSON.parse(await this.pool.call(home, "collection", { name }));
       const c = this.#placement(settings, home, partitioned);
       c.counts = await Promise.all(c.counts.map((_, w) => this.pool.call(w, "count", { collection: name })));
@@ -163,14 +208,14 @@ export class Placements {
    * crash at any point is finished on the next open.
    */
   async spread(c) {
-    const name = c.settings.name;
+    const { name, dim, metric } = c.settings;
     c.moving = true;
     await this.#saveLayout();
+    await Promise.all(this.owners({ partitioned: true }).map((i) => this.pool.call(i, "createCollection", { name, dim, metric })));
     const cols = await this.pool.call(c.home, "rows", { collection: name });
     const ids = JSON.parse(cols.ids);
     const metadata = JSON.parse(cols.metadata);
     const texts = JSON.parse(cols.texts);
-    const dim = c.settings.dim;
     const moving = Array.from({ length: this.pool.size }, () => []);
     ids.forEach((id, j) => {
       const to = owner(id, this.pool.size);
@@ -191,6 +236,7 @@ export class Placements {
     // A persistent worker has reopened its own file, which holds all it had.
     if (this.storage !== "memory") return;
     for (const c of this.#map.values()) {
+      if (!this.owners(c).includes(i)) continue;
       const { name, dim, metric } = c.settings;
       await call("createCollection", { name, dim, metric });
       const rows = [...c.copy[i].entries()];

@@ -94,6 +94,9 @@ const ops = {
   collection: ({ db, name }) => handle(db).collection(name),
   dropCollection: ({ db, name }) => handle(db).dropCollection(name),
   collections: ({ db }) => handle(db).collections(),
+  collectionCounts: ({ db }) => handle(db).collectionCounts(),
+  // Searches each named collection: one result list (JSON text) each.
+  searchShards: ({ db, names, query, options }) => names.map((name) => handle(db).search(name, query, options)),
   upsert: ({ db, collection, ids, vectors, lengths, metadata, texts }) =>
     handle(db).upsert(collection, ids, vectors, lengths, metadata, texts),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),

@@ -280,6 +280,17 @@ impl Db {
         self.db()?.drop_collection(name).map_err(to_js)
     }
 
+    /// Every collection with its record count, as JSON `[{name, dim, metric, count}]`.
+    #[wasm_bindgen(js_name = collectionCounts)]
+    pub fn collection_counts(&mut self) -> Result<String, JsValue> {
+        let counts = self.db()?.collection_counts().map_err(to_js)?;
+        let list: Vec<Value> = counts
+            .into_iter()
+            .map(|(s, count)| json!({"name": s.name, "dim": s.dim, "metric": s.metric.as_str(), "count": count}))
+            .collect();
+        Ok(Value::Array(list).to_string())
+    }
+
     pub fn collection(&mut self, name: &str) -> Result<String, JsValue> {
         self.db()?.collection(name).map(settings_json).map_err(to_js)
     }

@@ -298,6 +298,12 @@ impl Database {
         self.store.collection_names()
     }
 
+    /// Every collection's settings and number of live records, by name, without
+    /// loading any: what listing a database of many shards needs.
+    pub fn collection_counts(&self) -> Result<Vec<(Settings, usize)>> {
+        self.store.collection_counts()
+    }
+
     /// Keeps at most `n` (at least 1) collections' search copies loaded, evicting the
     /// least recently used; an evicted one is loaded again from SQLite when next used.
     pub fn set_max_loaded(&mut self, n: usize) {

@@ -220,6 +220,28 @@ impl Store {
         Ok(names)
     }
 
+    /// Every collection's settings with its number of live rows, by name. Counting
+    /// visits each row's record (not its vector), once for all collections.
+    pub fn collection_counts(&self) -> Result<Vec<(Settings, usize)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.id, c.name, c.dim, c.metric, ifnull(n.rows, 0) FROM collections c
+             LEFT JOIN (SELECT collection, count(*) AS rows FROM vectors WHERE deleted = 0 GROUP BY collection) n
+             ON n.collection = c.id ORDER BY c.name",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let settings = Settings {
+                key: r.get(0)?,
+                name: r.get(1)?,
+                dim: r.get::<_, i64>(2)? as usize,
+                metric: Metric::parse(r.get_ref(3)?.as_str()?, "collections.metric")?,
+            };
+            out.push((settings, r.get::<_, i64>(4)? as usize));
+        }
+        Ok(out)
+    }
+
     /// Deletes a collection and all its rows, in one transaction; returns whether it
     /// existed. (No tombstones: a dropped collection is gone, not a change to sync.)
     pub fn drop_collection(&mut self, name: &str) -> Result<bool> {
