@@ -9,6 +9,7 @@ export const codes = Object.freeze([
   "STORAGE",
   "CORRUPT_DATABASE",
   "QUOTA_EXCEEDED",
+  "UNSUPPORTED_VERSION",
   "WORKER_LOST",
   "ABORTED",
   "TIMEOUT",

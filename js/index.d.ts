@@ -9,6 +9,7 @@ export type ErrorCode =
   | "STORAGE"
   | "CORRUPT_DATABASE"
   | "QUOTA_EXCEEDED"
+  | "UNSUPPORTED_VERSION"
   | "WORKER_LOST"
   | "ABORTED"
   | "TIMEOUT"
@@ -109,6 +110,21 @@ export interface Hit {
   metadata: Metadata | null;
 }
 
+/** A hit of a search over several shards: which shard it came from. */
+export interface ShardHit extends Hit {
+  shard: string;
+}
+
+/** A shard as `db.shards()` lists it, without loading it. */
+export interface ShardInfo {
+  id: string;
+  dim: number;
+  metric: Metric;
+  count: number;
+  /** Bytes its vectors take (count x dim x 4). */
+  bytes: number;
+}
+
 export interface StoredRecord {
   id: string;
   vector: Float32Array;
@@ -148,6 +164,16 @@ export declare class Database {
   collections(): Promise<string[]>;
   /** Deletes a collection and all its records; NOT_FOUND when there is none. */
   dropCollection(name: string): Promise<void>;
+  /** A shard (one of many small collections, e.g. one per agent): creates it with options. */
+  shard(id: string, options: CollectionOptions): Promise<Collection>;
+  /** Opens an existing shard; NOT_FOUND when missing. */
+  shard(id: string): Promise<Collection>;
+  /** Every shard with its count and size, sorted by id, loading none. */
+  shards(): Promise<ShardInfo[]>;
+  /** Deletes a shard and its records; NOT_FOUND when there is none. */
+  dropShard(id: string): Promise<void>;
+  /** The k closest records among several shards (same dim and metric), best first. */
+  search(shards: string[], query: Vector, options?: SearchOptions): Promise<ShardHit[]>;
   /**
    * The database (or the named collections) as one standalone SQLite file: a backup,
    * something to `import` elsewhere, or to open with the sqlite3 CLI.

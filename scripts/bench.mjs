@@ -9,8 +9,9 @@ import { launch, root } from "../tests/helpers.mjs";
 import { serve } from "./serve.mjs";
 
 const args = process.argv.slice(2);
-const at = args.indexOf("--suite");
-const only = at >= 0 ? args[at + 1] : null;
+/** The value after flag `name` on the command line, if given. */
+const arg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const only = arg("--suite") ?? null;
 const dataDir = join(root, "..", "shared", "data", "code-minilm-20k");
 const outDir = join(root, "target", "bench-data");
 mkdirSync(outDir, { recursive: true });
@@ -177,9 +178,13 @@ async function runWorkers() {
 
 async function runStorage() {
   const dataset = datasets().find((d) => d.name.endsWith("-100k"));
-  const { rows, browser } = await inBrowser((b, url) => inPage(b, url, "storage", { dataset }));
+  const shards = Number(arg("--shards") ?? 100_000);
+  const { rows, browser } = await inBrowser((b, url) => inPage(b, url, "storage", { dataset, shards }));
   const p50 = (prefix) => rows.find((r) => r.config.startsWith(prefix)).p50_ms;
-  const ratios = { opfs_open_first_query_vs_raw_read: p50("opfs open + first query") / p50("raw read") };
+  const ratios = {
+    opfs_open_first_query_vs_raw_read: p50("opfs shard open + first query") / p50("raw read"),
+    opfs_database_open_first_query_vs_raw_read: p50("opfs database open + first query") / p50("raw read"),
+  };
   return { rows, ratios, browser };
 }
 

@@ -44,3 +44,23 @@ export async function openPage(browser, path, { dir = root, isolate = true } = {
   await page.goto(`${url}${path}`);
   return { page, url, errors, stop: () => new Promise((r) => server.close(r)) };
 }
+
+/**
+ * For a test file: launches Chromium and opens the test page before the tests, and
+ * closes both after. Returns the object that holds `browser` and `p` (the page) once
+ * they are up; set DEBUG_PAGE=1 to see the page's console.
+ */
+export function usePage(before, after, path = "/tests/pages/plain.html") {
+  const env = {};
+  before(async () => {
+    env.browser = await launch();
+    env.p = await openPage(env.browser, path);
+    env.p.page.on("console", (m) => process.env.DEBUG_PAGE && console.error("page:", m.text().slice(0, 300)));
+    await env.p.page.waitForFunction(() => window.ready);
+  });
+  after(async () => {
+    await env.p.stop();
+    await env.browser.close();
+  });
+  return env;
+}

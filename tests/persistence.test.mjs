@@ -7,21 +7,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launch, openPage } from "./helpers.mjs";
+import { usePage } from "./helpers.mjs";
 
-let browser, p;
-
-before(async () => {
-  browser = await launch();
-  p = await openPage(browser, "/tests/pages/plain.html");
-  p.page.on("console", (m) => process.env.DEBUG_PAGE && console.error("page:", m.text().slice(0, 300)));
-  await p.page.waitForFunction(() => window.ready);
-});
-
-after(async () => {
-  await p.stop();
-  await browser.close();
-});
+const env = usePage(before, after);
 
 /** In the page: opens the OPFS database and reads back what the test compares. */
 function snapshot() {
@@ -44,7 +32,7 @@ function snapshot() {
 }
 
 test("an OPFS database of two workers survives a reload, and a killed worker reopens its file", async () => {
-  const written = await p.page.evaluate(async () => {
+  const written = await env.p.page.evaluate(async () => {
     const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
     const db = await quiver.open({ name: "persist", storage: "opfs", workers: 2 });
     const big = await db.collection("big", { dim: 384 });
@@ -58,7 +46,7 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
     window.db = db;
   });
   void written;
-  const before = await p.page.evaluate(snapshot);
+  const before = await env.p.page.evaluate(snapshot);
   assert.equal(before.storage, "opfs");
   assert.deepEqual(before.counts, [20000, 49]);
   assert.ok(before.parts.every((n) => n > 8000), `big should be spread: ${before.parts}`);
@@ -67,13 +55,13 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   assert.equal(before.records[1].text, "chunk 19999");
   assert.equal(before.records[2], null);
 
-  await p.page.reload();
-  await p.page.waitForFunction(() => window.ready);
-  const after = await p.page.evaluate(snapshot);
+  await env.p.page.reload();
+  await env.p.page.waitForFunction(() => window.ready);
+  const after = await env.p.page.evaluate(snapshot);
   assert.deepEqual(after, before);
 
   // Kill a worker: its replacement reopens the same OPFS file.
-  const killed = await p.page.evaluate(async () => {
+  const killed = await env.p.page.evaluate(async () => {
     const big = await db.collection("big");
     const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
     // A call caught by the worker's death fails with WORKER_LOST; a retry waits for
@@ -96,7 +84,7 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   assert.deepEqual(killed.hits, before.hits[0]);
   assert.equal(killed.count, 20000);
 
-  const wrongSize = await p.page.evaluate(async () => {
+  const wrongSize = await env.p.page.evaluate(async () => {
     await db.close();
     return quiver.open({ name: "persist", storage: "opfs", workers: 3 }).then(() => "opened", (e) => e.code + ": " + e.message);
   });
@@ -105,8 +93,8 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
 
 test("a page closed, or a worker killed, in the middle of a bulk insert loses no acknowledged batch and keeps no partial one", async () => {
   // Same origin as the other page, so the same OPFS.
-  const victim = await browser.context.newPage();
-  await victim.goto(`${p.url}/tests/pages/plain.html`);
+  const victim = await env.browser.context.newPage();
+  await victim.goto(`${env.p.url}/tests/pages/plain.html`);
   await victim.waitForFunction(() => window.ready);
   let acked = 0;
   victim.on("console", (m) => {
@@ -131,7 +119,7 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
   const seen = acked;
 
   const check = () =>
-    p.page.evaluate(async () => {
+    env.p.page.evaluate(async () => {
       window.bulk ??= await quiver.open({ name: "bulk", storage: "opfs", workers: 1 });
       const col = await window.bulk.collection("c");
       const count = await col.count();
@@ -146,7 +134,7 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
   assert.equal(reopened.missing, 0);
 
   // Now the worker dies under a batch: the batch fails, and the file stays whole.
-  const killed = await p.page.evaluate(async () => {
+  const killed = await env.p.page.evaluate(async () => {
     const col = await window.bulk.collection("c");
     const before = await col.count();
     const vector = new Float32Array(384).fill(0.05);
@@ -166,7 +154,7 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
 });
 
 test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
-  const out = await p.page.evaluate(async () => {
+  const out = await env.p.page.evaluate(async () => {
     let s = 5;
     const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
     const a = await quiver.open({ name: "export-a", workers: 2, partitionThreshold: 100 });
@@ -228,7 +216,7 @@ print(db.execute("SELECT name, dim, metric FROM collections ORDER BY name").fetc
 });
 
 test("out of space a batch fails with QUOTA_EXCEEDED and writes nothing, on one worker or spread over two", async () => {
-  const out = await p.page.evaluate(async () => {
+  const out = await env.p.page.evaluate(async () => {
     const results = [];
     for (const [workers, storage] of [[1, "opfs"], [2, "memory"]]) {
       const db = await quiver.open({ name: `quota-${workers}`, storage, workers, partitionThreshold: 500, maxBytes: workers * (3 << 20) });
@@ -258,8 +246,8 @@ test("out of space a batch fails with QUOTA_EXCEEDED and writes nothing, on one 
 
 test("two tabs write one database at once: one leads, the other forwards, takes over when it closes, nothing lost", async () => {
   const tab = async () => {
-    const page = await browser.context.newPage();
-    await page.goto(`${p.url}/tests/pages/plain.html`);
+    const page = await env.browser.context.newPage();
+    await page.goto(`${env.p.url}/tests/pages/plain.html`);
     await page.waitForFunction(() => window.ready);
     return page;
   };
@@ -312,7 +300,7 @@ test("two tabs write one database at once: one leads, the other forwards, takes 
 });
 
 test("many small collections stay intact through an LRU of 4 loaded ones, in memory and in OPFS", async () => {
-  const out = await p.page.evaluate(async () => {
+  const out = await env.p.page.evaluate(async () => {
     const results = [];
     for (const storage of ["memory", "opfs"]) {
       const db = await quiver.open({ name: `lru-${storage}`, storage, workers: 2, loadedCollections: 4 });
@@ -340,7 +328,7 @@ test("many small collections stay intact through an LRU of 4 loaded ones, in mem
 });
 
 test("a dropped collection is gone from every worker, and stays gone after reopening", async () => {
-  const out = await p.page.evaluate(async () => {
+  const out = await env.p.page.evaluate(async () => {
     const open = () => quiver.open({ name: "drops", storage: "opfs", workers: 2, partitionThreshold: 100 });
     let db = await open();
     for (const [name, n] of [["big", 300], ["small", 10], ["other", 10]]) {

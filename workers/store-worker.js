@@ -17,6 +17,8 @@ const builds = {
 };
 
 let core = null;
+// The instance's exports (its memory, for the shards bench).
+let wasm = null;
 const dbs = new Map();
 // The OPFS pool (VFS name) each persistent database was opened through.
 const pools = new Map();
@@ -58,7 +60,7 @@ const ops = {
     const chosen = build === "auto" ? ((await hasSimd()) ? "simd128" : "scalar") : build;
     const b = builds[chosen];
     if (!b) throw fail("INVALID_ARGUMENT", `build: unknown build ${JSON.stringify(build)}`);
-    await b.glue.default({ module_or_path: b.wasm() });
+    wasm = await b.glue.default({ module_or_path: b.wasm() });
     core = b.glue;
     return core.build();
   },
@@ -158,6 +160,8 @@ const ops = {
   count: ({ db, collection }) => handle(db).count(collection),
   ids: ({ db, collection }) => handle(db).ids(collection),
   scanBytes: ({ db, collection }) => handle(db).scanBytes(collection),
+  // The wasm instance's memory: it only grows, so it shows the most this worker held.
+  memoryBytes: () => wasm.memory.buffer.byteLength,
   distance: ({ metric, a, b }) => core.distance(metric, a, b),
 
   // Times searches here, next to the core, so a benchmark sees the search itself

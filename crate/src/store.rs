@@ -148,7 +148,7 @@ impl Store {
             // pages mean fewer B-tree splits on bulk insert, and (for OPFS, where each
             // read call costs ~25 us whatever its size) fewer reads to load a
             // collection. Must precede the first table.
-            conn.execute_batch("PRAGMA page_size = 65536")?;
+            conn.execute_batch("PRAGMA page_size = 8192")?;
             conn.execute_batch(&format!(
                 "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))?;
@@ -158,6 +158,10 @@ impl Store {
         for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
             conn.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", from + 2))?;
         }
+        // Keep the rollback journal between transactions, zeroed, instead of deleting
+        // it: in the OPFS pool, creating and deleting a file each flush a slot header,
+        // and a small commit (a new shard) was paying for both.
+        conn.query_row("PRAGMA journal_mode = PERSIST", [], |_| Ok(()))?;
         conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('site', ?1)", [site])?;
         for counter in ["clock", "seq"] {
             conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES(?1, '0')", [counter])?;
