@@ -36,10 +36,11 @@ export interface OpenOptions {
   /** Which wasm build to load; "auto" picks simd128 where the engine supports it. */
   build?: "auto" | Build;
   /**
-   * Where the data lives: "memory" (default; gone with the page) or "opfs" (the
-   * origin-private file system: survives reloads and restarts).
+   * Where the data lives: "memory" (default; gone with the page), "opfs" (the
+   * origin-private file system: survives reloads and restarts), "idb" (IndexedDB, for
+   * browsers without OPFS sync access handles) or "auto" (OPFS where there, else idb).
    */
-  storage?: "memory" | "opfs";
+  storage?: "memory" | "opfs" | "idb" | "auto";
   /** Workers in the pool (default: one a core, at most 8). */
   workers?: number;
   /**
@@ -156,7 +157,8 @@ export declare class Database {
   readonly build: Build;
   /** How many workers serve it. */
   readonly workers: number;
-  readonly storage: "memory" | "opfs";
+  /** Where the data lives, "auto" resolved. */
+  readonly storage: "memory" | "opfs" | "idb";
   /** Creates (or opens, checking dim and metric) a collection. */
   collection(name: string, options: CollectionOptions): Promise<Collection>;
   /** Opens an existing collection; NOT_FOUND when missing. */

@@ -10,7 +10,8 @@ import { canShareTabs, claim, Leader, Follower } from "./tabs.js";
 export { QuiverError, codes };
 
 const BUILDS = { auto: "auto", simd128: "simd128", simd: "simd128", scalar: "scalar" };
-const STORAGES = ["memory", "opfs"];
+const STORAGES = ["memory", "opfs", "idb", "auto"];
+
 
 const invalid = (message) => new QuiverError("INVALID_ARGUMENT", message);
 
@@ -69,16 +70,16 @@ export const PARTITION_THRESHOLD = 8192;
 
 /**
  * Opens a database served by a pool of workers.
- * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs",
+ * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs"|"idb"|"auto",
  *   workers?: number, partitionThreshold?: number, maxBytes?: number,
  *   loadedCollections?: number}} [options]
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", storage = "memory", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
+  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
-  if (!STORAGES.includes(storage)) throw invalid(`storage: must be "memory" or "opfs", got ${JSON.stringify(storage)}`);
+  if (!STORAGES.includes(options.storage ?? "memory")) throw invalid(`storage: must be "memory", "opfs", "idb" or "auto", got ${JSON.stringify(options.storage)}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw invalid(`workers: must be an integer from 1 to 64, got ${JSON.stringify(workers)}`);
   }
@@ -91,6 +92,7 @@ export async function open(options = {}) {
   if (!Number.isInteger(partitionThreshold) || partitionThreshold < 0) {
     throw invalid(`partitionThreshold: must be a non-negative integer, got ${JSON.stringify(partitionThreshold)}`);
   }
+  const storage = options.storage ?? "memory";
   const site = randomHex();
   const db = new Database(name, site, partitionThreshold, storage, loadedCollections);
   const restore = (i, call) => db._restore(i, call);
@@ -99,7 +101,10 @@ export async function open(options = {}) {
   const start = async () => {
     const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site, storage, maxBytes: maxBytesEach, loaded: loadedCollections, ring: canShare(), restore });
     try {
-      db._start(pool, await pool.start());
+      const build = await pool.start();
+      // The workers resolve "auto": only they can tell whether OPFS sync handles exist.
+      db.storage = pool.storage;
+      db._start(pool, build);
       await db._reopen();
     } catch (e) {
       await pool.close();
@@ -139,7 +144,7 @@ export class Database {
     this.site = site;
     this.partitionThreshold = partitionThreshold;
     this.loadedCollections = loadedCollections;
-    /** Where the data lives: "memory" or "opfs". */
+    /** Where the data lives: "memory", "opfs" or "idb" ("auto" resolved). */
     this.storage = storage;
   }
 

@@ -91,7 +91,54 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   assert.match(wrongSize, /^INVALID_ARGUMENT: workers: .* open it with workers: 2$/);
 });
 
-test("a page closed, or a worker killed, in the middle of a bulk insert loses no acknowledged batch and keeps no partial one", async () => {
+test("an IndexedDB database of two workers survives a reload; \"auto\" takes OPFS where workers have it", async () => {
+  const page = await env.browser.context.newPage();
+  await page.goto(`${env.p.url}/tests/pages/plain.html`);
+  await page.waitForFunction(() => window.ready);
+  const write = () =>
+    page.evaluate(async () => {
+      const db = await quiver.open({ name: "idb-reload", storage: "idb", workers: 2, partitionThreshold: 100 });
+      const big = await db.collection("big", { dim: 3, metric: "euclidean" });
+      await big.upsert(Array.from({ length: 300 }, (_, i) => ({ id: `b${i}`, vector: [i, i % 7, 1], metadata: { i }, text: `t${i}` })));
+      await big.delete(["b5", "b6"]);
+      const small = await db.collection("small", { dim: 2, metric: "dot" });
+      await small.upsert({ id: "s", vector: [1, 2] });
+      const auto = await quiver.open({ name: "auto-probe", storage: "auto", workers: 1 });
+      const picked = auto.storage;
+      await auto.close();
+      // No close: the reload takes the page as it is.
+      return { storage: db.storage, picked };
+    });
+  const read = () =>
+    page.evaluate(async () => {
+      const db = await quiver.open({ name: "idb-reload", storage: "idb", workers: 2, partitionThreshold: 100 });
+      const big = await db.collection("big");
+      const out = {
+        names: await db.collections(),
+        count: await big.count(),
+        parts: await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "big" }))),
+        hit: (await big.search([42, 0, 1], { k: 1 }))[0],
+        got: await big.get(["b7", "b5"]).then((rs) => rs.map((r) => r && { id: r.id, v: Array.from(r.vector), metadata: r.metadata, text: r.text })),
+        small: await (await db.collection("small")).count(),
+      };
+      await db.close();
+      return out;
+    });
+  assert.deepEqual(await write(), { storage: "idb", picked: "opfs" });
+  await page.reload();
+  await page.waitForFunction(() => window.ready);
+  const out = await read();
+  await page.close();
+  assert.deepEqual(out.names, ["big", "small"]);
+  assert.equal(out.count, 298);
+  assert.ok(out.parts.every((n) => n > 0), `spread over both workers: ${out.parts}`);
+  assert.deepEqual(out.hit, { id: "b42", score: 0, metadata: { i: 42 } });
+  assert.deepEqual(out.got, [{ id: "b7", v: [7, 0, 1], metadata: { i: 7 }, text: "t7" }, null]);
+  assert.equal(out.small, 1);
+});
+
+for (const storage of ["opfs", "idb"]) {
+test(`${storage}: a page closed, or a worker killed, in the middle of a bulk insert loses no acknowledged batch and keeps no partial one`, async () => {
   // Same origin as the other page, so the same OPFS.
   const victim = await env.browser.context.newPage();
   await victim.goto(`${env.p.url}/tests/pages/plain.html`);
@@ -102,16 +149,16 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
     if (word === "acked") acked = Number(n);
   });
   const inserting = victim
-    .evaluate(async () => {
+    .evaluate(async (storage) => {
       const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
-      const db = await quiver.open({ name: "bulk", storage: "opfs", workers: 1 });
+      const db = await quiver.open({ name: `bulk-${storage}`, storage, workers: 1 });
       const col = await db.collection("c", { dim: 384 });
       for (let b = 0; b < 100; b++) {
         const start = (b * 1000) % 20000;
         await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `${b}-${j}`, vector: base.subarray((start + j) * 384, (start + j + 1) * 384), metadata: { b } })));
         console.log(`acked ${b + 1}`);
       }
-    })
+    }, storage)
     .catch(() => "closed");
   while (acked < 12) await new Promise((r) => setTimeout(r, 20));
   await victim.close();
@@ -119,14 +166,14 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
   const seen = acked;
 
   const check = () =>
-    env.p.page.evaluate(async () => {
-      window.bulk ??= await quiver.open({ name: "bulk", storage: "opfs", workers: 1 });
+    env.p.page.evaluate(async (storage) => {
+      window.bulk = window[`bulk-${storage}`] ??= await quiver.open({ name: `bulk-${storage}`, storage, workers: 1 });
       const col = await window.bulk.collection("c");
       const count = await col.count();
       const batches = count / 1000;
       const firstAndLast = await col.get(Array.from({ length: Math.ceil(batches) }, (_, b) => [`${b}-0`, `${b}-999`]).flat());
       return { count, integrity: await window.bulk.integrityCheck(), missing: firstAndLast.filter((r) => r === null).length };
-    });
+    }, storage);
   const reopened = await check();
   assert.equal(reopened.integrity, "ok");
   assert.equal(reopened.count % 1000, 0, `a partial batch: ${reopened.count}`);
@@ -152,6 +199,7 @@ test("a page closed, or a worker killed, in the middle of a bulk insert loses no
   const acknowledged = killed.outcomes.filter((o) => o === "ok").length;
   assert.ok(after.count >= killed.before + acknowledged * 1000, `${after.count} < ${killed.before} + ${acknowledged}k`);
 });
+}
 
 test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
   const out = await env.p.page.evaluate(async () => {

@@ -8,6 +8,7 @@ import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { Ring, DOORBELL, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
 import { SegmentFiles } from "./segment-files.js";
+import { IdbLog } from "./idb-log.js";
 
 // Both builds are imported statically so bundlers need no code splitting in workers;
 // only the chosen one's wasm is fetched.
@@ -24,6 +25,11 @@ const dbs = new Map();
 const pools = new Map();
 // Each persistent database's segment files.
 const segments = new Map();
+// Each IndexedDB-backed database's log, and how to open it again from there.
+const logs = new Map();
+// Log this many bytes of writes (or records) and the next quiet moment writes an image.
+const LOG_BYTES = 32 << 20;
+const LOG_RECORDS = 1000;
 // Whether a segment may have fallen due since the last checkpoint.
 let mayCheckpoint = false;
 // How long the worker waits without requests before it writes due segments.
@@ -64,8 +70,14 @@ const ops = {
     core = b.glue;
     return core.build();
   },
+  // Opens a database; returns where it lives, "auto" resolved: OPFS where this worker
+  // has sync access handles, else IndexedDB.
   async open({ db, site, storage, directory, maxBytes, loaded }) {
     if (dbs.has(db)) throw fail("INVALID_ARGUMENT", `name: database ${JSON.stringify(db)} is already open`);
+    if (storage === "auto") {
+      const opfs = typeof navigator.storage?.getDirectory === "function" && "createSyncAccessHandle" in (self.FileSystemFileHandle?.prototype ?? {});
+      storage = opfs ? "opfs" : "idb";
+    }
     if (storage === "opfs") {
       const vfs = `quiver-${db}`;
       await withRetries(() => core.installOpfs(vfs, directory));
@@ -76,14 +88,21 @@ const ops = {
       await withRetries(() => files.keep(JSON.parse(d.segmentKeys())));
       d.setSegmentFiles(files);
       segments.set(db, files);
+    } else if (storage === "idb") {
+      const log = await IdbLog.open(directory);
+      logs.set(db, { log, site });
+      dbs.set(db, await fromLog(log, site));
     } else {
       dbs.set(db, new core.Db(site));
     }
     if (maxBytes) dbs.get(db).setMaxBytes(maxBytes);
     if (loaded) dbs.get(db).setMaxLoaded(loaded);
+    return storage;
   },
   async close({ db }) {
-    await checkpoint(db);
+    await checkpoint(db, true);
+    logs.get(db)?.log.close();
+    logs.delete(db);
     dbs.get(db)?.free();
     dbs.delete(db);
     segments.get(db)?.close();
@@ -92,15 +111,14 @@ const ops = {
     pools.delete(db);
   },
 
-  createCollection: ({ db, name, dim, metric }) => handle(db).createCollection(name, dim, metric),
+  createCollection: (args) => logged(args.db, "createCollection", args, WRITES.createCollection(handle(args.db), args)),
   collection: ({ db, name }) => handle(db).collection(name),
-  dropCollection: ({ db, name }) => handle(db).dropCollection(name),
+  dropCollection: (args) => logged(args.db, "dropCollection", args, WRITES.dropCollection(handle(args.db), args)),
   collections: ({ db }) => handle(db).collections(),
   collectionCounts: ({ db }) => handle(db).collectionCounts(),
   // Searches each named collection: one result list (JSON text) each.
   searchShards: ({ db, names, query, options }) => names.map((name) => handle(db).search(name, query, options)),
-  upsert: ({ db, collection, ids, vectors, lengths, metadata, texts }) =>
-    handle(db).upsert(collection, ids, vectors, lengths, metadata, texts),
+  upsert: (args) => logged(args.db, "upsert", args, WRITES.upsert(handle(args.db), args)),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
   stage(batch) {
@@ -149,14 +167,14 @@ const ops = {
       file.free();
     }
   },
-  setMeta: ({ db, key, value }) => handle(db).setMeta(key, value),
+  setMeta: (args) => logged(args.db, "setMeta", args, WRITES.setMeta(handle(args.db), args)),
   rows: ({ db, collection }) => handle(db).rows(collection),
   ring({ buffer }) {
     ring = new Ring(buffer);
     handled = 0;
   },
   get: ({ db, collection, ids }) => handle(db).get(collection, ids),
-  delete: ({ db, collection, ids }) => handle(db).delete(collection, ids),
+  delete: (args) => logged(args.db, "delete", args, WRITES.delete(handle(args.db), args)),
   count: ({ db, collection }) => handle(db).count(collection),
   ids: ({ db, collection }) => handle(db).ids(collection),
   scanBytes: ({ db, collection }) => handle(db).scanBytes(collection),
@@ -190,8 +208,13 @@ const ops = {
  * insert is not slowed by rewriting what it is growing. A segment is a cache of the
  * rows, so one that cannot be written now costs load time later, nothing else.
  */
-async function checkpoint(only) {
+async function checkpoint(only, closing = false) {
   mayCheckpoint = false;
+  for (const [name, { log }] of logs) {
+    if (only !== undefined && name !== only) continue;
+    const due = closing ? log.records > 0 : log.bytes > LOG_BYTES || log.records > LOG_RECORDS;
+    if (due) await log.checkpoint(dbs.get(name).toBytes()).catch(() => {});
+  }
   for (const [name, files] of segments) {
     if (only !== undefined && name !== only) continue;
     const db = dbs.get(name);
@@ -204,6 +227,43 @@ async function checkpoint(only) {
       }
     }
   }
+}
+
+/** The database an IndexedDB log holds: its image, then its writes replayed in order. */
+async function fromLog(log, site) {
+  const { image, records } = await log.load();
+  const d = image ? core.Db.fromBytes(image, site) : new core.Db(site);
+  for (const { op, args } of records) WRITES[op](d, args);
+  return d;
+}
+
+/** The writes an IndexedDB log records, each as it applies to a database `d`. */
+const WRITES = {
+  createCollection: (d, { name, dim, metric }) => d.createCollection(name, dim, metric),
+  dropCollection: (d, { name }) => d.dropCollection(name),
+  upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
+  delete: (d, { collection, ids }) => d.delete(collection, ids),
+  setMeta: (d, { key, value }) => d.setMeta(key, value),
+};
+
+/**
+ * Logs write `op` of database `db`, done in memory with result `value`, when it is kept
+ * in IndexedDB: the reply waits for the log. If the log cannot take it (out of quota),
+ * the database is reopened from the log, so the write is undone as it failed.
+ */
+function logged(db, op, args, value) {
+  const entry = logs.get(db);
+  if (!entry) return value;
+  const { collection, ids, vectors, lengths, metadata, texts, name, dim, metric, key } = args;
+  const record = { op, args: { collection, ids, vectors, lengths, metadata, texts, name, dim, metric, key, value: args.value } };
+  return entry.log.append(record, vectors?.byteLength ?? 0).then(
+    () => value,
+    async (e) => {
+      dbs.get(db).free();
+      dbs.set(db, await fromLog(entry.log, entry.site));
+      throw e?.name === "QuotaExceededError" ? fail("QUOTA_EXCEEDED", `storage: out of space: ${e.message}`) : fail("STORAGE", `storage: IndexedDB: ${e?.message ?? e}`);
+    },
+  );
 }
 
 /**
@@ -258,7 +318,7 @@ self.onmessage = async ({ data }) => {
   if (reply.value instanceof Promise) reply = await reply.value.then((value) => ({ ok: true, value }), failure);
   self.postMessage({ id, ...reply, buffer }, buffer ? [buffer, ...transfer] : transfer);
   if (ring && op !== "ring") handled++;
-  mayCheckpoint = segments.size > 0;
+  mayCheckpoint = segments.size + logs.size > 0;
   if (ring) return serve();
   clearTimeout(quietTimer);
   if (mayCheckpoint) quietTimer = setTimeout(checkpoint, QUIET_MS);
@@ -283,7 +343,7 @@ function serve() {
       const { floats, request } = ring.request(next);
       const slot = next;
       const { op, ...args } = request;
-      mayCheckpoint = segments.size > 0;
+      mayCheckpoint = segments.size + logs.size > 0;
       const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
       ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) =>
         self.postMessage({ ring: slot, text }),
