@@ -184,6 +184,7 @@ async function runStorage() {
   const ratios = {
     opfs_open_first_query_vs_raw_read: p50("opfs shard open + first query") / p50("raw read"),
     opfs_database_open_first_query_vs_raw_read: p50("opfs database open + first query") / p50("raw read"),
+    idb_open_first_query_vs_raw_read: p50("idb database open + first query") / p50("raw read"),
   };
   return { rows, ratios, browser };
 }

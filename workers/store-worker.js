@@ -160,7 +160,7 @@ const ops = {
 
   // Reads an exported file: its collections' settings and rows, or CORRUPT_DATABASE.
   readExport({ site, bytes }) {
-    const file = core.Db.fromBytes(bytes, site);
+    const file = core.Db.fromBytes(bytes, site, true);
     try {
       return JSON.parse(file.collections()).map((name) => ({ settings: JSON.parse(file.collection(name)), ...file.rows(name) }));
     } finally {
@@ -232,7 +232,7 @@ async function checkpoint(only, closing = false) {
 /** The database an IndexedDB log holds: its image, then its writes replayed in order. */
 async function fromLog(log, site) {
   const { image, records } = await log.load();
-  const d = image ? core.Db.fromBytes(image, site) : new core.Db(site);
+  const d = image ? core.Db.fromBytes(image, site, false) : new core.Db(site);
   for (const { op, args } of records) WRITES[op](d, args);
   return d;
 }

@@ -150,10 +150,10 @@ impl Db {
     }
 
     /// Opens, in memory, a copy of an exported database file: `CORRUPT_DATABASE` when
-    /// the bytes are not one.
+    /// the bytes are not one (`verify` adds SQLite's integrity check of every page).
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8], site: &str) -> Result<Db, JsValue> {
-        Database::from_bytes(bytes, site)
+    pub fn from_bytes(bytes: &[u8], site: &str, verify: bool) -> Result<Db, JsValue> {
+        Database::from_bytes(bytes, site, verify)
             .map(|d| Db { inner: Some(d) })
             .map_err(to_js)
     }

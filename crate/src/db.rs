@@ -161,8 +161,9 @@ impl Database {
 
     /// Opens, in memory, a copy of the database file `bytes` (an export). Anything but
     /// a sound SQLite file with quiver's tables is `CORRUPT_DATABASE`, and nothing else
-    /// is touched.
-    pub fn from_bytes(bytes: &[u8], site: &str) -> Result<Database> {
+    /// is touched. `verify: false` skips SQLite's integrity check, which reads every
+    /// page: for images quiver wrote itself (IndexedDB storage), not for imports.
+    pub fn from_bytes(bytes: &[u8], site: &str, verify: bool) -> Result<Database> {
         let corrupt = |why: String| Error::new(Code::CorruptDatabase, format!("bytes: not a quiver database: {why}"));
         if !bytes.starts_with(b"SQLite format 3\0") {
             return Err(corrupt("no SQLite header".into()));
@@ -170,11 +171,13 @@ impl Database {
         let mut conn = Connection::open_in_memory()?;
         conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), false)
             .map_err(|e| corrupt(e.to_string()))?;
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| corrupt(e.to_string()))?;
-        if check != "ok" {
-            return Err(corrupt(check));
+        if verify {
+            let check: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(|e| corrupt(e.to_string()))?;
+            if check != "ok" {
+                return Err(corrupt(check));
+            }
         }
         let tables: i64 = conn
             .query_row(

@@ -10,6 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 #[cfg(not(target_endian = "little"))]
 compile_error!("vectors are stored as little-endian f32 and cast in place");
 
+/// Bytes of SQLite page cache a database keeps at most.
+pub const PAGE_CACHE_BYTES: usize = 4 << 20;
+
 /// The schema this build writes; older databases are migrated on open.
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -162,6 +165,10 @@ impl Store {
         // it: in the OPFS pool, creating and deleting a file each flush a slot header,
         // and a small commit (a new shard) was paying for both.
         conn.query_row("PRAGMA journal_mode = PERSIST", [], |_| Ok(()))?;
+        // A fixed page cache (the wasm build's default is 16 MiB a connection): large
+        // collections load from their segments, not through the cache, and a worker
+        // serving many shards should not grow by more than its LRU holds.
+        conn.execute_batch(&format!("PRAGMA cache_size = -{}", PAGE_CACHE_BYTES / 1024))?;
         conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES('site', ?1)", [site])?;
         for counter in ["clock", "seq"] {
             conn.execute("INSERT OR IGNORE INTO quiver_meta VALUES(?1, '0')", [counter])?;

@@ -63,14 +63,14 @@ fn a_database_round_trips_through_bytes_and_foreign_bytes_are_corrupt() {
     db.upsert("c", records).unwrap();
     let bytes = db.to_bytes().unwrap();
     assert!(bytes.starts_with(b"SQLite format 3\0"));
-    let mut copy = Database::from_bytes(&bytes, "site-b").unwrap();
+    let mut copy = Database::from_bytes(&bytes, "site-b", true).unwrap();
     assert_eq!(copy.site(), "site-a");
     let rows = copy.rows("c").unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].vector, v[1]);
     assert_eq!(rows[1].metadata.as_deref(), Some(r#"{"i":1}"#));
 
-    let code = |bytes: &[u8]| Database::from_bytes(bytes, "s").err().map(|e| e.code);
+    let code = |bytes: &[u8]| Database::from_bytes(bytes, "s", true).err().map(|e| e.code);
     assert_eq!(code(b"not a database at all"), Some(quiver::Code::CorruptDatabase));
     // A b-tree page's header scribbled over (pages are 64 KiB).
     let mut damaged = bytes.clone();
