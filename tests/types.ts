@@ -1,9 +1,9 @@
 // Compiled with `tsc --noEmit` by tests/types.test.mjs: the shipped types accept the
 // README's usage and reject misuse (each @ts-expect-error must be an error).
-import { open, QuiverError, type Hit, type StoredRecord } from "quiver";
+import { open, QuiverError, type Hit, type ShardHit, type ShardInfo, type StoredRecord } from "quiver";
 
 const db = await open({ name: "notes", build: "auto", storage: "opfs", workers: 2, partitionThreshold: 8192 });
-const storage: "memory" | "opfs" = db.storage;
+const storage: "memory" | "opfs" | "idb" = db.storage;
 const build: "simd128" | "scalar" = db.build;
 const workers: number = db.workers;
 const col = await db.collection("code", { dim: 3, metric: "cosine" });
@@ -17,6 +17,13 @@ const lists: Hit[][] = await col.searchMany([[1, 0, 0], new Float32Array(3)], { 
 const one: StoredRecord | null = await col.get("parse");
 const many: (StoredRecord | null)[] = await col.get(["parse", "x"]);
 const n: number = (await col.delete("parse")) + (await col.count());
+const agent = await db.shard("agent-7", { dim: 3 });
+await agent.upsert({ vector: [1, 0, 0] });
+const listed: ShardInfo[] = await db.shards();
+const across: ShardHit[] = await db.search(["agent-7", "code"], [1, 0, 0], { k: 3 });
+const shardOf: string = across[0].shard;
+await db.dropShard("agent-7");
+const fallback = await open({ name: "anywhere", storage: "auto" });
 try {
   await col.search([1, 2]);
 } catch (e) {
@@ -30,7 +37,9 @@ await col.upsert([{ id: "a" }]);
 await col.search([1, 0, 0], { k: "5" });
 // @ts-expect-error searchMany takes a list of vectors
 await col.searchMany([1, 0, 0]);
-// @ts-expect-error storage is "memory" or "opfs"
+// @ts-expect-error search over shards takes a list of shard ids
+await db.search("agent-7", [1, 0, 0]);
+// @ts-expect-error storage is "memory", "opfs", "idb" or "auto"
 await open({ storage: "disk" });
-console.log(build, storage, workers, ids, hits, lists, one, many, n);
+console.log(build, storage, workers, ids, hits, lists, one, many, n, listed, shardOf, fallback.storage);
 await db.close();

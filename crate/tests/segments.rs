@@ -137,12 +137,19 @@ fn answers(db: &mut Database) -> Vec<Vec<(String, f32, Option<String>)>> {
         .collect()
 }
 
+/// A database in a fresh directory, with segment files, holding collection "c" of
+/// `ROWS` rows.
+fn filled(tag: &str, metric: Metric) -> (Scratch, Database) {
+    let dir = Scratch::new(tag);
+    let (mut db, _) = open(&dir.0, &dir.db());
+    db.create_collection("c", DIM, metric).unwrap();
+    fill(&mut db, 0..ROWS);
+    (dir, db)
+}
+
 #[test]
 fn a_collection_loads_from_its_segment_plus_the_changes_since() {
-    let dir = Scratch::new("segments");
-    let (mut db, _) = open(&dir.0, &dir.db());
-    db.create_collection("c", DIM, Metric::Cosine).unwrap();
-    fill(&mut db, 0..ROWS);
+    let (dir, mut db) = filled("segments", Metric::Cosine);
     assert_eq!(db.segments_due(), vec![("c".to_owned(), 1)]);
     db.write_segment("c").unwrap();
     assert!(db.segments_due().is_empty());
@@ -187,10 +194,7 @@ fn a_collection_loads_from_its_segment_plus_the_changes_since() {
 
 #[test]
 fn a_damaged_or_stale_segment_costs_time_not_data() {
-    let dir = Scratch::new("segments-damaged");
-    let (mut db, _) = open(&dir.0, &dir.db());
-    db.create_collection("c", DIM, Metric::Euclidean).unwrap();
-    fill(&mut db, 0..ROWS);
+    let (dir, mut db) = filled("segments-damaged", Metric::Euclidean);
     db.write_segment("c").unwrap();
     let expected = answers(&mut db);
     drop(db);
