@@ -583,33 +583,65 @@ export class Collection {
         // Into the replica before the buffer is transferred away; live once committed.
         return { w, indices, rows, args, first: c.copy?.[w].reserve(args.vectors, indices.length) };
       });
-      const send = (b, op) => pool.call(b.w, op, b.args, [b.args.vectors.buffer, b.args.lengths.buffer]);
-      let results;
-      if (batches.length === 1) {
-        results = [await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)))];
-      } else {
-        // Two phases: every worker checks its part (and keeps it), then all commit.
-        const checked = await Promise.allSettled(batches.map((b) => send(b, "stage")));
-        const failed = checked.findIndex((r) => r.status === "rejected");
-        if (failed >= 0) {
-          await Promise.allSettled(batches.map((b) => pool.call(b.w, "discard")));
-          throw renumber(checked[failed].reason, batches[failed].indices);
-        }
-        const committed = await Promise.allSettled(batches.map((b) => pool.call(b.w, "commit")));
-        const lost = committed.findIndex((r) => r.status === "rejected");
-        if (lost >= 0) {
-          // A worker died between the phases: put back what the others had before, from
-          // the replica. (A persistent database has none: its other parts stay.)
-          const done = batches.filter((_, j) => committed[j].status === "fulfilled");
-          if (c.copy) await Promise.all(done.map((b) => this.#db._placements.revert(c, b.w, b.rows.ids)));
-          throw committed[lost].reason;
-        }
-        results = committed.map((r) => r.value);
-      }
-      batches.forEach((b, j) => (c.counts[b.w] = JSON.parse(results[j]).count));
+      const send = (b, op, extra) => pool.call(b.w, op, { ...b.args, ...extra }, [b.args.vectors.buffer, b.args.lengths.buffer]);
+      const counts =
+        batches.length === 1
+          ? [JSON.parse(await send(batches[0], "upsert").catch((e) => Promise.reject(renumber(e, batches[0].indices)))).count]
+          : await this.#twoPhase(c, batches, send);
+      batches.forEach((b, j) => (c.counts[b.w] = counts[j]));
       for (const { w, rows, first } of batches) c.copy?.[w].publish(first, rows.ids, rows.metadata, rows.texts);
       return ids;
     });
+  }
+
+  /**
+   * Writes a batch that spans workers in two phases: every worker checks and stages
+   * its part, then all commit. A persistent database records the decision in worker
+   * 0 between the phases, so that a part a crash leaves staged is committed (or, with
+   * no decision, dropped) when its worker restarts or the database reopens: no partial
+   * batch either way. Resolves with each part's worker's new count.
+   */
+  async #twoPhase(c, batches, send) {
+    const pool = this.#db._pool;
+    const name = this.name;
+    const batch = randomHex();
+    const durable = this.#db.storage !== "memory";
+    const everywhere = (op) => Promise.allSettled(batches.map((b) => pool.call(b.w, op, { batch })));
+    const checked = await Promise.allSettled(batches.map((b) => send(b, "stage", { batch })));
+    const failed = checked.findIndex((r) => r.status === "rejected");
+    if (failed >= 0) {
+      await everywhere("discard");
+      throw renumber(checked[failed].reason, batches[failed].indices);
+    }
+    if (durable) {
+      // The commit point. If worker 0 died deciding, its restart tells whether it did.
+      const decided = await pool.call(0, "decide", { batch }).then(
+        () => true,
+        () => pool.call(0, "decided", { batch }),
+      );
+      if (!decided) {
+        await everywhere("discard");
+        throw new QuiverError("WORKER_LOST", "a store worker stopped before the batch was committed; nothing of it was written");
+      }
+    }
+    const committed = await everywhere("commit");
+    const lost = committed.findIndex((r) => r.status === "rejected");
+    if (lost >= 0 && !durable) {
+      // Put back what the others had before, from the replica.
+      const done = batches.filter((_, j) => committed[j].status === "fulfilled");
+      await Promise.all(done.map((b) => this.#db._placements.revert(c, b.w, b.rows.ids)));
+      throw committed[lost].reason;
+    }
+    // A part that is not answered here (its worker died, or settled it on restart) is
+    // written by now; its count comes from the worker, restarted if need be.
+    const counts = await Promise.all(
+      batches.map((b, j) => {
+        const value = committed[j].value;
+        return value ? JSON.parse(value).count : pool.call(b.w, "count", { collection: name });
+      }),
+    );
+    if (durable) pool.call(0, "forget", { batch }).catch(() => {});
+    return counts;
   }
 
   /**

@@ -151,9 +151,15 @@ export class Placements {
     await this.pool.call(0, "setMeta", { key: "layout", value: JSON.stringify({ workers: this.pool.size, collections }) });
   }
 
-  /** Reads back a persistent database's layout, finishing a move a crash cut short. */
+  /**
+   * Reads back a persistent database's layout, finishing what a crash cut short: a
+   * batch that spanned workers (see {@link settle}) and a move.
+   */
   async reopen() {
     if (this.storage === "memory") return;
+    for (let w = 0; w < this.pool.size; w++) await this.settle(w);
+    // Every staged part is settled now, so no decision is needed any more.
+    await this.pool.call(0, "forget");
     const text = await this.pool.call(0, "getMeta", { key: "layout" });
     if (text === null) return;
     const layout = JSON.parse(text);
@@ -231,10 +237,24 @@ export class Placements {
     await this.#saveLayout();
   }
 
+  /**
+   * Finishes the batches that spanned workers and are still staged in worker w (called
+   * through `call`): each is committed if worker 0 recorded the decision to, else
+   * dropped (presumed abort). Worker 0 decides before any part commits, so either way
+   * every part of a batch ends alike.
+   */
+  async settle(w, call = (...a) => this.pool.call(w, ...a)) {
+    const decider = w === 0 ? call : (...a) => this.pool.call(0, ...a);
+    for (const batch of JSON.parse(await call("stagedBatches"))) {
+      await call((await decider("decided", { batch })) ? "commit" : "discard", { batch });
+    }
+  }
+
   /** Reloads worker i after a restart: its collections and its rows. */
   async restore(i, call) {
-    // A persistent worker has reopened its own file, which holds all it had.
-    if (this.storage !== "memory") return;
+    // A persistent worker has reopened its own file, which holds all it had; only a
+    // batch in flight when it died may be left to settle.
+    if (this.storage !== "memory") return this.settle(i, call);
     for (const c of this.#map.values()) {
       if (!this.owners(c).includes(i)) continue;
       const { name, dim, metric } = c.settings;

@@ -39,7 +39,8 @@ let quietTimer = 0;
 // this worker has handled (the page counts the ones it posted, in the ring's header).
 let ring = null;
 let handled = 0;
-// A batch checked and held for the second phase of a write that spans workers.
+// Batches of memory databases checked and held for the second phase of a write that
+// spans workers, by "<db>/<batch>".
 const staged = new Map();
 // The vector buffer to hand back with the reply, for the page to refill.
 let handBack = null;
@@ -121,20 +122,34 @@ const ops = {
   upsert: (args) => logged(args.db, "upsert", args, WRITES.upsert(handle(args.db), args)),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
-  stage(batch) {
-    const { db, collection, ids, vectors, lengths, metadata, texts } = batch;
+  // The phases of a write that spans workers. A persistent database stages the batch
+  // in its file (and log), so that it outlives a crash until it is committed or
+  // discarded; a memory one, which a crash loses anyway, keeps it here.
+  stage(args) {
+    const { db, batch, collection, ids, vectors, lengths, metadata, texts } = args;
+    if (durable(db)) return logged(db, "stage", args, WRITES.stage(handle(db), args));
     handle(db).checkUpsert(collection, ids, vectors, lengths, metadata, texts);
-    staged.set(db, batch);
+    staged.set(`${db}/${batch}`, args);
     handBack = null;
   },
-  commit({ db }) {
-    const batch = staged.get(db);
-    if (!batch) throw fail("INTERNAL", "commit: no batch is staged");
-    staged.delete(db);
-    handBack = batch.vectors.buffer;
-    return ops.upsert(batch);
+  commit(args) {
+    const { db, batch } = args;
+    if (durable(db)) return logged(db, "commit", args, WRITES.commit(handle(db), args) ?? null);
+    const held = staged.get(`${db}/${batch}`);
+    if (!held) throw fail("INTERNAL", "commit: no batch is staged");
+    staged.delete(`${db}/${batch}`);
+    handBack = held.vectors.buffer;
+    return ops.upsert(held);
   },
-  discard: ({ db }) => void staged.delete(db),
+  discard(args) {
+    const { db, batch } = args;
+    if (durable(db)) return logged(db, "discard", args, WRITES.discard(handle(db), args));
+    staged.delete(`${db}/${batch}`);
+  },
+  stagedBatches: ({ db }) => handle(db).stagedBatches(),
+  decide: (args) => logged(args.db, "decide", args, WRITES.decide(handle(args.db), args)),
+  decided: ({ db, batch }) => handle(db).decided(batch),
+  forget: (args) => logged(args.db, "forget", args, WRITES.forget(handle(args.db), args)),
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
   integrityCheck: ({ db }) => handle(db).integrityCheck(),
   loaded: ({ db }) => handle(db).loaded(),
@@ -203,10 +218,12 @@ const ops = {
 };
 
 /**
- * Writes the segments that have fallen due in the persistent databases (or only in
- * `only`): when the worker has been quiet a moment, and on close, so that a bulk
- * insert is not slowed by rewriting what it is growing. A segment is a cache of the
- * rows, so one that cannot be written now costs load time later, nothing else.
+ * Writes what has fallen due in the persistent databases (or only in `only`): the
+ * segments of OPFS ones, and the image of IndexedDB ones whose log has grown (of all
+ * with a log, on close). It runs when the worker has been quiet a moment, and on close,
+ * so that a bulk insert is not slowed by rewriting what it is growing. Both are caches
+ * of what is durable already, so one that cannot be written now costs load time
+ * later, nothing else.
  */
 async function checkpoint(only, closing = false) {
   mayCheckpoint = false;
@@ -244,7 +261,15 @@ const WRITES = {
   upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
   delete: (d, { collection, ids }) => d.delete(collection, ids),
   setMeta: (d, { key, value }) => d.setMeta(key, value),
+  stage: (d, { batch, collection, ids, vectors, lengths, metadata, texts }) => d.stage(batch, collection, ids, vectors, lengths, metadata, texts),
+  commit: (d, { batch }) => d.commitStaged(batch),
+  discard: (d, { batch }) => d.discardStaged(batch),
+  decide: (d, { batch }) => d.decide(batch),
+  forget: (d, { batch }) => d.forget(batch ?? undefined),
 };
+
+/** Whether database `db` is kept in OPFS or IndexedDB (not only in memory). */
+const durable = (db) => pools.has(db) || logs.has(db);
 
 /**
  * Logs write `op` of database `db`, done in memory with result `value`, when it is kept
@@ -254,9 +279,8 @@ const WRITES = {
 function logged(db, op, args, value) {
   const entry = logs.get(db);
   if (!entry) return value;
-  const { collection, ids, vectors, lengths, metadata, texts, name, dim, metric, key } = args;
-  const record = { op, args: { collection, ids, vectors, lengths, metadata, texts, name, dim, metric, key, value: args.value } };
-  return entry.log.append(record, vectors?.byteLength ?? 0).then(
+  const { db: _, ...rest } = args;
+  return entry.log.append({ op, args: rest }, rest.vectors?.byteLength ?? 0).then(
     () => value,
     async (e) => {
       dbs.get(db).free();

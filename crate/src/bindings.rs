@@ -63,6 +63,12 @@ fn search_options(text: &str) -> Result<SearchOptions> {
 }
 
 /// A batch from its columns, as [`Db::upsert`] takes them.
+/// What a write answers: `{ids, count}` (the collection's count after it), as JSON.
+fn written(db: &mut Database, collection: &str, ids: Vec<String>) -> Result<String, JsValue> {
+    let count = db.count(collection).map_err(to_js)?;
+    Ok(json!({"ids": ids, "count": count}).to_string())
+}
+
 fn records<'a>(
     ids: &str,
     vectors: &'a [f32],
@@ -321,8 +327,7 @@ impl Db {
         reserve_heap(std::mem::size_of_val(vectors) * 3);
         let db = self.db()?;
         let ids = db.upsert(collection, batch).map_err(to_js)?;
-        let count = db.count(collection).map_err(to_js)?;
-        Ok(json!({"ids": ids, "count": count}).to_string())
+        written(db, collection, ids)
     }
 
     /// Validates a batch laid out as for [`Db::upsert`] without writing it.
@@ -338,6 +343,59 @@ impl Db {
     ) -> Result<(), JsValue> {
         let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
         self.db()?.check_upsert(collection, batch).map_err(to_js)
+    }
+
+    /// Validates a batch laid out as for [`Db::upsert`] and keeps it aside, durably, as
+    /// `batch` (the first phase of a write that spans workers).
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage(
+        &mut self,
+        batch: &str,
+        collection: &str,
+        ids: &str,
+        vectors: &[f32],
+        lengths: &[u32],
+        metadata: Option<String>,
+        texts: Option<String>,
+    ) -> Result<(), JsValue> {
+        let records = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
+        self.db()?.stage(batch, collection, records).map_err(to_js)
+    }
+
+    /// Writes staged batch `batch`; answers as [`Db::upsert`] does, or `undefined` if
+    /// it is not staged here (written already).
+    #[wasm_bindgen(js_name = commitStaged)]
+    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<String>, JsValue> {
+        let db = self.db()?;
+        match db.commit_staged(batch).map_err(to_js)? {
+            Some((collection, ids)) => written(db, &collection, ids).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The batches staged here, as a JSON array.
+    #[wasm_bindgen(js_name = stagedBatches)]
+    pub fn staged_batches(&mut self) -> Result<String, JsValue> {
+        Ok(json!(self.db()?.staged_batches().map_err(to_js)?).to_string())
+    }
+
+    #[wasm_bindgen(js_name = discardStaged)]
+    pub fn discard_staged(&mut self, batch: &str) -> Result<(), JsValue> {
+        self.db()?.discard_staged(batch).map_err(to_js)
+    }
+
+    /// Records that batch `batch` commits (this database coordinates it).
+    pub fn decide(&mut self, batch: &str) -> Result<(), JsValue> {
+        self.db()?.decide(batch).map_err(to_js)
+    }
+
+    pub fn decided(&mut self, batch: &str) -> Result<bool, JsValue> {
+        self.db()?.decided(batch).map_err(to_js)
+    }
+
+    /// Forgets the decision on `batch`, or on every batch without one.
+    pub fn forget(&mut self, batch: Option<String>) -> Result<(), JsValue> {
+        self.db()?.forget(batch.as_deref()).map_err(to_js)
     }
 
     /// Returns `[{id, score, metadata}]` best first, as JSON.

@@ -140,6 +140,21 @@ fn prepare(metric: Metric, v: &[f32], out: &mut Vec<f32>) {
     out.iter_mut().filter(|x| x.abs() < floor).for_each(|x| *x = 0.0);
 }
 
+/// A validated batch's rows as the store writes them.
+fn rows<'r>(records: &'r [Record], valid: &'r Valid) -> Vec<Row<'r>> {
+    records
+        .iter()
+        .zip(&valid.ids)
+        .zip(&valid.metas)
+        .map(|((r, id), m)| Row {
+            id,
+            vector: r.vector,
+            metadata: m.as_ref().map(|m| m.1.as_str()),
+            text: r.text.as_deref(),
+        })
+        .collect()
+}
+
 impl Database {
     /// Opens a database held in memory; `site` names this replica for sync.
     pub fn open_in_memory(site: &str) -> Result<Database> {
@@ -461,27 +476,73 @@ impl Database {
     }
 
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
-    pub fn upsert(&mut self, name: &str, mut records: Vec<Record>) -> Result<Vec<String>> {
-        let Valid {
-            key,
-            metric,
-            ids,
-            metas,
-        } = self.validate(name, &mut records)?;
-        let rows: Vec<Row> = records
+    pub fn upsert(&mut self, name: &str, records: Vec<Record>) -> Result<Vec<String>> {
+        self.write(name, records, None)
+    }
+
+    /// Validates a batch as [`Database::upsert`] would and keeps it aside, durably, as
+    /// `batch`, writing nothing yet: the first phase of a batch that spans workers.
+    /// [`Database::commit_staged`] writes it; [`Database::discard_staged`] drops it.
+    pub fn stage(&mut self, batch: &str, name: &str, mut records: Vec<Record>) -> Result<()> {
+        let valid = self.validate(name, &mut records)?;
+        self.store.stage(batch, name, &rows(&records, &valid))
+    }
+
+    /// Writes staged batch `batch` as one upsert and forgets it, in one transaction;
+    /// returns its collection's name and its ids, or `None` if it is not staged here
+    /// (written already: committing twice is harmless).
+    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<(String, Vec<String>)>> {
+        let Some((name, staged)) = self.store.staged(batch)? else {
+            return Ok(None);
+        };
+        let records = staged
             .iter()
-            .zip(&ids)
-            .zip(&metas)
-            .map(|((r, id), m)| Row {
-                id,
-                vector: r.vector,
-                metadata: m.as_ref().map(|m| m.1.as_str()),
-                text: r.text.as_deref(),
+            .map(|s| {
+                let metadata = s.metadata.as_deref().map(serde_json::from_str).transpose();
+                Ok(Record {
+                    id: Some(s.id.clone()),
+                    vector: &s.vector,
+                    metadata: metadata.map_err(|e| Error::new(Code::Storage, format!("staged.metadata: {e}")))?,
+                    text: s.text.clone(),
+                })
             })
-            .collect();
-        self.store.write(key, &rows)?;
+            .collect::<Result<Vec<_>>>()?;
+        let ids = self.write(&name, records, Some(batch))?;
+        Ok(Some((name, ids)))
+    }
+
+    /// The batches staged here and neither written nor dropped: after a crash, those
+    /// the coordinator decided are committed, the others discarded.
+    pub fn staged_batches(&self) -> Result<Vec<String>> {
+        self.store.staged_batches()
+    }
+
+    pub fn discard_staged(&mut self, batch: &str) -> Result<()> {
+        self.store.discard_staged(batch)
+    }
+
+    /// Records, as the coordinator of a batch that spans workers, that it commits.
+    pub fn decide(&mut self, batch: &str) -> Result<()> {
+        self.store.decide(batch)
+    }
+
+    pub fn decided(&self, batch: &str) -> Result<bool> {
+        self.store.decided(batch)
+    }
+
+    /// Forgets the decision on `batch` (on all batches with `None`).
+    pub fn forget(&mut self, batch: Option<&str>) -> Result<()> {
+        self.store.forget(batch)
+    }
+
+    /// Validates and writes a batch, to SQLite (forgetting staged batch `staged` in the
+    /// same transaction) and then to the search copy.
+    fn write(&mut self, name: &str, mut records: Vec<Record>, staged: Option<&str>) -> Result<Vec<String>> {
+        let valid = self.validate(name, &mut records)?;
+        self.store.write(valid.key, &rows(&records, &valid), staged)?;
+        let Valid { metric, ids, metas, .. } = valid;
         let c = self.collections.get_mut(name).expect("validated above");
-        c.dirty += rows.len();
+        c.dirty += records.len();
         let index = &mut c.index;
         index.reserve(records.len());
         let mut prepared = Vec::with_capacity(records.first().map_or(0, |r| r.vector.len()));

@@ -14,14 +14,13 @@ compile_error!("vectors are stored as little-endian f32 and cast in place");
 pub const PAGE_CACHE_BYTES: usize = 4 << 20;
 
 /// The schema this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
-/// The schema of a new database. `seq` orders local changes (unlike `version`, which
-/// sync will take from other sites), so a collection's segment can be brought up to
-/// date by replaying the rows changed after it.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS collections(
+/// The first schema. A new database starts from it and takes every migration, so
+/// each table is declared once, in the step that brought it.
+const SCHEMA_V1: &str = "
+CREATE TABLE quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE collections(
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     dim INTEGER NOT NULL,
@@ -29,7 +28,7 @@ CREATE TABLE IF NOT EXISTS collections(
     index_kind TEXT NOT NULL DEFAULT 'flat',
     quantization TEXT NOT NULL DEFAULT 'none'
 ) STRICT;
-CREATE TABLE IF NOT EXISTS vectors(
+CREATE TABLE vectors(
     rowid INTEGER PRIMARY KEY,
     collection INTEGER NOT NULL REFERENCES collections(id),
     id TEXT NOT NULL,
@@ -39,20 +38,15 @@ CREATE TABLE IF NOT EXISTS vectors(
     version INTEGER NOT NULL,
     site TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
-    seq INTEGER NOT NULL DEFAULT 0,
     UNIQUE(collection, id)
-) STRICT;
-CREATE INDEX IF NOT EXISTS vectors_by_seq ON vectors(collection, seq);
-CREATE TABLE IF NOT EXISTS segments(
-    collection INTEGER PRIMARY KEY REFERENCES collections(id),
-    seq INTEGER NOT NULL,
-    bytes INTEGER NOT NULL
 ) STRICT;
 ";
 
 /// What brings a database of version `n` to `n + 1`, at index `n - 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1 -> 2: the local change order and the segments that use it.
+    // 1 -> 2: `seq` orders local changes (unlike `version`, which sync will take from
+    // other sites), so a collection's segment can be brought up to date by replaying
+    // the rows changed after it.
     "ALTER TABLE vectors ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
      UPDATE vectors SET seq = rowid;
      INSERT OR REPLACE INTO quiver_meta VALUES('seq', (SELECT ifnull(max(rowid), 0) FROM vectors));
@@ -62,6 +56,20 @@ const MIGRATIONS: &[&str] = &[
          seq INTEGER NOT NULL,
          bytes INTEGER NOT NULL
      ) STRICT;",
+    // 2 -> 3: writes that span workers commit in two phases. Each part is first kept
+    // aside in `staged`; the coordinating database records in `committed` that a batch
+    // is to be applied everywhere; a part left staged by a crash is applied on reopen
+    // if its batch is recorded there, and dropped if not.
+    "CREATE TABLE staged(
+         batch TEXT NOT NULL,
+         collection TEXT NOT NULL,
+         id TEXT NOT NULL,
+         vector BLOB NOT NULL,
+         metadata TEXT,
+         text TEXT
+     ) STRICT;
+     CREATE INDEX staged_by_batch ON staged(batch);
+     CREATE TABLE committed(batch TEXT PRIMARY KEY) STRICT;",
 ];
 
 /// A collection's settings as stored.
@@ -147,13 +155,13 @@ impl Store {
             ));
         }
         if version == 0 {
-            // The largest page SQLite has: rows are 1.5 KB vectors, so fewer, larger
-            // pages mean fewer B-tree splits on bulk insert, and (for OPFS, where each
-            // read call costs ~25 us whatever its size) fewer reads to load a
-            // collection. Must precede the first table.
+            // 8 KiB pages: a 1.5 KB vector row fits several to a page, and a small shard
+            // stays a few pages; large collections load from their segments, not page
+            // by page. Must precede the first table.
             conn.execute_batch("PRAGMA page_size = 8192")?;
+            let steps = MIGRATIONS.join("\n");
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA_V1} {steps} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))?;
             version = SCHEMA_VERSION;
         }
@@ -282,9 +290,13 @@ impl Store {
         })
     }
 
-    /// Writes all rows in one transaction: all of them, or on error none.
-    pub fn write(&mut self, collection: i64, rows: &[Row]) -> Result<()> {
+    /// Writes all rows in one transaction: all of them, or on error none. With
+    /// `staged`, the same transaction forgets that staged batch (see [`Store::stage`]).
+    pub fn write(&mut self, collection: i64, rows: &[Row], staged: Option<&str>) -> Result<()> {
         let tx = self.conn.transaction()?;
+        if let Some(batch) = staged {
+            tx.execute("DELETE FROM staged WHERE batch = ?1", [batch])?;
+        }
         let (mut clock, mut seq) = (self.clock, self.seq);
         {
             let mut stmt = tx.prepare_cached(
@@ -312,6 +324,88 @@ impl Store {
         Self::set_counters(&tx, clock, seq)?;
         tx.commit()?;
         (self.clock, self.seq) = (clock, seq);
+        Ok(())
+    }
+
+    /// Keeps `rows` of collection `name` aside, durably, as batch `batch`: the first
+    /// phase of a write that spans workers. Nothing is visible until it is written.
+    pub fn stage(&mut self, batch: &str, name: &str, rows: &[Row]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO staged VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?;
+            for row in rows {
+                stmt.execute(params![
+                    batch,
+                    name,
+                    row.id,
+                    f32_bytes(row.vector),
+                    row.metadata,
+                    row.text
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A staged batch: its collection's name and its rows in order, if it is staged.
+    pub fn staged(&self, batch: &str) -> Result<Option<(String, Vec<Stored>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT collection, id, vector, metadata, text FROM staged WHERE batch = ?1 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query([batch])?;
+        let mut name = None;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            name.get_or_insert(r.get::<_, String>(0)?);
+            let mut vector = Vec::new();
+            read_f32(r.get_ref(2)?.as_blob()?, &mut vector);
+            out.push(Stored {
+                id: r.get(1)?,
+                vector,
+                metadata: r.get(3)?,
+                text: r.get(4)?,
+            });
+        }
+        Ok(name.map(|n| (n, out)))
+    }
+
+    /// The batches staged here and not yet written or discarded.
+    pub fn staged_batches(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT DISTINCT batch FROM staged ORDER BY batch")?;
+        let batches = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(batches)
+    }
+
+    /// Drops a staged batch unwritten.
+    pub fn discard_staged(&mut self, batch: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM staged WHERE batch = ?1", [batch])?;
+        Ok(())
+    }
+
+    /// Records that batch `batch` is committed: from here on, every part of it staged
+    /// anywhere is to be written. The commit point of a write that spans workers.
+    pub fn decide(&mut self, batch: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO committed VALUES(?1)", [batch])?;
+        Ok(())
+    }
+
+    /// Whether batch `batch` was recorded as committed (and not forgotten since).
+    pub fn decided(&self, batch: &str) -> Result<bool> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM committed WHERE batch = ?1", [batch], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    /// Forgets the record of batch `batch` (of every batch with `None`), once no part
+    /// of it is staged anywhere.
+    pub fn forget(&mut self, batch: Option<&str>) -> Result<()> {
+        match batch {
+            Some(b) => self.conn.execute("DELETE FROM committed WHERE batch = ?1", [b])?,
+            None => self.conn.execute("DELETE FROM committed", [])?,
+        };
         Ok(())
     }
 

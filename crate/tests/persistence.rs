@@ -4,27 +4,51 @@
 use quiver::{Database, Metric, Record};
 use serde_json::json;
 
+/// Records `r0`, `r1`, ... of `vectors`, with metadata on the even ones and text on
+/// every third.
+fn records(vectors: &[Vec<f32>]) -> Vec<Record<'_>> {
+    vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            id: Some(format!("r{i}")),
+            vector: v,
+            metadata: (i % 2 == 0).then(|| json!({"i": i})),
+            text: (i % 3 == 0).then(|| format!("text {i}")),
+        })
+        .collect()
+}
+
+/// A scratch directory for database files, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("quiver-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn file(&self) -> String {
+        self.0.join("db.sqlite").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn rows_and_meta_survive_reopening_through_a_vfs() {
-    let dir = std::env::temp_dir().join(format!("quiver-persist-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("db.sqlite");
-    let name = path.to_str().unwrap();
+    let dir = Scratch::new("persist");
+    let name = &dir.file();
     let vectors: Vec<Vec<f32>> = (0..50).map(|i| vec![i as f32, 1.0, -2.5]).collect();
     {
         let mut db = Database::open_with_vfs(name, "unix", "site-a").unwrap();
         db.create_collection("c", 3, Metric::Euclidean).unwrap();
-        let records = vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Record {
-                id: Some(format!("r{i}")),
-                vector: v,
-                metadata: (i % 2 == 0).then(|| json!({"i": i})),
-                text: (i % 3 == 0).then(|| format!("text {i}")),
-            })
-            .collect();
-        db.upsert("c", records).unwrap();
+        db.upsert("c", records(&vectors)).unwrap();
         db.delete("c", &["r7"]).unwrap();
         db.set_meta("layout", r#"{"workers":2}"#).unwrap();
     }
@@ -42,37 +66,26 @@ fn rows_and_meta_survive_reopening_through_a_vfs() {
         assert_eq!(row.text, i.is_multiple_of(3).then(|| format!("text {i}")));
     }
     assert_eq!(db.count("c").unwrap(), 49);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_database_round_trips_through_bytes_and_foreign_bytes_are_corrupt() {
     let mut db = Database::open_in_memory("site-a").unwrap();
     db.create_collection("c", 2, Metric::Dot).unwrap();
-    let v = [[1.0f32, 2.0], [3.0, -4.5]];
-    let records = v
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            id: Some(format!("r{i}")),
-            vector: v,
-            metadata: Some(json!({"i": i})),
-            text: Some("t".into()),
-        })
-        .collect();
-    db.upsert("c", records).unwrap();
+    let v = vec![vec![1.0f32, 2.0], vec![3.0, -4.5], vec![0.5, 0.25]];
+    db.upsert("c", records(&v)).unwrap();
     let bytes = db.to_bytes().unwrap();
     assert!(bytes.starts_with(b"SQLite format 3\0"));
     let mut copy = Database::from_bytes(&bytes, "site-b", true).unwrap();
     assert_eq!(copy.site(), "site-a");
     let rows = copy.rows("c").unwrap();
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[1].vector, v[1]);
-    assert_eq!(rows[1].metadata.as_deref(), Some(r#"{"i":1}"#));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2].vector, v[2]);
+    assert_eq!(rows[2].metadata.as_deref(), Some(r#"{"i":2}"#));
 
     let code = |bytes: &[u8]| Database::from_bytes(bytes, "s", true).err().map(|e| e.code);
     assert_eq!(code(b"not a database at all"), Some(quiver::Code::CorruptDatabase));
-    // A b-tree page's header scribbled over (pages are 64 KiB).
+    // A b-tree page's header scribbled over.
     let mut damaged = bytes.clone();
     assert!(damaged.len() > 65536 + 512);
     damaged[65536..65536 + 512].fill(0xAB);
@@ -186,5 +199,67 @@ fn a_dropped_collection_is_gone_and_its_name_free_again() {
     // The name is free again, with other settings and no old rows.
     db.create_collection("c", 3, Metric::Euclidean).unwrap();
     assert_eq!(db.count("c").unwrap(), 0);
+    assert_eq!(db.store().integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
+    let dir = Scratch::new("staged");
+    let name = &dir.file();
+    let vectors: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32, -1.0]).collect();
+    {
+        let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+        db.create_collection("c", 2, Metric::Euclidean).unwrap();
+        let mut keep = records(&vectors);
+        let drop = keep.split_off(15);
+        let keep = keep.split_off(5);
+        db.upsert("c", records(&vectors[..5])).unwrap();
+        // A bad record stages nothing of its batch.
+        let mut bad = keep.clone();
+        bad[3].vector = &[1.0];
+        let err = db.stage("bad", "c", bad).unwrap_err();
+        assert_eq!(err.code, quiver::Code::DimensionMismatch);
+        assert!(err.message.contains("records[3].vector"), "{}", err.message);
+        db.stage("keep", "c", keep).unwrap();
+        db.stage("drop", "c", drop).unwrap();
+        db.decide("keep").unwrap();
+        // Staged is not written: neither searched nor counted.
+        assert_eq!(db.count("c").unwrap(), 5);
+        assert!(db.get("c", "r7").unwrap().is_none());
+    }
+    // As after a crash between the phases: what was staged and decided is still there.
+    let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+    assert_eq!(db.staged_batches().unwrap(), ["drop", "keep"]);
+    assert!(db.decided("keep").unwrap());
+    assert!(!db.decided("drop").unwrap());
+    let (collection, ids) = db.commit_staged("keep").unwrap().unwrap();
+    assert_eq!(collection, "c");
+    assert_eq!(ids, (5..15).map(|i| format!("r{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        db.commit_staged("keep").unwrap(),
+        None,
+        "a second commit writes nothing"
+    );
+    db.discard_staged("drop").unwrap();
+    db.forget(None).unwrap();
+    assert!(db.staged_batches().unwrap().is_empty());
+    assert!(!db.decided("keep").unwrap());
+    assert_eq!(db.count("c").unwrap(), 15);
+    // Written exactly as staged: vectors, metadata and text.
+    let rows = db.rows("c").unwrap();
+    assert_eq!(rows.len(), 15);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.id, format!("r{i}"));
+        assert_eq!(row.vector, vectors[i]);
+        assert_eq!(
+            row.metadata.as_deref(),
+            (i % 2 == 0).then(|| format!(r#"{{"i":{i}}}"#)).as_deref()
+        );
+        assert_eq!(row.text, (i % 3 == 0).then(|| format!("text {i}")));
+    }
+    let top = db
+        .search("c", &[12.0, -1.0], &quiver::SearchOptions::default())
+        .unwrap();
+    assert_eq!(top[0].id, "r12", "the search copy has the committed rows");
     assert_eq!(db.store().integrity_check().unwrap(), "ok");
 }
