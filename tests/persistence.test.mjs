@@ -331,7 +331,7 @@ print(db.execute("SELECT name, dim, metric FROM collections ORDER BY name").fetc
   assert.deepEqual(report, ["ok", "510", "[('a', 8, 'euclidean'), ('b', 3, 'cosine')]"]);
 });
 
-test("out of space a batch fails with QUOTA_EXCEEDED and writes nothing, on one worker or spread over two", async () => {
+test("past maxBytes a batch fails with QUOTA_EXCEEDED and writes nothing, on one worker or spread over two", async () => {
   const out = await env.p.page.evaluate(async () => {
     const results = [];
     for (const [workers, storage] of [[1, "opfs"], [2, "memory"]]) {

@@ -285,7 +285,8 @@ function logged(db, op, args, value) {
     async (e) => {
       dbs.get(db).free();
       dbs.set(db, await fromLog(entry.log, entry.site));
-      throw e?.name === "QuotaExceededError" ? fail("QUOTA_EXCEEDED", `storage: out of space: ${e.message}`) : fail("STORAGE", `storage: IndexedDB: ${e?.message ?? e}`);
+      const why = e?.message || e?.name || String(e);
+      throw e?.name === "QuotaExceededError" ? fail("QUOTA_EXCEEDED", `storage: IndexedDB is out of quota (${why})`) : fail("STORAGE", `storage: IndexedDB: ${why}`);
     },
   );
 }
