@@ -246,7 +246,10 @@ export class Placements {
   async settle(w, call = (...a) => this.pool.call(w, ...a)) {
     const decider = w === 0 ? call : (...a) => this.pool.call(0, ...a);
     for (const batch of JSON.parse(await call("stagedBatches"))) {
-      await call((await decider("decided", { batch })) ? "commit" : "discard", { batch });
+      if (await decider("decided", { batch })) await call("commit", { batch });
+      // An undecided part is invisible: if there is no room to drop it now (a full
+      // IndexedDB quota), the next settle drops it.
+      else await call("discard", { batch }).catch(() => {});
     }
   }
 

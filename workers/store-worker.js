@@ -128,7 +128,7 @@ const ops = {
   stage(args) {
     const { db, batch, collection, ids, vectors, lengths, metadata, texts } = args;
     if (durable(db)) return logged(db, "stage", args, WRITES.stage(handle(db), args));
-    handle(db).checkUpsert(collection, ids, vectors, lengths, metadata, texts);
+    handle(db).stage(undefined, collection, ids, vectors, lengths, metadata, texts);
     staged.set(`${db}/${batch}`, args);
     handBack = null;
   },
@@ -149,7 +149,12 @@ const ops = {
   stagedBatches: ({ db }) => handle(db).stagedBatches(),
   decide: (args) => logged(args.db, "decide", args, WRITES.decide(handle(args.db), args)),
   decided: ({ db, batch }) => handle(db).decided(batch),
-  forget: (args) => logged(args.db, "forget", args, WRITES.forget(handle(args.db), args)),
+  forget(args) {
+    // Logged only when it forgot something: reopening a database whose IndexedDB quota
+    // is used up must not need room to log a change it did not make.
+    const forgotten = WRITES.forget(handle(args.db), args);
+    return forgotten ? logged(args.db, "forget", args, forgotten) : 0;
+  },
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
   integrityCheck: ({ db }) => handle(db).integrityCheck(),
   loaded: ({ db }) => handle(db).loaded(),

@@ -330,27 +330,13 @@ impl Db {
         written(db, collection, ids)
     }
 
-    /// Validates a batch laid out as for [`Db::upsert`] without writing it.
-    #[wasm_bindgen(js_name = checkUpsert)]
-    pub fn check_upsert(
-        &mut self,
-        collection: &str,
-        ids: &str,
-        vectors: &[f32],
-        lengths: &[u32],
-        metadata: Option<String>,
-        texts: Option<String>,
-    ) -> Result<(), JsValue> {
-        let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
-        self.db()?.check_upsert(collection, batch).map_err(to_js)
-    }
-
-    /// Validates a batch laid out as for [`Db::upsert`] and keeps it aside, durably, as
-    /// `batch` (the first phase of a write that spans workers).
+    /// Validates a batch laid out as for [`Db::upsert`], writing nothing, and given a
+    /// `batch` id keeps it aside durably as that batch: the first phase of a write
+    /// that spans workers. (A memory database's worker holds the batch itself.)
     #[allow(clippy::too_many_arguments)]
     pub fn stage(
         &mut self,
-        batch: &str,
+        batch: Option<String>,
         collection: &str,
         ids: &str,
         vectors: &[f32],
@@ -359,7 +345,12 @@ impl Db {
         texts: Option<String>,
     ) -> Result<(), JsValue> {
         let records = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
-        self.db()?.stage(batch, collection, records).map_err(to_js)
+        let db = self.db()?;
+        match batch {
+            Some(batch) => db.stage(&batch, collection, records),
+            None => db.check_upsert(collection, records),
+        }
+        .map_err(to_js)
     }
 
     /// Writes staged batch `batch`; answers as [`Db::upsert`] does, or `undefined` if
@@ -393,9 +384,10 @@ impl Db {
         self.db()?.decided(batch).map_err(to_js)
     }
 
-    /// Forgets the decision on `batch`, or on every batch without one.
-    pub fn forget(&mut self, batch: Option<String>) -> Result<(), JsValue> {
-        self.db()?.forget(batch.as_deref()).map_err(to_js)
+    /// Forgets the decision on `batch`, or on every batch without one; returns how
+    /// many decisions there were.
+    pub fn forget(&mut self, batch: Option<String>) -> Result<u32, JsValue> {
+        Ok(self.db()?.forget(batch.as_deref()).map_err(to_js)? as u32)
     }
 
     /// Returns `[{id, score, metadata}]` best first, as JSON.

@@ -530,8 +530,9 @@ impl Database {
         self.store.decided(batch)
     }
 
-    /// Forgets the decision on `batch` (on all batches with `None`).
-    pub fn forget(&mut self, batch: Option<&str>) -> Result<()> {
+    /// Forgets the decision on `batch` (on all batches with `None`); returns how many
+    /// decisions there were.
+    pub fn forget(&mut self, batch: Option<&str>) -> Result<usize> {
         self.store.forget(batch)
     }
 

@@ -400,13 +400,12 @@ impl Store {
     }
 
     /// Forgets the record of batch `batch` (of every batch with `None`), once no part
-    /// of it is staged anywhere.
-    pub fn forget(&mut self, batch: Option<&str>) -> Result<()> {
-        match batch {
+    /// of it is staged anywhere; returns how many records there were.
+    pub fn forget(&mut self, batch: Option<&str>) -> Result<usize> {
+        Ok(match batch {
             Some(b) => self.conn.execute("DELETE FROM committed WHERE batch = ?1", [b])?,
             None => self.conn.execute("DELETE FROM committed", [])?,
-        };
-        Ok(())
+        })
     }
 
     /// Tombstones the live rows among `ids`; returns how many there were.

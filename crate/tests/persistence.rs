@@ -1,6 +1,9 @@
 //! A database file written, closed and opened again through a named VFS (natively
 //! "unix"; in the browser the OPFS pool): records, their order and app metadata survive.
 
+mod common;
+
+use common::Scratch;
 use quiver::{Database, Metric, Record};
 use serde_json::json;
 
@@ -19,31 +22,10 @@ fn records(vectors: &[Vec<f32>]) -> Vec<Record<'_>> {
         .collect()
 }
 
-/// A scratch directory for database files, removed when dropped.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(what: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("quiver-{what}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self) -> String {
-        self.0.join("db.sqlite").to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn rows_and_meta_survive_reopening_through_a_vfs() {
     let dir = Scratch::new("persist");
-    let name = &dir.file();
+    let name = &dir.db();
     let vectors: Vec<Vec<f32>> = (0..50).map(|i| vec![i as f32, 1.0, -2.5]).collect();
     {
         let mut db = Database::open_with_vfs(name, "unix", "site-a").unwrap();
@@ -205,7 +187,7 @@ fn a_dropped_collection_is_gone_and_its_name_free_again() {
 #[test]
 fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
     let dir = Scratch::new("staged");
-    let name = &dir.file();
+    let name = &dir.db();
     let vectors: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32, -1.0]).collect();
     {
         let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
@@ -241,7 +223,8 @@ fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
         "a second commit writes nothing"
     );
     db.discard_staged("drop").unwrap();
-    db.forget(None).unwrap();
+    assert_eq!(db.forget(None).unwrap(), 1);
+    assert_eq!(db.forget(None).unwrap(), 0);
     assert!(db.staged_batches().unwrap().is_empty());
     assert!(!db.decided("keep").unwrap());
     assert_eq!(db.count("c").unwrap(), 15);

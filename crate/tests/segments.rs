@@ -2,6 +2,9 @@
 //! loaded through its segments answers exactly as one loaded from its rows, a damaged
 //! segment costs time but no data, and older schemas are migrated, newer refused.
 
+mod common;
+
+use common::Scratch;
 use quiver::segment::SegmentFiles;
 use quiver::{Code, Database, Metric, Record, Result, SearchOptions};
 use serde_json::json;
@@ -51,26 +54,6 @@ impl SegmentFiles for DirFiles {
             std::io::ErrorKind::NotFound => Ok(()),
             _ => Err(io(e)),
         })
-    }
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("quiver-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn db(&self) -> String {
-        self.0.join("db.sqlite").to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
