@@ -632,10 +632,12 @@ export class Collection {
       await Promise.all(done.map((b) => this.#db._placements.revert(c, b.w, b.rows.ids)));
       throw committed[lost].reason;
     }
-    // A part that is not answered here (its worker died, or settled it on restart) is
-    // written by now; its count comes from the worker, restarted if need be.
+    // The batch is decided: a part whose commit failed is settled again (after its
+    // worker's restart, which settles it too); if that fails as well (out of space),
+    // the call fails and the part stays staged, to be written on the next reopen.
     const counts = await Promise.all(
-      batches.map((b, j) => {
+      batches.map(async (b, j) => {
+        if (committed[j].status === "rejected") await this.#db._placements.settle(b.w);
         const value = committed[j].value;
         return value ? JSON.parse(value).count : pool.call(b.w, "count", { collection: name });
       }),
