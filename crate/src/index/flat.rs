@@ -194,8 +194,15 @@ impl Flat {
         let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
         // One monomorphised scan per kernel keeps the metric's branch out of the loop.
         let tops = match metric {
-            Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot),
-            Metric::Euclidean => self.scan(queries, k, filter, min_key, |q, r| -kernels::l2_squared(q, r)),
+            Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot, kernels::dot_pair),
+            Metric::Euclidean => self.scan(
+                queries,
+                k,
+                filter,
+                min_key,
+                |q, r| -kernels::l2_squared(q, r),
+                |q, rows| kernels::l2_squared_pair(q, rows).map(|d| -d),
+            ),
         };
         tops.into_iter()
             .map(|top| {
@@ -211,6 +218,10 @@ impl Flat {
             .collect()
     }
 
+    /// Scores every row against every query, a tile of rows at a time (so the tile is
+    /// in cache for all the queries) and two rows a kernel call: row r of a tile with
+    /// row r + half, as rows next to each other ran several times slower in pairs (see
+    /// kernels/simd128.rs). `key` scores one row and `pair` two, larger keys closer.
     #[inline(always)]
     fn scan(
         &self,
@@ -219,6 +230,7 @@ impl Flat {
         filter: Option<&Filter>,
         min_key: f32,
         key: impl Fn(&[f32], &[f32]) -> f32,
+        pair: impl Fn(&[f32], [&[f32]; 2]) -> [f32; 2],
     ) -> Vec<TopK<'_>> {
         let dim = self.dim;
         let mut tops: Vec<TopK> = queries.chunks_exact(dim).map(|_| TopK::new(k, &self.ids)).collect();
@@ -236,19 +248,25 @@ impl Flat {
                         *p = f.matches(self.metadata[first + r].as_ref());
                     }
                 }
+                let half = rows / 2;
+                let (low, high) = tile.split_at(half * dim);
                 for ((q, top), bar) in queries.chunks_exact(dim).zip(&mut tops).zip(&mut bars) {
-                    for (r, row) in tile.chunks_exact(dim).enumerate() {
-                        if !pass[r] {
-                            continue;
-                        }
-                        let key = key(q, row);
-                        if key >= *bar {
+                    let mut offer = |r: usize, key: f32| {
+                        if key >= *bar && pass[r] {
                             top.push(Candidate {
                                 key,
                                 slot: (first + r) as u32,
                             });
                             *bar = bar.max(top.floor());
                         }
+                    };
+                    for (r, (x, y)) in low.chunks_exact(dim).zip(high.chunks_exact(dim)).enumerate() {
+                        let [kx, ky] = pair(q, [x, y]);
+                        offer(r, kx);
+                        offer(half + r, ky);
+                    }
+                    if rows % 2 == 1 {
+                        offer(rows - 1, key(q, &tile[(rows - 1) * dim..]));
                     }
                 }
             }

@@ -2,9 +2,10 @@
 //!
 //! The build is chosen at compile time by `-C target-feature=+simd128`. Each form is
 //! shaped for what the engine runs fastest (measured in Chromium with
-//! `npm run bench`): the simd128 form keeps four `f32x4` accumulators, the scalar
-//! form eight scalars, one more of which already spills registers in V8. Their sums
-//! differ only by rounding (tests bound it at 1e-5 relative).
+//! `npm run bench`): the simd128 form scores rows in pairs with two `f32x4`
+//! accumulators each, the scalar form one row at a time with eight scalars, one more of
+//! which already spills registers in V8. Their sums differ only by rounding (tests
+//! bound it at 1e-5 relative).
 
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -34,6 +35,19 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     active::l2_squared(a, b)
+}
+
+/// The dot products of `q` with two rows of its length, equal bit for bit to [`dot`]
+/// of each: a scan takes rows in pairs to share the query's loads.
+#[inline(always)]
+pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
+    active::dot_pair(q, rows)
+}
+
+/// [`l2_squared`] of `q` with two rows, as [`dot_pair`] is to [`dot`].
+#[inline(always)]
+pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
+    active::l2_squared_pair(q, rows)
 }
 
 /// Euclidean norm.

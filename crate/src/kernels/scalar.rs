@@ -32,3 +32,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y| (x - y) * (x - y))
 }
+
+// Rows one by one even in pairs: eight accumulators already fill V8's registers, so
+// scoring two rows together would spill rather than save query loads.
+#[inline(always)]
+pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
+    rows.map(|r| dot(q, r))
+}
+
+#[inline(always)]
+pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
+    rows.map(|r| l2_squared(q, r))
+}
