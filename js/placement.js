@@ -189,8 +189,9 @@ export class Placements {
       const part = rows.slice(start, start + 1000);
       const columns = { ids: part.map((r) => r[0]), vectors: part.map((r) => r[1]), metadata: part.map((r) => r[2]), texts: part.map((r) => r[3]) };
       const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
-      const first = c.copy?.[i].reserve(args.vectors, part.length);
-      c.counts[i] = JSON.parse(await call("upsert", args, [args.vectors.buffer, args.lengths.buffer])).count;
+      const written = call("upsert", args, [args.vectors.buffer, args.lengths.buffer]);
+      const first = c.copy?.[i].reserve(columns.vectors);
+      c.counts[i] = JSON.parse(await written).count;
       c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
     }
   }

@@ -27,27 +27,23 @@ export class Replica {
   }
 
   /**
-   * Copies `count` vectors from `flat` (back to back) into new slots and returns the
-   * first. They stay dead until `publish` names them: a batch is copied before it is
-   * sent (its buffer is then transferred) and counts only once it has committed.
+   * Copies `vectors` into new slots and returns the first. They stay dead until
+   * `publish` names them: a batch is copied while its worker writes it and counts only
+   * once it has committed.
    */
-  reserve(flat, count) {
+  reserve(vectors) {
     const dim = this.dim;
     const first = this.#ids.length;
-    // In runs: the rows that land in one block are contiguous on both sides.
-    for (let j = 0; j < count; ) {
+    vectors.forEach((v, j) => {
       const slot = first + j;
       const block = Math.floor(slot / this.perBlock);
       if (block === this.#blocks.length) this.#blocks.push(new Float32Array(this.perBlock * dim));
-      const run = Math.min(count - j, this.perBlock - (slot % this.perBlock));
-      this.#blocks[block].set(flat.subarray(j * dim, (j + run) * dim), (slot % this.perBlock) * dim);
-      j += run;
-    }
-    for (let j = 0; j < count; j++) {
+      // A vector of another length is refused by the worker: its slot stays dead.
+      this.#blocks[block].set(v.length > dim ? v.subarray(0, dim) : v, (slot % this.perBlock) * dim);
       this.#ids.push(null);
       this.#metadata.push(null);
       this.#texts.push(null);
-    }
+    });
     return first;
   }
 
@@ -84,7 +80,7 @@ export class Replica {
     this.#metadata = [];
     this.#texts = [];
     this.#blocks = [];
-    for (const [id, vector, metadata, text] of live) this.publish(this.reserve(vector, 1), [id], [metadata], [text]);
+    for (const [id, vector, metadata, text] of live) this.publish(this.reserve([vector]), [id], [metadata], [text]);
   }
 
   /** The live row of `id` as `[id, vector, metadataJson, text]`, or undefined. */
