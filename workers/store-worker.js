@@ -306,7 +306,9 @@ async function withRetries(f) {
     try {
       return await f();
     } catch (e) {
-      if (delay > 1600 || !String(e.message).includes("NoModificationAllowedError")) throw e;
+      // A DOMException from OPFS names it in `name`; the core's errors carry it in the text.
+      const held = e.name === "NoModificationAllowedError" || String(e.message).includes("NoModificationAllowedError");
+      if (delay > 1600 || !held) throw e;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
