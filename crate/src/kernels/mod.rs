@@ -3,9 +3,9 @@
 //! The build is chosen at compile time by `-C target-feature=+simd128`. Each form is
 //! shaped for what the engine runs fastest (measured in Chromium with
 //! `npm run bench`): the simd128 form scores rows in pairs with two `f32x4`
-//! accumulators each, the scalar form one row at a time with eight scalars, one more of
-//! which already spills registers in V8. Their sums differ only by rounding (tests
-//! bound it at 1e-5 relative).
+//! accumulators each, the scalar form one row at a time with eight scalars (one more
+//! already spills registers in V8; natively, sixteen). Their sums differ only by
+//! rounding (tests bound it at 1e-5 relative).
 
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
