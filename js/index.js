@@ -600,11 +600,12 @@ export class Collection {
   }
 
   /**
-   * Writes a batch that spans workers in two phases: every worker checks and stages
-   * its part, then all commit. A persistent database records the decision in worker
-   * 0 between the phases, so that a part a crash leaves staged is committed (or, with
-   * no decision, dropped) when its worker restarts or the database reopens: no partial
-   * batch either way. `whileCommitting` runs once the commits are sent. Resolves with
+   * Writes a batch (of records, or of deletes) that spans workers in two phases:
+   * every worker checks and stages its part (`send(b, "stage", ...)`), then all
+   * commit. A persistent database records the decision in worker 0 between the
+   * phases, so that a part a crash leaves staged is committed (or, with no decision,
+   * dropped) when its worker restarts or the database reopens: no partial batch
+   * either way. `whileCommitting` runs once the commits are sent. Resolves with
    * each part's worker's new count.
    */
   async #twoPhase(c, batches, send, whileCommitting) {
@@ -762,17 +763,27 @@ export class Collection {
       if (typeof id !== "string") throw invalid(`ids[${i}]: must be a string`);
     });
     if (remote) return remote.call({ collection: this.name }, "delete", [list]);
+    if (list.length === 0) return 0;
     return this.#db._write(async () => {
-      const counts = await Promise.all(
-        [...this.#byOwner(c, list)].map(async ([w, indices]) => {
-          const part = indices.map((i) => list[i]);
-          const n = await this.#db._pool.call(w, "delete", { collection: this.name, ids: JSON.stringify(part) });
-          for (const id of part) c.copy?.[w].delete(id);
-          c.counts[w] -= n;
-          return n;
-        }),
-      );
-      return counts.reduce((a, b) => a + b, 0);
+      const batches = [...this.#byOwner(c, list)].map(([w, indices]) => {
+        const ids = indices.map((i) => list[i]);
+        return { w, indices, rows: { ids }, args: { collection: this.name, ids: JSON.stringify(ids) } };
+      });
+      const before = batches.map((b) => c.counts[b.w]);
+      let counts;
+      if (batches.length === 1) {
+        const [b] = batches;
+        counts = [before[0] - (await this.#db._pool.call(b.w, "delete", b.args))];
+      } else {
+        // All or nothing across workers, as a batch of writes is.
+        const send = (b, op, extra) => this.#db._pool.call(b.w, op === "stage" ? "stageDelete" : op, { ...b.args, ...extra });
+        counts = await this.#twoPhase(c, batches, send, () => {});
+      }
+      batches.forEach((b, j) => {
+        c.counts[b.w] = counts[j];
+        for (const id of b.rows.ids) c.copy?.[b.w].delete(id);
+      });
+      return batches.reduce((sum, _, j) => sum + before[j] - counts[j], 0);
     });
   }
 

@@ -201,10 +201,11 @@ test(`${storage}: a page closed, or a worker killed, in the middle of a bulk ins
 });
 }
 
+for (const write of ["upsert", "delete"]) {
 for (const storage of ["opfs", "idb"]) {
 for (const cut of ["decided", "undecided"]) {
-test(`${storage}: a batch spread over two workers is whole after the page dies between its phases (${cut})`, async () => {
-  const name = `2pc-${storage}-${cut}`;
+test(`${storage}: ${write === "upsert" ? "a batch" : "a delete"} spread over two workers is whole after the page dies between its phases (${cut})`, async () => {
+  const name = `2pc-${write}-${storage}-${cut}`;
   const victim = await env.browser.context.newPage();
   await victim.goto(`${env.p.url}/tests/pages/plain.html`);
   await victim.waitForFunction(() => window.ready);
@@ -212,7 +213,7 @@ test(`${storage}: a batch spread over two workers is whole after the page dies b
   // The page stops sending at the cut: before worker 0 records the decision, or after
   // one worker has committed its part and before the other commits its own.
   const run = victim.evaluate(
-    async ({ name, storage, cut }) => {
+    async ({ name, storage, cut, write }) => {
       const db = await quiver.open({ name, storage, workers: 2, partitionThreshold: 0 });
       const col = await db.collection("c", { dim: 4, metric: "euclidean" });
       await col.upsert(Array.from({ length: 200 }, (_, i) => ({ id: `a${i}`, vector: [i, 0, 0, 1] })));
@@ -225,23 +226,25 @@ test(`${storage}: a batch spread over two workers is whole after the page dies b
         if (cut === "decided" && op === "commit") return first.then(() => console.log("between")), new Promise(() => {});
         return real(w, op, args, transfer);
       };
-      await col.upsert(Array.from({ length: 100 }, (_, i) => ({ id: `b${i}`, vector: [i, 1, 0, 1], metadata: { i } })));
+      if (write === "upsert") await col.upsert(Array.from({ length: 100 }, (_, i) => ({ id: `b${i}`, vector: [i, 1, 0, 1], metadata: { i } })));
+      else await col.delete(Array.from({ length: 100 }, (_, i) => `a${i}`));
     },
-    { name, storage, cut },
+    { name, storage, cut, write },
   );
   await Promise.race([between, run.then(() => Promise.reject(new Error("the batch was not cut")))]);
   await victim.close();
 
   const out = await env.p.page.evaluate(
-    async ({ name, storage }) => {
+    async ({ name, storage, write }) => {
       const db = await quiver.open({ name, storage, workers: 2, partitionThreshold: 0 });
       const col = await db.collection("c");
       const out = {
         count: await col.count(),
         parts: await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "c" }))),
         staged: await Promise.all([0, 1].map((w) => db._pool.call(w, "stagedBatches"))),
+        a: (await col.get(Array.from({ length: 100 }, (_, i) => `a${i}`))).filter((r) => r !== null).length,
         b: (await col.get(Array.from({ length: 100 }, (_, i) => `b${i}`))).filter((r) => r !== null).map((r) => r.metadata.i),
-        hit: (await col.search([42, 1, 0, 1], { k: 1 }))[0]?.id,
+        hit: (await col.search([42, write === "upsert" ? 1 : 0, 0, 1], { k: 1 }))[0]?.id,
         integrity: await db.integrityCheck(),
       };
       // Settled parts leave nothing behind: the next batch spans both workers again.
@@ -250,22 +253,25 @@ test(`${storage}: a batch spread over two workers is whole after the page dies b
       await db.close();
       return out;
     },
-    { name, storage },
+    { name, storage, write },
   );
   assert.equal(out.integrity, "ok");
   assert.deepEqual(out.staged, ["[]", "[]"]);
-  if (cut === "decided") {
+  if (cut === "undecided") {
+    assert.equal(out.count, 200, "nothing of the undecided batch");
+    assert.deepEqual([out.a, out.b, out.hit], [100, [], "a42"]);
+  } else if (write === "upsert") {
     assert.equal(out.count, 300, "every part of the decided batch");
     assert.deepEqual(out.b.sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
     assert.equal(out.hit, "b42");
   } else {
-    assert.equal(out.count, 200, "nothing of the undecided batch");
-    assert.deepEqual(out.b, []);
-    assert.equal(out.hit, "a42");
+    assert.equal(out.count, 100, "every part of the decided delete");
+    assert.deepEqual([out.a, out.hit], [0, "a100"]);
   }
   assert.ok(out.parts.every((n) => n > 0), `spread over both workers: ${out.parts}`);
   assert.equal(out.after, out.count + 50);
 });
+}
 }
 }
 

@@ -218,12 +218,15 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
 
 // A memory database undoes the batch; a persistent one has decided it before any part
 // committed, so the restarted worker commits its staged part and the call succeeds.
+// The same for a delete.
+for (const write of ["upsert", "delete"]) {
 for (const storage of ["memory", "opfs"]) {
-test(`${storage}: a worker lost between the two phases of a write leaves the batch written ${storage === "memory" ? "nowhere" : "everywhere"}`, async () => {
-  const out = await isolated.page.evaluate(async (storage) => {
-    const db = await quiver.open({ name: `two-phase-${storage}`, storage, workers: 2, partitionThreshold: 0 });
+test(`${storage}: a worker lost between the two phases of ${write === "upsert" ? "a write" : "a delete"} leaves the batch applied ${storage === "memory" ? "nowhere" : "everywhere"}`, async () => {
+  const out = await isolated.page.evaluate(async ({ storage, write }) => {
+    const db = await quiver.open({ name: `two-phase-${write}-${storage}`, storage, workers: 2, partitionThreshold: 0 });
     const col = await db.collection("c", { dim: 4, metric: "dot" });
     await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 1, 1, 1], metadata: { v: 1 } })));
+    await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `m${i}`, vector: [1, 1, 1, i] })));
     // Worker 1 dies just as it is told to commit; worker 0 commits its part.
     const pool = db._pool;
     const call = pool.call.bind(pool);
@@ -235,24 +238,22 @@ test(`${storage}: a worker lost between the two phases of a write leaves the bat
       ...Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 2, 2, 2], metadata: { v: 2 } })),
       ...Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, vector: [1, 1, 1, 1] })),
     ];
-    const code = await col.upsert(batch).then(() => "ok", (e) => e.code);
+    const done = write === "upsert" ? col.upsert(batch) : col.delete(batch.slice(0, 20).map((r) => r.id));
+    const code = await done.then(() => "ok", (e) => e.code);
     delete pool.call;
-    const got = await col.get([...Array.from({ length: 20 }, (_, i) => `k${i}`), ...Array.from({ length: 20 }, (_, i) => `n${i}`)]);
+    const got = await col.get(batch.map((r) => r.id));
     const parts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "c" })));
     const count = await col.count();
     await db.close();
     return { code, versions: got.map((r) => r && (r.metadata?.v ?? 0)), parts, count };
-  }, storage);
-  if (storage === "memory") {
-    assert.equal(out.code, "WORKER_LOST");
-    assert.deepEqual(out.versions, [...Array(20).fill(1), ...Array(20).fill(null)]);
-    assert.equal(out.count, 20);
-  } else {
-    assert.equal(out.code, "ok");
-    assert.deepEqual(out.versions, [...Array(20).fill(2), ...Array(20).fill(0)]);
-    assert.equal(out.count, 40);
-  }
+  }, { storage, write });
+  const before = [...Array(20).fill(1), ...Array(20).fill(null)];
+  const after = write === "upsert" ? [...Array(20).fill(2), ...Array(20).fill(0)] : Array(40).fill(null);
+  assert.equal(out.code, storage === "memory" ? "WORKER_LOST" : "ok");
+  assert.deepEqual(out.versions, storage === "memory" ? before : after);
+  assert.equal(out.count, 20 + out.versions.filter((v) => v !== null).length, "the untouched rows and the batch's");
   assert.ok(out.parts.every((n) => n > 0), `both workers should hold rows: ${out.parts}`);
   assert.equal(out.parts[0] + out.parts[1], out.count);
 });
+}
 }

@@ -132,12 +132,23 @@ const ops = {
     staged.set(`${db}/${batch}`, args);
     handBack = null;
   },
+  stageDelete(args) {
+    const { db, batch, collection, ids } = args;
+    if (durable(db)) return logged(db, "stageDelete", args, WRITES.stageDelete(handle(db), args));
+    handle(db).stageDelete(undefined, collection, ids);
+    staged.set(`${db}/${batch}`, { ...args, deletes: true });
+  },
   commit(args) {
     const { db, batch } = args;
     if (durable(db)) return logged(db, "commit", args, WRITES.commit(handle(db), args) ?? null);
     const held = staged.get(`${db}/${batch}`);
     if (!held) throw fail("INTERNAL", "commit: no batch is staged");
     staged.delete(`${db}/${batch}`);
+    if (held.deletes) {
+      // Answered as a staged delete's commit is in a persistent database.
+      ops.delete(held);
+      return JSON.stringify({ ids: JSON.parse(held.ids), count: handle(db).count(held.collection) });
+    }
     handBack = held.vectors.buffer;
     return ops.upsert(held);
   },
@@ -267,6 +278,7 @@ const WRITES = {
   delete: (d, { collection, ids }) => d.delete(collection, ids),
   setMeta: (d, { key, value }) => d.setMeta(key, value),
   stage: (d, { batch, collection, ids, vectors, lengths, metadata, texts }) => d.stage(batch, collection, ids, vectors, lengths, metadata, texts),
+  stageDelete: (d, { batch, collection, ids }) => d.stageDelete(batch, collection, ids),
   commit: (d, { batch }) => d.commitStaged(batch),
   discard: (d, { batch }) => d.discardStaged(batch),
   decide: (d, { batch }) => d.decide(batch),

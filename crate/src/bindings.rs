@@ -365,8 +365,22 @@ impl Db {
         .map_err(to_js)
     }
 
-    /// Writes staged batch `batch`; answers as [`Db::upsert`] does, or `undefined` if
-    /// it is not staged here (written already).
+    /// Checks a delete of `ids` (a JSON array) from `collection`, and given a `batch`
+    /// id keeps it aside durably as that batch, as [`Db::stage`] does for a write.
+    #[wasm_bindgen(js_name = stageDelete)]
+    pub fn stage_delete(&mut self, batch: Option<String>, collection: &str, ids: &str) -> Result<(), JsValue> {
+        let ids = string_list(ids, "ids").map_err(to_js)?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let db = self.db()?;
+        match batch {
+            Some(batch) => db.stage_delete(&batch, collection, &refs),
+            None => db.count(collection).map(drop),
+        }
+        .map_err(to_js)
+    }
+
+    /// Writes (or, for a staged delete, applies) staged batch `batch`; answers as
+    /// [`Db::upsert`] does, or `undefined` if it is not staged here (written already).
     #[wasm_bindgen(js_name = commitStaged)]
     pub fn commit_staged(&mut self, batch: &str) -> Result<Option<String>, JsValue> {
         let db = self.db()?;

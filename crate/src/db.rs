@@ -488,13 +488,35 @@ impl Database {
         self.store.stage(batch, name, &rows(&records, &valid))
     }
 
-    /// Writes staged batch `batch` as one upsert and forgets it, in one transaction;
-    /// returns its collection's name and its ids, or `None` if it is not staged here
-    /// (written already: committing twice is harmless).
+    /// Keeps aside, durably, the deletion of `ids` from collection `name` as batch
+    /// `batch`: the first phase of a delete that spans workers.
+    pub fn stage_delete(&mut self, batch: &str, name: &str, ids: &[&str]) -> Result<()> {
+        self.load(name)?;
+        let rows: Vec<Row> = ids
+            .iter()
+            .map(|id| Row {
+                id,
+                vector: &[],
+                metadata: None,
+                text: None,
+            })
+            .collect();
+        self.store.stage(batch, name, &rows)
+    }
+
+    /// Writes staged batch `batch` (an upsert, or a delete if it was staged by
+    /// [`Database::stage_delete`]) and forgets it, in one transaction; returns its
+    /// collection's name and its ids, or `None` if it is not staged here (written
+    /// already: committing twice is harmless).
     pub fn commit_staged(&mut self, batch: &str) -> Result<Option<(String, Vec<String>)>> {
         let Some((name, staged)) = self.store.staged(batch)? else {
             return Ok(None);
         };
+        if staged.iter().all(|s| s.vector.is_empty()) {
+            let ids: Vec<&str> = staged.iter().map(|s| s.id.as_str()).collect();
+            self.remove(&name, &ids, Some(batch))?;
+            return Ok(Some((name, staged.into_iter().map(|s| s.id).collect())));
+        }
         let records = staged
             .iter()
             .map(|s| {
@@ -608,8 +630,14 @@ impl Database {
 
     /// Deletes records by id; returns how many existed.
     pub fn delete(&mut self, name: &str, ids: &[&str]) -> Result<usize> {
+        self.remove(name, ids, None)
+    }
+
+    /// Deletes `ids` from SQLite (forgetting staged batch `staged` in the same
+    /// transaction) and then from the search copy.
+    fn remove(&mut self, name: &str, ids: &[&str], staged: Option<&str>) -> Result<usize> {
         let key = self.load(name)?.settings.key;
-        let n = self.store.delete(key, ids)?;
+        let n = self.store.delete(key, ids, staged)?;
         let c = self.collections.get_mut(name).expect("loaded above");
         c.dirty += n;
         let index = &mut c.index;

@@ -329,6 +329,8 @@ impl Store {
 
     /// Keeps `rows` of collection `name` aside, durably, as batch `batch`: the first
     /// phase of a write that spans workers. Nothing is visible until it is written.
+    /// A batch of rows without vectors is a delete of their ids (an upsert always has
+    /// one).
     pub fn stage(&mut self, batch: &str, name: &str, rows: &[Row]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -408,9 +410,13 @@ impl Store {
         })
     }
 
-    /// Tombstones the live rows among `ids`; returns how many there were.
-    pub fn delete(&mut self, collection: i64, ids: &[&str]) -> Result<usize> {
+    /// Tombstones the live rows among `ids`; returns how many there were. With
+    /// `staged`, the same transaction forgets that staged batch, as [`Store::write`] does.
+    pub fn delete(&mut self, collection: i64, ids: &[&str], staged: Option<&str>) -> Result<usize> {
         let tx = self.conn.transaction()?;
+        if let Some(batch) = staged {
+            tx.execute("DELETE FROM staged WHERE batch = ?1", [batch])?;
+        }
         let (mut clock, mut seq) = (self.clock, self.seq);
         let mut deleted = 0;
         {

@@ -246,3 +246,42 @@ fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
     assert_eq!(top[0].id, "r12", "the search copy has the committed rows");
     assert_eq!(db.store().integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_staged_delete_outlives_a_crash_and_is_then_applied_once_or_dropped() {
+    let dir = Scratch::new("staged-delete");
+    let name = &dir.db();
+    let vectors: Vec<Vec<f32>> = (0..10).map(|i| vec![i as f32, -1.0]).collect();
+    {
+        let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+        db.create_collection("c", 2, Metric::Euclidean).unwrap();
+        db.upsert("c", records(&vectors)).unwrap();
+        let err = db.stage_delete("none", "nope", &["r1"]).unwrap_err();
+        assert_eq!(err.code, quiver::Code::NotFound);
+        db.stage_delete("keep", "c", &["r1", "r2", "r-none"]).unwrap();
+        db.stage_delete("drop", "c", &["r3"]).unwrap();
+        db.decide("keep").unwrap();
+        // Staged is not applied: every row is still there.
+        assert_eq!(db.count("c").unwrap(), 10);
+    }
+    let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+    assert_eq!(db.staged_batches().unwrap(), ["drop", "keep"]);
+    let (collection, ids) = db.commit_staged("keep").unwrap().unwrap();
+    assert_eq!(
+        (collection.as_str(), ids),
+        ("c", vec!["r1".to_string(), "r2".into(), "r-none".into()])
+    );
+    assert_eq!(
+        db.commit_staged("keep").unwrap(),
+        None,
+        "a second commit deletes nothing"
+    );
+    db.discard_staged("drop").unwrap();
+    assert!(db.staged_batches().unwrap().is_empty());
+    assert_eq!(db.count("c").unwrap(), 8);
+    assert!(db.get("c", "r1").unwrap().is_none() && db.get("c", "r3").unwrap().is_some());
+    let top = db.search("c", &[1.0, -1.0], &quiver::SearchOptions::default()).unwrap();
+    assert_eq!(top[0].id, "r0", "the search copy has lost the deleted rows");
+    assert_eq!(top[1].id, "r3");
+    assert_eq!(db.store().integrity_check().unwrap(), "ok");
+}
