@@ -112,6 +112,23 @@ async function inPage(browser, url, suite, args) {
   return rows;
 }
 
+/**
+ * Runs crate/examples/native_search (built for this CPU on first use) over `ds`,
+ * `repeat` times, on one thread and, when `threads` > 1, also split over that many;
+ * returns its JSON output.
+ */
+function native(ds, repeat, threads = 1) {
+  const targetDir = join(root, "target", "native-bench");
+  execFileSync("cargo", ["build", "--release", "--example", "native_search", "-p", "quiver", "--target-dir", targetDir], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, RUSTFLAGS: "-C target-cpu=native" },
+  });
+  const files = [join(outDir, `${ds.name}.base.f32`), join(outDir, `${ds.name}.queries.f32`)];
+  const args = [...files, String(ds.dim), ds.metric, "10", String(repeat), String(threads)];
+  return JSON.parse(execFileSync(join(targetDir, "release", "examples", "native_search"), args, { maxBuffer: 1 << 28 }).toString());
+}
+
 async function runCore() {
   const sets = datasets();
   const { rows, browser: browserVersion } = await inBrowser(async (browser, url) => [
@@ -121,19 +138,9 @@ async function runCore() {
   ]);
 
   // The same core compiled natively for this CPU, searching the same data.
-  const targetDir = join(root, "target", "native-bench");
-  execFileSync("cargo", ["build", "--release", "--example", "native_search", "-p", "quiver", "--target-dir", targetDir], {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, RUSTFLAGS: "-C target-cpu=native" },
-  });
   const { timing, recall } = await import("./bench/suites.js");
   for (const ds of sets) {
-    const out = JSON.parse(
-      execFileSync(join(targetDir, "release", "examples", "native_search"), [
-        join(outDir, `${ds.name}.base.f32`), join(outDir, `${ds.name}.queries.f32`), String(ds.dim), ds.metric, "10", String(ds.repeat),
-      ], { maxBuffer: 1 << 28 }).toString(),
-    );
+    const out = native(ds, ds.repeat);
     const simd = rows.find((r) => r.dataset === ds.name && r.config === "simd128 flat, in worker");
     const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "plain-js");
     rows.push({
@@ -158,6 +165,23 @@ async function runWorkers() {
   const { rows, browser: browserVersion } = await inBrowser((browser, url) =>
     inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }),
   );
+  // The ceiling: the same scan natively, on one thread and split over two, taking
+  // turns as the browser's configurations do. A bandwidth-bound scan gains from a
+  // second thread only what the machine's memory gives it.
+  const { jsSearch, recall, timing } = await import("./bench/suites.js");
+  const f32 = (path) => new Float32Array(readFileSync(path).buffer.slice(0));
+  const base = f32(join(outDir, `${dataset.name}.base.f32`));
+  const queries = f32(join(outDir, `${dataset.name}.queries.f32`));
+  const dim = dataset.dim;
+  const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, queries.subarray(q * dim, (q + 1) * dim), 10));
+  const out = native(dataset, 3, 2);
+  const nativeRow = (config, ms, results) => ({
+    dataset: dataset.name, n: base.length / dim, d: dim, engine: "quiver-native", config,
+    recall_at_10: recall(results.slice(0, truth.length), truth), ...timing(ms, out.scan_bytes),
+  });
+  rows.push(nativeRow("flat, target-cpu=native, 1 thread", out.ms, out.results));
+  rows.push(nativeRow("flat, target-cpu=native, 2 threads", out.pool_ms, out.pool_results));
+
   const find = (config) => rows.find((r) => r.config === config);
   const p50 = (config) => find(config).p50_ms;
   const many = rows.find((r) => r.config.startsWith("simd128 searchMany"));
@@ -167,6 +191,7 @@ async function runWorkers() {
     pool_vs_one_worker_scalar: p50("scalar flat, 1 worker") / p50("scalar flat, pool of 2"),
     sab_vs_postmessage_dispatch: find("dispatch round trip, postMessage").p50_us / find("dispatch round trip, SAB ring").p50_us,
     search_many_vs_loop: loop.p50_ms / many.p50_ms,
+    native_two_threads_vs_one_flat: p50("flat, target-cpu=native, 1 thread") / p50("flat, target-cpu=native, 2 threads"),
   };
   // The smallest size from which the pool answers faster than one worker, at every size.
   const sizes = rows.filter((r) => r.config.startsWith("simd128 partitioning, 1 worker"));
