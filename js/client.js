@@ -2,7 +2,7 @@
 // and bulk data (big arrays transferred, not copied), and searches through the query
 // ring when the page is cross-origin isolated.
 import { QuiverError } from "./errors.js";
-import { Ring, ringBytes, SLOTS, FREE, READY, DONE, COMPLETED, YIELDS, DOORBELL, OK, POSTED } from "./ring.js";
+import { Ring, ringBytes, SLOTS, FREE, READY, DONE, COMPLETED, YIELDS, OK, POSTED } from "./ring.js";
 
 let workers = 0;
 
@@ -39,10 +39,10 @@ export class WorkerClient {
     return chosen;
   }
 
-  /** Moves searches onto a SharedArrayBuffer ring. */
-  async useRing() {
-    const ring = new Ring(new SharedArrayBuffer(ringBytes()));
-    await this.call("ring", { buffer: ring.buffer });
+  /** Moves searches onto a SharedArrayBuffer ring; the worker is `index` of `doorbells`. */
+  async useRing(doorbells, index) {
+    const ring = new Ring(new SharedArrayBuffer(ringBytes()), doorbells, index);
+    await this.call("ring", { buffer: ring.buffer, doorbells, index });
     this.ring = ring;
     this.free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
     this.inRing = new Map();
@@ -93,7 +93,7 @@ export class WorkerClient {
       // A worker serving the ring reads messages only when told that one is waiting.
       if (this.ring) {
         Atomics.add(this.ring.header, YIELDS, 1);
-        this.ring.bump(DOORBELL);
+        this.ring.wake();
       }
       this.worker.postMessage({ id, op, ...args }, transfer);
     });
@@ -101,14 +101,16 @@ export class WorkerClient {
 
   /**
    * Sends a search through the ring: `floats` and the JSON `request`; `quick` says it
-   * should take the worker only microseconds. Returns the slot
-   * and a promise of the result text, or null when the ring is full or the request
-   * does not fit (the caller then sends a message).
+   * should take the worker only microseconds; `silent` leaves waking the worker to
+   * another, whose request names it. Returns the slot and a promise of the result
+   * text, or null when the ring is full or the request does not fit (the caller then
+   * sends a message).
    */
-  ringCall(floats, request, quick) {
+  ringCall(floats, request, quick, silent = false) {
     if (!this.ring || this.free.length === 0) return null;
     const slot = this.free[this.free.length - 1];
     if (!this.ring.submit(slot, floats, request)) return null;
+    if (!silent) this.ring.wake();
     this.free.pop();
     const promise = new Promise((resolve, reject) => this.inRing.set(slot, { resolve, reject }));
     if (!(quick && this.inRing.size === 1 && this.#spin())) this.#watch();
@@ -118,6 +120,11 @@ export class WorkerClient {
   /** Has room in the ring for another request. */
   ringOpen() {
     return this.ring !== null && this.alive && this.free.length > 0;
+  }
+
+  /** Has no request in the ring: its worker is asleep or about to be. */
+  ringIdle() {
+    return this.ringOpen() && this.inRing.size === 0;
   }
 
   /** Takes back a request the worker has not started; its promise never settles. */

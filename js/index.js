@@ -720,7 +720,7 @@ export class Collection {
     const owners = this.#db._placements.owners(c);
     // Only a lone owner is polled for: polling one would hold back the others' requests.
     const quick = owners.length === 1 && c.counts[owners[0]] * floats.length <= QUICK_SCAN;
-    return Promise.all(owners.map((i) => pool.search(i, op, floats, request, cancel, quick).then(JSON.parse)));
+    return Promise.all(pool.searchAll(owners, op, floats, request, cancel, quick).map((p) => p.then(JSON.parse)));
   }
 
   /** The record with this id (or each of these ids), or null where there is none. */

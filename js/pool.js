@@ -3,6 +3,7 @@
 // is not cross-origin isolated, through messages.
 import { QuiverError } from "./errors.js";
 import { WorkerClient } from "./client.js";
+import { doorbellBytes } from "./ring.js";
 
 let warned = false;
 
@@ -34,6 +35,7 @@ export class Pool {
     this.storage = storage;
     this.ring = ring;
     this.restore = restore;
+    this.doorbells = ring ? new SharedArrayBuffer(doorbellBytes(size)) : null;
     if (!ring && !warned) {
       warned = true;
       console.info(
@@ -62,7 +64,7 @@ export class Pool {
       // files behind it is held by one worker at a time.
       const directory = `quiver/${encodeURIComponent(this.db)}/w${i}`;
       this.storage = await client.call("open", { db: this.db, site: this.site, storage: this.storage, directory, maxBytes: this.maxBytes, loaded: this.loaded });
-      if (this.ring) await client.useRing();
+      if (this.ring) await client.useRing(this.doorbells, i);
       return chosen;
     } catch (e) {
       client.terminate();
@@ -76,6 +78,9 @@ export class Pool {
    */
   #lost(i, client) {
     if (this.#closed || this.#clients[i] !== client) return;
+    // It may have died before waking the other workers of a search (see searchAll):
+    // wake them, so their parts do not sit in their rings until something else does.
+    for (const c of this.#clients) if (c !== client && c.ring) c.ring.wake();
     const queued = this.#queues[i].splice(0);
     for (const q of queued) q.reject(new QuiverError("WORKER_LOST", "a store worker stopped; retry the call"));
     this.#restarts[i] = (this.#restarts[i] ?? 0) + 1;
@@ -113,11 +118,12 @@ export class Pool {
   /**
    * Runs a search op (`search` or `searchMany`) on worker i: through its ring when there
    * is one, else by message. `cancel` collects a function that withdraws the request;
-   * `quick` says the search is small enough to answer in microseconds.
+   * `quick` says the search is small enough to answer in microseconds; `silent` that
+   * the page is not to wake the worker, because another worker's request names it.
    */
-  search(i, op, floats, request, cancel, quick = false) {
+  search(i, op, floats, request, cancel, quick = false, silent = false) {
     return new Promise((resolve, reject) => {
-      const job = { op, floats, request, resolve, reject, cancelled: false, quick };
+      const job = { op, floats, request, resolve, reject, cancelled: false, quick, silent };
       cancel.push(() => {
         job.cancelled = true;
         if (job.slot !== undefined) this.#clients[i].cancel(job.slot);
@@ -125,6 +131,20 @@ export class Pool {
       this.#queues[i].push(job);
       this.#pump(i);
     });
+  }
+
+  /**
+   * Runs a search op on each of `owners`; returns the promises of their answers
+   * (`quick` as for {@link Pool#search}). When
+   * every owner's ring is idle, the page wakes only the first and its request names the
+   * others, which it wakes as it starts (why: ring.js).
+   */
+  searchAll(owners, op, floats, request, cancel, quick = false) {
+    const chain = owners.length > 1 && owners.every((i) => !this.#ready[i] && this.#queues[i].length === 0 && this.#clients[i].ringIdle());
+    if (!chain) return owners.map((i) => this.search(i, op, floats, request, cancel, quick));
+    // The others' requests go in first, so that none is woken before its slot is written.
+    const rest = owners.slice(1).map((i) => this.search(i, op, floats, request, cancel, false, true));
+    return [this.search(owners[0], op, floats, { ...request, wake: owners.slice(1) }, cancel), ...rest];
   }
 
   /** Starts queued searches on worker i while its ring has room. */
@@ -145,8 +165,12 @@ export class Pool {
       // Off the queue first: a quick answer may come back, and pump again, before
       // ringCall returns.
       queue.shift();
-      let sent = client.ring ? client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }), job.quick) : null;
-      sent ??= { promise: this.#message(client, job) };
+      let sent = client.ring ? client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }), job.quick, job.silent) : null;
+      if (!sent) {
+        // A message cannot wake the workers the request names: wake them from here.
+        for (const j of job.request.wake ?? []) this.#clients[j].ring.wake();
+        sent = { promise: this.#message(client, job) };
+      }
       job.slot = sent.slot;
       sent.promise.then(job.resolve, job.reject);
     }

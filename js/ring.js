@@ -2,18 +2,25 @@
 // which searches go out and results come back without postMessage. Both sides import
 // this file, so the layout is written down once.
 //
-// Header (Int32): DOORBELL is bumped by the page whenever there is work (a request in a
-// slot, or a message it wants the worker to read); the worker sleeps on it with
-// Atomics.wait. YIELDS counts the messages the page has posted: while the worker has not
-// handled that many, it leaves its loop so the event loop can deliver them. COMPLETED is
-// bumped by the worker whenever a slot is done; the page waits on it with waitAsync.
+// Header (Int32): YIELDS counts the messages the page has posted: while the worker has
+// not handled that many, it leaves its loop so the event loop can deliver them.
+// COMPLETED is bumped by the worker whenever a slot is done; the page waits on it with
+// waitAsync.
+//
+// Doorbells: one Int32 a worker, in a SharedArrayBuffer of the pool's. Worker i sleeps
+// on doorbell i with Atomics.wait; it is rung whenever there is work for it (a request
+// in a slot, or a message the page wants it to read), by the page or by another worker:
+// a request may name workers to wake (`wake`), which its worker rings as it starts it.
+// The page wakes only the first worker of a search spread over idle workers and that
+// worker wakes the rest, because when the page woke them all itself the kernel of a
+// 2-core VM sometimes queued two of them on one core, behind each other, for the whole
+// scan (1 search in 10; see README, "The worker pool").
 //
 // A slot: a header of SLOT_HEADER Int32s, then the query's floats, then UTF-8 JSON
 // (the request's collection and options going out, the result coming back).
 
-export const DOORBELL = 0;
-export const YIELDS = 1;
-export const COMPLETED = 2;
+export const YIELDS = 0;
+export const COMPLETED = 1;
 const HEADER_BYTES = 64;
 
 export const SLOTS = 32;
@@ -39,14 +46,17 @@ export const FAILED = 1;
 export const POSTED = 2;
 
 export const ringBytes = () => HEADER_BYTES + SLOTS * SLOT_BYTES;
+export const doorbellBytes = (workers) => workers * 4;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A view of one ring, as either side sees it. */
+/** A view of worker `index`'s ring and of the pool's doorbells, as either side sees them. */
 export class Ring {
-  constructor(buffer) {
+  constructor(buffer, doorbells, index) {
     this.buffer = buffer;
+    this.doorbells = new Int32Array(doorbells);
+    this.index = index;
     this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.slots = Array.from({ length: SLOTS }, (_, i) => {
       const at = HEADER_BYTES + i * SLOT_BYTES;
@@ -72,9 +82,25 @@ export class Ring {
     Atomics.notify(this.header, field);
   }
 
+  /** Rings worker `i`'s doorbell (this ring's worker by default). */
+  wake(i = this.index) {
+    Atomics.add(this.doorbells, i, 1);
+    Atomics.notify(this.doorbells, i);
+  }
+
+  /** This ring's doorbell, as the worker last saw it before sleeping. */
+  doorbell() {
+    return Atomics.load(this.doorbells, this.index);
+  }
+
+  /** Sleeps the worker until its doorbell moves from `seen`, or `ms` pass. */
+  sleep(seen, ms) {
+    return Atomics.wait(this.doorbells, this.index, seen, ms);
+  }
+
   /**
-   * Writes a request (floats, then a JSON text) into free slot `i` and hands it to the
-   * worker. Returns false, writing nothing, when it does not fit.
+   * Writes a request (floats, then a JSON text) into free slot `i`, where the worker
+   * takes it once woken. Returns false, writing nothing, when it does not fit.
    */
   submit(i, floats, text) {
     const s = this.slots[i];
@@ -87,7 +113,6 @@ export class Ring {
     s.ints[FLOATS] = floats.length;
     s.ints[TEXT_BYTES] = bytes.length;
     Atomics.store(s.ints, STATE, READY);
-    this.bump(DOORBELL);
     return true;
   }
 

@@ -6,7 +6,7 @@
 import * as simdBuild from "../pkg/simd/quiver.js";
 import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
-import { Ring, DOORBELL, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
+import { Ring, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
 import { SegmentFiles } from "./segment-files.js";
 import { IdbLog } from "./idb-log.js";
 
@@ -200,8 +200,8 @@ const ops = {
   },
   setMeta: (args) => logged(args.db, "setMeta", args, WRITES.setMeta(handle(args.db), args)),
   rows: ({ db, collection }) => handle(db).rows(collection),
-  ring({ buffer }) {
-    ring = new Ring(buffer);
+  ring({ buffer, doorbells, index }) {
+    ring = new Ring(buffer, doorbells, index);
     handled = 0;
   },
   get: ({ db, collection, ids }) => handle(db).get(collection, ids),
@@ -378,7 +378,7 @@ const ringOps = { search: "query", searchMany: "queries" };
 function serve() {
   let next = 0;
   for (;;) {
-    const bell = Atomics.load(ring.header, DOORBELL);
+    const bell = ring.doorbell();
     if (Atomics.load(ring.header, YIELDS) !== handled) return;
     let idle = true;
     for (let n = 0; n < SLOTS; n++, next = (next + 1) % SLOTS) {
@@ -386,7 +386,8 @@ function serve() {
       idle = false;
       const { floats, request } = ring.request(next);
       const slot = next;
-      const { op, ...args } = request;
+      const { op, wake = [], ...args } = request;
+      for (const i of wake) ring.wake(i);
       mayCheckpoint = segments.size + logs.size > 0;
       const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
       ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) =>
@@ -394,7 +395,7 @@ function serve() {
       );
     }
     // Blocked here, the worker runs no timers: it times its own quiet moment.
-    if (idle && Atomics.wait(ring.header, DOORBELL, bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
+    if (idle && ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
       checkpoint().finally(serve);
       return;
     }
