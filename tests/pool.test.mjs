@@ -128,6 +128,41 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
   assert.equal(out.count, 20000);
 });
 
+test("the first worker of a lone spread search dying at any moment leaves no search waiting", async () => {
+  // On idle workers the page wakes only the first owner, which wakes the others: its
+  // death, before or after it woke them, must not leave their parts, or the next
+  // search, waiting (a hang here times the test out).
+  const out = await isolated.page.evaluate(async () => {
+    const f32 = async (f) => new Float32Array(await (await fetch(`/data/code-minilm-20k/${f}`)).arrayBuffer());
+    const base = await f32("base.f32");
+    const qs = await f32("queries.f32");
+    const dim = 384;
+    const db = await quiver.open({ name: "kill-first", workers: 2 });
+    const col = await db.collection("c", { dim, metric: "cosine" });
+    for (let i = 0; i < 20000; i += 1000) {
+      await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: String(i + j), vector: base.subarray((i + j) * dim, (i + j + 1) * dim) })));
+    }
+    const q = (i) => qs.subarray(i * dim, (i + 1) * dim);
+    const owners = db._placements.owners(await db._placement("c"));
+    const before = [await col.search(q(0), { k: 10 }), await col.search(q(1), { k: 10 })];
+    const codes = [];
+    // Killed before the request is sent, while it is sent, and while it is scanned.
+    const moments = [() => null, () => Promise.resolve(), () => new Promise((r) => setTimeout(r, 0)), () => new Promise((r) => setTimeout(r, 1))];
+    for (const moment of moments) {
+      const lone = col.search(q(2), { k: 10 }).then(() => "ok", (e) => e.code);
+      await moment();
+      db._pool.workers[owners[0]].terminate();
+      codes.push(await lone);
+    }
+    const after = [await col.search(q(0), { k: 10 }), await col.search(q(1), { k: 10 })];
+    await db.close();
+    return { owners, codes, same: JSON.stringify(after) === JSON.stringify(before) };
+  });
+  assert.equal(out.owners.length, 2);
+  assert.deepEqual(out.codes.filter((c) => c !== "ok" && c !== "WORKER_LOST"), [], `${out.codes}`);
+  assert.equal(out.same, true);
+});
+
 test("1,000 concurrent queries are all answered, each as a lone search answers it", async () => {
   const out = await isolated.page.evaluate(async () => {
     let s = 3;
