@@ -101,10 +101,14 @@ async function inBrowser(fn) {
   }
 }
 
-/** Runs `suite` from scripts/bench/suites.js in a fresh bench page; returns its rows. */
-async function inPage(browser, url, suite, args) {
+/**
+ * Runs `suite` from scripts/bench/suites.js in a fresh bench page; returns its rows.
+ * `expose` names Node functions the page may call.
+ */
+async function inPage(browser, url, suite, args, expose = {}) {
   const page = await browser.context.newPage();
   page.on("console", (m) => m.type() === "error" && console.error(m.text()));
+  for (const [name, fn] of Object.entries(expose)) await page.exposeFunction(name, fn);
   await page.goto(`${url}/scripts/bench/index.html`);
   await page.waitForFunction(() => window.ready);
   const { rows } = await page.evaluate(async ({ suite, args }) => window.suites[suite](args), { suite, args });
@@ -162,25 +166,39 @@ async function runCore() {
 
 async function runWorkers() {
   const dataset = datasets().find((d) => d.name.endsWith("-100k"));
-  const { rows, browser: browserVersion } = await inBrowser((browser, url) =>
-    inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }),
-  );
-  // The ceiling: the same scan natively, on one thread and split over two, taking
-  // turns as the browser's configurations do. A bandwidth-bound scan gains from a
-  // second thread only what the machine's memory gives it.
+  // The ceilings: the simd128 build's scan in Node threads (no browser, no dispatch),
+  // and the same core natively, each on one thread and split over two. A
+  // bandwidth-bound scan gains from a second thread only what the machine's memory
+  // gives it, and on this VM that moves from minute to minute (vCPUs move between
+  // cores), so the Node ceiling takes its rounds between the browser's.
   const { jsSearch, recall, timing } = await import("./bench/suites.js");
+  const { wasmThreads } = await import("./bench/wasm-threads.mjs");
   const f32 = (path) => new Float32Array(readFileSync(path).buffer.slice(0));
   const base = f32(join(outDir, `${dataset.name}.base.f32`));
   const queries = f32(join(outDir, `${dataset.name}.queries.f32`));
   const dim = dataset.dim;
+  const threads = await wasmThreads({ pkg: join(root, "pkg", "simd"), base, queries, dim, k: 10 });
+  let browserRows;
+  try {
+    browserRows = await inBrowser((browser, url) =>
+      inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }, { betweenRounds: () => threads.round() }),
+    );
+  } finally {
+    await threads.close();
+  }
+  const { rows, browser: browserVersion } = browserRows;
   const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, queries.subarray(q * dim, (q + 1) * dim), 10));
-  const out = native(dataset, 3, 2);
-  const nativeRow = (config, ms, results) => ({
-    dataset: dataset.name, n: base.length / dim, d: dim, engine: "quiver-native", config,
-    recall_at_10: recall(results.slice(0, truth.length), truth), ...timing(ms, out.scan_bytes),
+  const scanBytes = base.length * 4;
+  const ceiling = (engine, config, ms, results) => ({
+    dataset: dataset.name, n: base.length / dim, d: dim, engine, config,
+    recall_at_10: recall(results.slice(0, truth.length), truth), ...timing(ms, scanBytes),
   });
-  rows.push(nativeRow("flat, target-cpu=native, 1 thread", out.ms, out.results));
-  rows.push(nativeRow("flat, target-cpu=native, 2 threads", out.pool_ms, out.pool_results));
+  const t = threads.results;
+  rows.push(ceiling("quiver-node", "simd128 scan, Node, 1 thread", t.one, t.oneIds));
+  rows.push(ceiling("quiver-node", "simd128 scan, Node, 2 threads", t.two, t.twoIds));
+  const out = native(dataset, 3, 2);
+  rows.push(ceiling("quiver-native", "flat, target-cpu=native, 1 thread", out.ms, out.results));
+  rows.push(ceiling("quiver-native", "flat, target-cpu=native, 2 threads", out.pool_ms, out.pool_results));
 
   const find = (config) => rows.find((r) => r.config === config);
   const p50 = (config) => find(config).p50_ms;
@@ -191,6 +209,7 @@ async function runWorkers() {
     pool_vs_one_worker_scalar: p50("scalar flat, 1 worker") / p50("scalar flat, pool of 2"),
     sab_vs_postmessage_dispatch: find("dispatch round trip, postMessage").p50_us / find("dispatch round trip, SAB ring").p50_us,
     search_many_vs_loop: loop.p50_ms / many.p50_ms,
+    wasm_two_threads_vs_one_flat: p50("simd128 scan, Node, 1 thread") / p50("simd128 scan, Node, 2 threads"),
     native_two_threads_vs_one_flat: p50("flat, target-cpu=native, 1 thread") / p50("flat, target-cpu=native, 2 threads"),
   };
   // The smallest size from which the pool answers faster than one worker, at every size.

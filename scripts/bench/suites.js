@@ -223,6 +223,8 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
       for (const c of configs) {
         for (let i = 0; i < nq; i++) await timeCalls(1, async () => (c.found[i] = await c.col.search(query(i), { k })), c.ms);
       }
+      // The bench's ceilings, timed between the rounds so that they see the same machine.
+      if (build === "simd128") await globalThis.betweenRounds?.();
     }
     for (const c of configs) {
       const label = c.size === 1 ? "1 worker" : `pool of ${c.size}`;
