@@ -135,9 +135,9 @@ export class Pool {
 
   /**
    * Runs a search op on each of `owners`; returns the promises of their answers
-   * (`quick` as for {@link Pool#search}). When
-   * every owner's ring is idle, the page wakes only the first and its request names the
-   * others, which it wakes as it starts (why: ring.js).
+   * (`quick` as for {@link Pool#search}). When every owner's ring is idle, the page
+   * wakes only the first, whose request names the others for it to wake as it starts
+   * (why: ring.js).
    */
   searchAll(owners, op, floats, request, cancel, quick = false) {
     const chain = owners.length > 1 && owners.every((i) => !this.#ready[i] && this.#queues[i].length === 0 && this.#clients[i].ringIdle());

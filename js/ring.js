@@ -88,7 +88,7 @@ export class Ring {
     Atomics.notify(this.doorbells, i);
   }
 
-  /** This ring's doorbell, as the worker last saw it before sleeping. */
+  /** The doorbell's count now: the worker reads it before looking for work. */
   doorbell() {
     return Atomics.load(this.doorbells, this.index);
   }
