@@ -64,17 +64,7 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   const killed = await env.p.page.evaluate(async () => {
     const big = await db.collection("big");
     const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
-    // A call caught by the worker's death fails with WORKER_LOST; a retry waits for
-    // the replacement. (The dying worker may still answer for a moment.)
-    const retry = async (f) => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await f();
-        } catch (e) {
-          if (e.code !== "WORKER_LOST" || attempt === 3) throw e;
-        }
-      }
-    };
+    const { retryLost: retry } = await import("/tests/pages/retry.js");
     db._pool.workers[1].terminate();
     const lost = await db._pool.call(1, "count", { collection: "big" }).then(() => "answered", (e) => e.code);
     const hits = await retry(() => big.search(qs.subarray(0, 384), { k: 5 }));
