@@ -42,20 +42,16 @@ export class IdbLog {
     return log;
   }
 
-  /** The image (a Uint8Array, or null before the first checkpoint) and the log records. */
+  /**
+   * The image, in order, as the Uint8Array chunks it was stored in (none before the
+   * first checkpoint), and the log records.
+   */
   async load() {
     const tx = this.#db.transaction(["image", "log"], "readonly");
     const [chunks, records] = await Promise.all([done(tx.objectStore("image").getAll()), done(tx.objectStore("log").getAll())]);
     this.records = records.length;
     this.bytes = 0;
-    if (chunks.length === 0) return { image: null, records };
-    const image = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-    let at = 0;
-    for (const c of chunks) {
-      image.set(new Uint8Array(c), at);
-      at += c.byteLength;
-    }
-    return { image, records };
+    return { image: chunks.map((c) => new Uint8Array(c)), records };
   }
 
   /**

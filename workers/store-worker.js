@@ -265,7 +265,7 @@ async function checkpoint(only, closing = false) {
 /** The database an IndexedDB log holds: its image, then its writes replayed in order. */
 async function fromLog(log, site) {
   const { image, records } = await log.load();
-  const d = image ? core.Db.fromBytes(image, site, false) : new core.Db(site);
+  const d = image.length > 0 ? core.Db.fromChunks(image, site, false) : new core.Db(site);
   for (const { op, args } of records) WRITES[op](d, args);
   return d;
 }

@@ -15,6 +15,34 @@ fn to_js(e: Error) -> JsValue {
     err.into()
 }
 
+/// Reads JS `Uint8Array`s one after another, copying from each straight into the
+/// caller's buffer.
+struct Chunks {
+    chunks: Vec<js_sys::Uint8Array>,
+    next: usize,
+    offset: u32,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(chunk) = self.chunks.get(self.next) {
+            let left = chunk.length() - self.offset;
+            if left == 0 {
+                self.next += 1;
+                self.offset = 0;
+                continue;
+            }
+            let n = left.min(u32::try_from(buf.len()).unwrap_or(u32::MAX));
+            chunk
+                .subarray(self.offset, self.offset + n)
+                .copy_to(&mut buf[..n as usize]);
+            self.offset += n;
+            return Ok(n as usize);
+        }
+        Ok(0)
+    }
+}
+
 fn parse_json(text: &str, field: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
 }
@@ -172,6 +200,22 @@ impl Db {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8], site: &str, verify: bool) -> Result<Db, JsValue> {
         Database::from_bytes(bytes, site, verify)
+            .map(|d| Db { inner: Some(d) })
+            .map_err(to_js)
+    }
+
+    /// `fromBytes` over an image in pieces (an array of `Uint8Array`s), each copied once
+    /// into SQLite's memory: an IndexedDB image is never joined in JS nor copied twice.
+    #[wasm_bindgen(js_name = fromChunks)]
+    pub fn from_chunks(chunks: js_sys::Array, site: &str, verify: bool) -> Result<Db, JsValue> {
+        let chunks: Vec<js_sys::Uint8Array> = chunks.iter().map(js_sys::Uint8Array::from).collect();
+        let len = chunks.iter().map(|c| c.length() as usize).sum();
+        let reader = Chunks {
+            chunks,
+            next: 0,
+            offset: 0,
+        };
+        Database::from_reader(reader, len, site, verify)
             .map(|d| Db { inner: Some(d) })
             .map_err(to_js)
     }

@@ -13,6 +13,7 @@ use crate::store::{self, Row, Scanned, SegmentRecord, Settings, Store, Stored};
 use rusqlite::Connection;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::Read;
 
 /// Largest metadata object accepted, serialised as JSON.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -179,12 +180,19 @@ impl Database {
     /// is touched. `verify: false` skips SQLite's integrity check, which reads every
     /// page: for images quiver wrote itself (IndexedDB storage), not for imports.
     pub fn from_bytes(bytes: &[u8], site: &str, verify: bool) -> Result<Database> {
+        Self::from_reader(bytes, bytes.len(), site, verify)
+    }
+
+    /// [`Database::from_bytes`] over `len` bytes read from `reader` straight into
+    /// SQLite's memory, so that an image held in pieces is copied once, never joined.
+    pub fn from_reader(mut reader: impl Read, len: usize, site: &str, verify: bool) -> Result<Database> {
         let corrupt = |why: String| Error::new(Code::CorruptDatabase, format!("bytes: not a quiver database: {why}"));
-        if !bytes.starts_with(b"SQLite format 3\0") {
+        let mut header = [0u8; 16];
+        if len < header.len() || reader.read_exact(&mut header).is_err() || &header != b"SQLite format 3\0" {
             return Err(corrupt("no SQLite header".into()));
         }
         let mut conn = Connection::open_in_memory()?;
-        conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), false)
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, header.chain(reader), len, false)
             .map_err(|e| corrupt(e.to_string()))?;
         if verify {
             let check: String = conn
