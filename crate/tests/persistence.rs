@@ -65,7 +65,27 @@ fn a_database_round_trips_through_bytes_and_foreign_bytes_are_corrupt() {
     assert_eq!(rows[2].vector, v[2]);
     assert_eq!(rows[2].metadata.as_deref(), Some(r#"{"i":2}"#));
 
+    // In pieces, as an IndexedDB image comes back: read in short reads, chunk by chunk.
+    struct Trickle<'a>(Vec<&'a [u8]>);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(chunk) = self.0.first_mut() else { return Ok(0) };
+            let n = chunk.len().min(buf.len()).min(4093);
+            buf[..n].copy_from_slice(&chunk[..n]);
+            *chunk = &chunk[n..];
+            if chunk.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+    let third = bytes.len() / 3;
+    let pieces = Trickle(vec![&bytes[..5], &bytes[5..third], &bytes[third..]]);
+    let mut pieced = Database::from_reader(pieces, bytes.len(), "site-c", true).unwrap();
+    assert_eq!(pieced.rows("c").unwrap(), rows);
+
     let code = |bytes: &[u8]| Database::from_bytes(bytes, "s", true).err().map(|e| e.code);
+    assert_eq!(code(b"SQLite format"), Some(quiver::Code::CorruptDatabase));
     assert_eq!(code(b"not a database at all"), Some(quiver::Code::CorruptDatabase));
     // A b-tree page's header scribbled over.
     let mut damaged = bytes.clone();
