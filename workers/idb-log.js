@@ -9,7 +9,7 @@
 // and SQLite's I/O is not. A log of whole writes needs none.
 
 /** Bytes an image chunk holds: IndexedDB stores large values less well than several. */
-const CHUNK = 16 << 20;
+export const CHUNK = 16 << 20;
 
 const done = (request) =>
   new Promise((resolve, reject) => {
@@ -66,12 +66,15 @@ export class IdbLog {
     return committed(tx);
   }
 
-  /** Replaces image and log with `image` (a Uint8Array), atomically. */
-  checkpoint(image) {
+  /**
+   * Replaces image and log with `chunks` (the image as Uint8Arrays of CHUNK bytes, each
+   * on a buffer of its own), atomically.
+   */
+  checkpoint(chunks) {
     const tx = this.#db.transaction(["image", "log"], "readwrite", { durability: "strict" });
     const store = tx.objectStore("image");
     store.clear();
-    for (let at = 0, i = 0; at < image.length; at += CHUNK, i++) store.put(image.slice(at, at + CHUNK).buffer, i);
+    chunks.forEach((chunk, i) => store.put(chunk.buffer, i));
     tx.objectStore("log").clear();
     this.records = 0;
     this.bytes = 0;

@@ -8,7 +8,7 @@ import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { Ring, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
 import { SegmentFiles } from "./segment-files.js";
-import { IdbLog } from "./idb-log.js";
+import { IdbLog, CHUNK } from "./idb-log.js";
 
 // Both builds are imported statically so bundlers need no code splitting in workers;
 // only the chosen one's wasm is fetched.
@@ -246,7 +246,7 @@ async function checkpoint(only, closing = false) {
   for (const [name, { log }] of logs) {
     if (only !== undefined && name !== only) continue;
     const due = closing ? log.records > 0 : log.bytes > LOG_BYTES || log.records > LOG_RECORDS;
-    if (due) await log.checkpoint(dbs.get(name).toBytes()).catch(() => {});
+    if (due) await log.checkpoint(dbs.get(name).toChunks(CHUNK)).catch(() => {});
   }
   for (const [name, files] of segments) {
     if (only !== undefined && name !== only) continue;

@@ -244,6 +244,14 @@ impl Db {
         self.db()?.to_bytes().map_err(to_js)
     }
 
+    /// The database's file in `Uint8Array` pieces of `chunk` bytes, each copied once out
+    /// of SQLite: an IndexedDB checkpoint, never whole in JS.
+    #[wasm_bindgen(js_name = toChunks)]
+    pub fn image_chunks(&mut self, chunk: usize) -> Result<js_sys::Array, JsValue> {
+        let image = self.db()?.image().map_err(to_js)?;
+        Ok(image.chunks(chunk.max(1)).map(js_sys::Uint8Array::from).collect())
+    }
+
     /// `"ok"` when SQLite's `PRAGMA integrity_check` finds the file sound, else its report.
     #[wasm_bindgen(js_name = integrityCheck)]
     pub fn integrity_check(&mut self) -> Result<String, JsValue> {

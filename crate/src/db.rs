@@ -226,6 +226,12 @@ impl Database {
         self.store.to_bytes()
     }
 
+    /// [`Database::to_bytes`] borrowed, not copied, where SQLite holds the file in its
+    /// own memory (IndexedDB storage), for a checkpoint to store piece by piece.
+    pub fn image(&mut self) -> Result<impl std::ops::Deref<Target = [u8]> + '_> {
+        self.store.image()
+    }
+
     fn from_connection(conn: Connection, site: &str) -> Result<Database> {
         Ok(Database {
             store: Store::open(conn, site)?,

@@ -563,7 +563,13 @@ impl Store {
 
     /// The database as the bytes of a standalone SQLite file.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
-        Ok(self.conn.serialize(rusqlite::MAIN_DB)?.to_vec())
+        Ok(self.image()?.to_vec())
+    }
+
+    /// The database's file image, borrowed from SQLite's own memory where it lives
+    /// there (a database opened from bytes), else copied once.
+    pub fn image(&mut self) -> Result<rusqlite::serialize::Data<'_>> {
+        Ok(self.conn.serialize(rusqlite::MAIN_DB)?)
     }
 
     /// Runs `PRAGMA integrity_check`; `"ok"` when the file is sound.
