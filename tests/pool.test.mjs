@@ -62,8 +62,11 @@ function compareInPage({ data, metric, queries: nq }) {
       const all = Array.from({ length: nq }, (_, i) => query(i));
       many.push(...(await col.searchMany(all, { k: 10 })));
       many.push(...(await col.searchMany(all, { k: 25, filter: { g: { $in: [1, 2] } } })));
+      // Twice the queries: with 384 dimensions more than a ring slot holds, so the batch
+      // goes to each worker by message (on idle workers, the page wakes them all then).
+      const twice = await col.searchMany([...all, ...all], { k: 10 });
       const parts = await Promise.all(Array.from({ length: workers }, (_, w) => db._pool.call(w, "count", { collection: "c" })));
-      out[workers] = { single, many, parts, count: await col.count(), isolated: crossOriginIsolated };
+      out[workers] = { single, many, twice, parts, count: await col.count(), isolated: crossOriginIsolated };
       await db.close();
     }
     return out;
@@ -83,6 +86,8 @@ for (const [data, metric] of [["random", "dot"], ["random", "euclidean"], ["mini
     assert.deepEqual(pool.single, one.single);
     assert.deepEqual(pool.many, one.single);
     assert.deepEqual(one.many, one.single);
+    const byTen = one.single.slice(0, 40);
+    assert.deepEqual(pool.twice, [...byTen, ...byTen]);
   });
 }
 
