@@ -204,13 +204,23 @@ fn a_dropped_collection_is_gone_and_its_name_free_again() {
     assert_eq!(db.store().integrity_check().unwrap(), "ok");
 }
 
+/// The database file `name`, opened (or created) through SQLite's own file VFS.
+fn on_disk(name: &str) -> Database {
+    Database::open_with_vfs(name, "unix", "site").unwrap()
+}
+
+/// `n` points (i, -1): under Euclidean distance, row i is nearest to the query (i, -1).
+fn on_a_line(n: usize) -> Vec<Vec<f32>> {
+    (0..n).map(|i| vec![i as f32, -1.0]).collect()
+}
+
 #[test]
 fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
     let dir = Scratch::new("staged");
     let name = &dir.db();
-    let vectors: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32, -1.0]).collect();
+    let vectors = on_a_line(20);
     {
-        let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+        let mut db = on_disk(name);
         db.create_collection("c", 2, Metric::Euclidean).unwrap();
         let mut keep = records(&vectors);
         let drop = keep.split_off(15);
@@ -230,7 +240,7 @@ fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
         assert!(db.get("c", "r7").unwrap().is_none());
     }
     // As after a crash between the phases: what was staged and decided is still there.
-    let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+    let mut db = on_disk(name);
     assert_eq!(db.staged_batches().unwrap(), ["drop", "keep"]);
     assert!(db.decided("keep").unwrap());
     assert!(!db.decided("drop").unwrap());
@@ -271,9 +281,9 @@ fn a_staged_batch_outlives_a_crash_and_is_then_written_once_or_dropped() {
 fn a_staged_delete_outlives_a_crash_and_is_then_applied_once_or_dropped() {
     let dir = Scratch::new("staged-delete");
     let name = &dir.db();
-    let vectors: Vec<Vec<f32>> = (0..10).map(|i| vec![i as f32, -1.0]).collect();
+    let vectors = on_a_line(10);
     {
-        let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+        let mut db = on_disk(name);
         db.create_collection("c", 2, Metric::Euclidean).unwrap();
         db.upsert("c", records(&vectors)).unwrap();
         let err = db.stage_delete("none", "nope", &["r1"]).unwrap_err();
@@ -284,7 +294,7 @@ fn a_staged_delete_outlives_a_crash_and_is_then_applied_once_or_dropped() {
         // Staged is not applied: every row is still there.
         assert_eq!(db.count("c").unwrap(), 10);
     }
-    let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+    let mut db = on_disk(name);
     assert_eq!(db.staged_batches().unwrap(), ["drop", "keep"]);
     let (collection, ids) = db.commit_staged("keep").unwrap().unwrap();
     assert_eq!(
