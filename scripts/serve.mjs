@@ -48,6 +48,6 @@ export function serve({ root, port = 0, isolate = true, routes = {} }) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   const port = Number(process.env.PORT ?? 8080);
-  const { url } = await serve({ root, port, routes: { "/data/": join(root, "..", "shared", "data") } });
+  const { url } = await serve({ root, port });
   console.log(`quiver demo: ${url}/demo/  (Ctrl+C to stop)`);
 }

@@ -37,7 +37,7 @@ export async function launch() {
 
 /** Serves `dir` (the repo root by default) and opens `path` in a new page. */
 export async function openPage(browser, path, { dir = root, isolate = true } = {}) {
-  const { server, url } = await serve({ root: dir, isolate, routes: { "/data/": join(root, "..", "shared", "data") } });
+  const { server, url } = await serve({ root: dir, isolate });
   const page = await browser.context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e));

@@ -14,7 +14,9 @@ const env = usePage(before, after);
 /** In the page: opens the OPFS database and reads back what the test compares. */
 function snapshot() {
   return (async () => {
-    const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
+    // Synthetic clustered vectors: 20,000 rows spread over two workers give each a segment.
+    const { clustered } = await import("/tests/pages/data.js");
+    const qs = clustered(10, 384, 99);
     // The database this page already has open, or (after a reload) open it again.
     const db = window.db ?? (await quiver.open({ name: "persist", storage: "opfs", workers: 2 }));
     const out = { storage: db.storage, collections: (await db.collections()).sort() };
@@ -33,7 +35,7 @@ function snapshot() {
 
 test("an OPFS database of two workers survives a reload, and a killed worker reopens its file", async () => {
   const written = await env.p.page.evaluate(async () => {
-    const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
+    const base = (await import("/tests/pages/data.js")).clustered(20000, 384, 7);
     const db = await quiver.open({ name: "persist", storage: "opfs", workers: 2 });
     const big = await db.collection("big", { dim: 384 });
     for (let i = 0; i < 20000; i += 1000) {
@@ -63,7 +65,7 @@ test("an OPFS database of two workers survives a reload, and a killed worker reo
   // Kill a worker: its replacement reopens the same OPFS file.
   const killed = await env.p.page.evaluate(async () => {
     const big = await db.collection("big");
-    const qs = new Float32Array(await (await fetch("/data/code-minilm-20k/queries.f32")).arrayBuffer());
+    const qs = (await import("/tests/pages/data.js")).clustered(1, 384, 99);
     const { retryLost: retry } = await import("/tests/pages/retry.js");
     db._pool.workers[1].terminate();
     const lost = await db._pool.call(1, "count", { collection: "big" }).then(() => "answered", (e) => e.code);
@@ -140,17 +142,22 @@ test(`${storage}: a page closed, or a worker killed, in the middle of a bulk ins
   });
   const inserting = victim
     .evaluate(async (storage) => {
-      const base = new Float32Array(await (await fetch("/data/code-minilm-20k/base.f32")).arrayBuffer());
+      const { base, n } = await (await import("/tests/pages/data.js")).minilm();
       const db = await quiver.open({ name: `bulk-${storage}`, storage, workers: 1 });
       const col = await db.collection("c", { dim: 384 });
       for (let b = 0; b < 100; b++) {
-        const start = (b * 1000) % 20000;
+        const start = (b * 1000) % n;
         await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `${b}-${j}`, vector: base.subarray((start + j) * 384, (start + j + 1) * 384), metadata: { b } })));
         console.log(`acked ${b + 1}`);
       }
     }, storage)
     .catch(() => "closed");
-  while (acked < 12) await new Promise((r) => setTimeout(r, 20));
+  // The page acknowledges a batch every few tens of ms; give up (a clear failure, not
+  // a hang) if twelve have not come within a minute.
+  for (const deadline = Date.now() + 60_000; acked < 12; ) {
+    if (Date.now() > deadline) assert.fail(`only ${acked} batches acknowledged in 60 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await victim.close();
   assert.equal(await inserting, "closed");
   const seen = acked;
@@ -264,6 +271,32 @@ test(`${storage}: ${write === "upsert" ? "a batch" : "a delete"} spread over two
 }
 }
 }
+
+test("a database's site id is created with its files and kept across reopen, in OPFS and IndexedDB", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    const seen = [];
+    for (const storage of ["opfs", "idb"]) {
+      const open = () => quiver.open({ name: `site-${storage}`, storage, workers: 2 });
+      const first = await open();
+      const [id] = await (await first.collection("c", { dim: 2 })).upsert({ vector: [1, 2] });
+      await first.close();
+      const again = await open();
+      seen.push({ storage, first: first.site, again: again.site, id });
+      await again.close();
+    }
+    const memory = await Promise.all([quiver.open({ name: "site-m1" }), quiver.open({ name: "site-m2" })]);
+    seen.push({ storage: "memory", first: memory[0].site, again: memory[1].site });
+    await Promise.all(memory.map((db) => db.close()));
+    return seen;
+  });
+  for (const { storage, first, again, id } of out) {
+    assert.match(first, /^[0-9a-f]{16}$/, storage);
+    if (storage === "memory") assert.notEqual(first, again, "two databases, two sites");
+    else assert.equal(again, first, `${storage}: the site is the file's`);
+    if (id) assert.ok(id.startsWith(`${first}-`), `${storage}: generated ids carry the site: ${id}`);
+  }
+  assert.notEqual(out[0].first, out[1].first);
+});
 
 test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
   const out = await env.p.page.evaluate(async () => {

@@ -22,16 +22,13 @@ after(async () => {
 /**
  * In the page: loads a dataset into a 1-worker and a 3-worker database and returns
  * both answers to the same searches, with the pool's layout. `data` is "random" or
- * "minilm" (the real embeddings in ../shared/data).
+ * "minilm" (real embeddings, tests/fixtures/minilm-2k).
  */
 function compareInPage({ data, metric, queries: nq }) {
   return (async () => {
     let dim, base, qs;
     if (data === "minilm") {
-      const f32 = async (f) => new Float32Array(await (await fetch(`/data/code-minilm-20k/${f}`)).arrayBuffer());
-      base = await f32("base.f32");
-      qs = await f32("queries.f32");
-      dim = 384;
+      ({ dim, base, queries: qs } = await (await import("/tests/pages/data.js")).minilm());
     } else {
       let s = 7;
       const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
@@ -45,8 +42,8 @@ function compareInPage({ data, metric, queries: nq }) {
     const query = (i) => qs.subarray(i * dim, (i + 1) * dim);
     const out = {};
     for (const workers of [1, 3]) {
-      // The random set (3,000 rows) is below the default threshold: lower it so it spreads.
-      const partitionThreshold = data === "random" ? 1000 : undefined;
+      // Both sets (3,000 and 2,000 rows) are below the default threshold: lower it so they spread.
+      const partitionThreshold = 500;
       const db = await quiver.open({ name: `cmp-${data}-${metric}-${workers}`, workers, partitionThreshold });
       const col = await db.collection("c", { dim, metric });
       for (let i = 0; i < n; i += 1000) {
@@ -105,16 +102,13 @@ test("without COOP/COEP the pool falls back to messages and gives the same answe
 
 test("a killed worker fails its queries with WORKER_LOST, restarts, and answers right on retry, whenever it dies", async () => {
   const out = await isolated.page.evaluate(async () => {
-    const f32 = async (f) => new Float32Array(await (await fetch(`/data/code-minilm-20k/${f}`)).arrayBuffer());
-    const base = await f32("base.f32");
-    const qs = await f32("queries.f32");
-    const dim = 384;
-    const db = await quiver.open({ name: "kill", workers: 2 });
+    const { dim, base, queries: qs, n } = await (await import("/tests/pages/data.js")).minilm();
+    const db = await quiver.open({ name: "kill", workers: 2, partitionThreshold: 500 });
     const col = await db.collection("c", { dim, metric: "cosine" });
-    for (let i = 0; i < 20000; i += 1000) {
+    for (let i = 0; i < n; i += 1000) {
       await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: String(i + j), vector: base.subarray((i + j) * dim, (i + j + 1) * dim) })));
     }
-    const queries = Array.from({ length: 200 }, (_, i) => qs.subarray(i * dim, (i + 1) * dim));
+    const queries = Array.from({ length: 200 }, (_, i) => qs.subarray((i % 64) * dim, ((i % 64) + 1) * dim));
     const before = await col.searchMany(queries.slice(0, 20), { k: 10 });
     // Many searches in flight, then worker 1 dies under them.
     const inFlight = queries.map((q) => col.search(q, { k: 10 }).then(() => "ok", (e) => e.code));
@@ -147,7 +141,7 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
   assert.ok(out.codes.includes("WORKER_LOST"), `no query saw WORKER_LOST: ${out.codes}`);
   assert.deepEqual([...new Set(out.codes)].filter((c) => c !== "ok" && c !== "WORKER_LOST"), []);
   assert.deepEqual(out.same, [true, true]);
-  assert.equal(out.count, 20000);
+  assert.equal(out.count, 2000);
 });
 
 test("1,000 concurrent queries are all answered, each as a lone search answers it", async () => {
