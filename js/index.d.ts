@@ -17,6 +17,20 @@ export type ErrorCode =
 
 export declare const codes: readonly ErrorCode[];
 
+/** Limits on arguments; past one a call fails with INVALID_ARGUMENT (or INVALID_METADATA). */
+export declare const limits: {
+  /** Largest k a search accepts (10,000). */
+  readonly maxK: number;
+  /** Largest vector dimension a collection accepts (65,536). */
+  readonly maxDim: number;
+  /** Longest id, in UTF-8 bytes (512). */
+  readonly maxIdBytes: number;
+  /** Largest metadata object serialised as JSON, in bytes (65,536). */
+  readonly maxMetadataBytes: number;
+  /** Longest search timeout, in ms (2^31 - 1). */
+  readonly maxTimeoutMs: number;
+};
+
 /** The one error type quiver throws: `code` is stable, `message` names the field. */
 export declare class QuiverError extends Error {
   readonly name: "QuiverError";
@@ -159,6 +173,11 @@ export declare class Database {
   readonly workers: number;
   /** Where the data lives, "auto" resolved. */
   readonly storage: "memory" | "opfs" | "idb";
+  /**
+   * This database's site id (16 hex digits): created with its files and kept with them
+   * across reopens, it names this replica for sync and prefixes generated ids.
+   */
+  readonly site: string;
   /** Creates (or opens, checking dim and metric) a collection. */
   collection(name: string, options: CollectionOptions): Promise<Collection>;
   /** Opens an existing collection; NOT_FOUND when missing. */

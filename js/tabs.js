@@ -50,15 +50,39 @@ export function claim(name, lead, until, signal) {
   return { leads: decided, released };
 }
 
-/** The leading tab's side: answers other tabs' calls with `dispatch(target, method, args)`. */
+/**
+ * The coordinator's methods another tab may call, with how many arguments each
+ * takes: the rest stay in the calling tab (a search's withdrawal list).
+ */
+const FORWARDED = {
+  info: 0,
+  collection: 2,
+  dropCollection: 1,
+  collections: 0,
+  shards: 0,
+  searchShards: 3,
+  export: 1,
+  import: 1,
+  integrityCheck: 0,
+  upsert: 2,
+  search: 3,
+  searchMany: 3,
+  get: 2,
+  delete: 2,
+  count: 1,
+  ids: 1,
+};
+
+/** The leading tab's side: runs other tabs' calls on this tab's coordinator. */
 export class Leader {
-  constructor(name, dispatch) {
+  constructor(name, coordinator) {
+    this.coordinator = coordinator;
     this.channel = new BroadcastChannel(`quiver-db:${name}`);
     this.channel.onmessage = async ({ data }) => {
       if (data.type !== "call") return;
       let reply;
       try {
-        reply = { ok: true, value: await dispatch(data.target, data.method, data.args) };
+        reply = { ok: true, value: await this.dispatch(data.method, data.args) };
       } catch (e) {
         reply = { ok: false, code: e.code ?? "INTERNAL", message: String(e.message ?? e) };
       }
@@ -68,9 +92,35 @@ export class Leader {
     this.channel.postMessage({ type: "leader" });
   }
 
+  /** Runs coordinator method `method` with `args`, if other tabs may call it. */
+  async dispatch(method, args) {
+    if (!Object.hasOwn(FORWARDED, method)) {
+      throw new QuiverError("INVALID_ARGUMENT", `method: ${JSON.stringify(method)} cannot be called from another tab`);
+    }
+    return this.coordinator[method](...args.slice(0, FORWARDED[method]));
+  }
+
   close() {
     this.channel.close();
   }
+}
+
+/**
+ * The leading tab's coordinator as seen from a following tab: the same methods, each
+ * sent over `follower`. Vectors that are views into larger buffers are copied first,
+ * as a message would carry their whole buffer.
+ */
+export function remote(follower) {
+  const compact = (rows) => ({ ...rows, vectors: rows.vectors.map((v) => v.slice()) });
+  return Object.fromEntries(
+    Object.entries(FORWARDED).map(([method, arity]) => [
+      method,
+      (...args) => {
+        if (method === "upsert") args[1] = compact(args[1]);
+        return follower.call(method, args.slice(0, arity));
+      },
+    ]),
+  );
 }
 
 /** A following tab's side: sends calls to the leading tab, again if a new one leads. */
@@ -94,9 +144,9 @@ export class Follower {
     };
   }
 
-  /** Calls `method` on the leader's database ("db") or collection ({collection}). */
-  call(target, method, args = []) {
-    const message = { type: "call", from: this.#from, id: this.#next++, target, method, args };
+  /** Calls coordinator method `method` in the leading tab. */
+  call(method, args = []) {
+    const message = { type: "call", from: this.#from, id: this.#next++, method, args };
     return new Promise((resolve, reject) => {
       this.#pending.set(message.id, { message, resolve, reject });
       this.channel.postMessage(message);

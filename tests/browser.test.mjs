@@ -143,6 +143,15 @@ test("bad input gets a QuiverError with a code naming the field, and changes not
       await attempt("metadata too big", () => col.upsert([{ vector: [1, 1, 1], metadata: big }])),
       await attempt("metadata cyclic", () => col.upsert([{ vector: [1, 1, 1], metadata: cyclic }])),
       await attempt("metadata bigint", () => col.upsert([{ vector: [1, 1, 1], metadata: { n: 1n } }])),
+      await attempt("metadata function", () => col.upsert([{ vector: [1, 1, 1], metadata: { f() {} } }])),
+      await attempt("metadata Map", () => col.upsert([{ vector: [1, 1, 1], metadata: new Map([["lang", "py"]]) }])),
+      await attempt("metadata nested Set", () => col.upsert([{ vector: [1, 1, 1], metadata: { tags: { s: new Set([1]) } } }])),
+      await attempt("metadata typed array", () => col.upsert([{ vector: [1, 1, 1], metadata: { v: new Float32Array(2) } }])),
+      await attempt("metadata undefined value", () => col.upsert([{ vector: [1, 1, 1], metadata: { a: [1, undefined] } }])),
+      await attempt("metadata NaN", () => col.upsert([{ vector: [1, 1, 1], metadata: { x: NaN } }])),
+      await attempt("metadata symbol", () => col.upsert([{ vector: [1, 1, 1], metadata: { x: Symbol("s") } }])),
+      await attempt("metadata Date", () => col.upsert([{ vector: [1, 1, 1], metadata: { when: new Date(0) } }])),
+      await attempt("metadata bad in second record", () => col.upsert([{ id: "fine", vector: [1, 1, 1], metadata: { a: 1 } }, { id: "f2", vector: [1, 1, 1], metadata: { g: () => 1 } }])),
       await attempt("batch with one bad", () => col.upsert([{ id: "ok1", vector: [1, 1, 1] }, { id: "ok2", vector: [1, 1, 1] }, { id: "bad", vector: [1, 1] }])),
       await attempt("id not a string", () => col.upsert([{ id: 7, vector: [1, 1, 1] }])),
       await attempt("k = 0", () => col.search([1, 2, 3], { k: 0 })),
@@ -151,13 +160,21 @@ test("bad input gets a QuiverError with a code naming the field, and changes not
       await attempt("k fractional", () => col.search([1, 2, 3], { k: 2.5 })),
       await attempt("query wrong dimension", () => col.search([1, 2], { k: 1 })),
       await attempt("query NaN", () => col.search([1, NaN, 2], { k: 1 })),
+      await attempt("filter undefined", () => col.search([1, 2, 3], { filter: { lang: undefined } })),
+      await attempt("filter function", () => col.search([1, 2, 3], { filter: { n: { $in: [1, () => 2] } } })),
+      await attempt("filter not an object", () => col.search([1, 2, 3], { filter: "lang = py" })),
+      await attempt("timeout Infinity", () => col.search([1, 2, 3], { timeout: Infinity })),
+      await attempt("timeout past 2^31-1", () => col.search([1, 2, 3], { timeout: 2 ** 31 })),
+      await attempt("dim wraps as u32", () => db.collection("wrap", { dim: 2 ** 32 + 3 })),
+      await attempt("dim over the maximum", () => db.collection("huge", { dim: 65537 })),
+      await attempt("dim zero", () => db.collection("zero", { dim: 0 })),
       await attempt("bad filter", () => col.search([1, 2, 3], { filter: { n: { $regex: "x" } } })),
       await attempt("unknown metric", () => db.collection("m", { dim: 3, metric: "manhattan" })),
       await attempt("unknown collection", () => db.collection("nope")),
       await attempt("dim mismatch on reopen", () => db.collection("c", { dim: 4 })),
       await attempt("bad build", () => quiver.open({ build: "avx" })),
     ];
-    const state = { count: await col.count(), ids: await col.ids(), keep: await col.get("keep") };
+    const state = { count: await col.count(), ids: await col.ids(), keep: await col.get("keep"), collections: await db.collections() };
     await db.close();
     results.push(await attempt("search after close", () => col.search([1, 2, 3])));
     results.push(await attempt("upsert after close", () => col.upsert([{ vector: [1, 2, 3] }])));
@@ -174,14 +191,31 @@ test("bad input gets a QuiverError with a code naming the field, and changes not
     "zero under cosine": ["INVALID_VECTOR", /zero vector/],
     "metadata array": ["INVALID_METADATA", /^records\[0\]\.metadata must be a JSON object/],
     "metadata too big": ["INVALID_METADATA", /^records\[0\]\.metadata is \d+ bytes, over the 65536 limit/],
-    "metadata cyclic": ["INVALID_METADATA", /^records\[0\]\.metadata is not JSON-serialisable/],
-    "metadata bigint": ["INVALID_METADATA", /^records\[0\]\.metadata is not JSON-serialisable/],
+    "metadata cyclic": ["INVALID_METADATA", /^records\[0\]\.metadata\.self is a reference to itself/],
+    "metadata bigint": ["INVALID_METADATA", /^records\[0\]\.metadata\.n is a bigint, which JSON cannot carry/],
+    "metadata function": ["INVALID_METADATA", /^records\[0\]\.metadata\.f is a function/],
+    "metadata Map": ["INVALID_METADATA", /^records\[0\]\.metadata is a Map,/],
+    "metadata nested Set": ["INVALID_METADATA", /^records\[0\]\.metadata\.tags\.s is a Set,/],
+    "metadata typed array": ["INVALID_METADATA", /^records\[0\]\.metadata\.v is a Float32Array,/],
+    "metadata undefined value": ["INVALID_METADATA", /^records\[0\]\.metadata\.a\[1\] is undefined,/],
+    "metadata NaN": ["INVALID_METADATA", /^records\[0\]\.metadata\.x is NaN,/],
+    "metadata symbol": ["INVALID_METADATA", /^records\[0\]\.metadata\.x is a symbol,/],
+    "metadata Date": ["INVALID_METADATA", /^records\[0\]\.metadata\.when is a Date,/],
+    "metadata bad in second record": ["INVALID_METADATA", /^records\[1\]\.metadata\.g is a function/],
+    "filter undefined": ["INVALID_ARGUMENT", /^filter\.lang is undefined,/],
+    "filter function": ["INVALID_ARGUMENT", /^filter\.n\.\$in\[1\] is a function,/],
+    "filter not an object": ["INVALID_ARGUMENT", /^filter: must be an object, got "lang = py"/],
+    "timeout Infinity": ["INVALID_ARGUMENT", /^timeout: must be a number of milliseconds above 0 and at most 2147483647, got Infinity/],
+    "timeout past 2^31-1": ["INVALID_ARGUMENT", /^timeout: .* got 2147483648/],
+    "dim wraps as u32": ["INVALID_ARGUMENT", /^dim: must be an integer from 1 to 65536, got 4294967299/],
+    "dim over the maximum": ["INVALID_ARGUMENT", /^dim: must be an integer from 1 to 65536, got 65537/],
+    "dim zero": ["INVALID_ARGUMENT", /^dim: must be an integer from 1 to 65536, got 0/],
     "batch with one bad": ["DIMENSION_MISMATCH", /^records\[2\]\.vector/],
     "id not a string": ["INVALID_ARGUMENT", /^records\[0\]\.id/],
     "k = 0": ["INVALID_ARGUMENT", /^k: must be/],
-    "k negative": ["INVALID_ARGUMENT", /^k: must be/],
-    "k too large": ["INVALID_ARGUMENT", /^k: must be 1 to 10000, got 10001/],
-    "k fractional": ["INVALID_ARGUMENT", /^k: must be an integer/],
+    "k negative": ["INVALID_ARGUMENT", /^k: must be an integer from 1 to 10000, got -3$/],
+    "k too large": ["INVALID_ARGUMENT", /^k: must be an integer from 1 to 10000, got 10001$/],
+    "k fractional": ["INVALID_ARGUMENT", /^k: must be an integer from 1 to 10000, got 2.5$/],
     "query wrong dimension": ["DIMENSION_MISMATCH", /^query has 2 dimensions/],
     "query NaN": ["INVALID_VECTOR", /^query\[1\] is NaN/],
     "bad filter": ["INVALID_ARGUMENT", /^filter\.n\.\$regex: unknown operator/],
@@ -201,6 +235,6 @@ test("bad input gets a QuiverError with a code naming the field, and changes not
     assert.ok(r.isError, r.label);
   }
   assert.equal(out.results.length, Object.keys(want).length);
-  assert.deepEqual(out.state, { count: 1, ids: ["keep"], keep: { n: 1 } });
+  assert.deepEqual(out.state, { count: 1, ids: ["keep"], keep: { n: 1 }, collections: ["c"] });
   assert.deepEqual(errors, []);
 });

@@ -1,11 +1,13 @@
 // Compiled with `tsc --noEmit` by tests/types.test.mjs: the shipped types accept the
 // README's usage and reject misuse (each @ts-expect-error must be an error).
-import { open, QuiverError, type Hit, type ShardHit, type ShardInfo, type StoredRecord } from "quiver";
+import { open, QuiverError, limits, type Hit, type ShardHit, type ShardInfo, type StoredRecord } from "quiver";
 
 const db = await open({ name: "notes", build: "auto", storage: "opfs", workers: 2, partitionThreshold: 8192 });
 const storage: "memory" | "opfs" | "idb" = db.storage;
 const build: "simd128" | "scalar" = db.build;
 const workers: number = db.workers;
+const site: string = db.site;
+const maxK: number = limits.maxK;
 const col = await db.collection("code", { dim: 3, metric: "cosine" });
 const ids: string[] = await col.upsert([
   { id: "parse", vector: [0.9, 0.1, 0], metadata: { lang: "rust", stars: 3 }, text: "fn parse()" },
@@ -41,5 +43,5 @@ await col.searchMany([1, 0, 0]);
 await db.search("agent-7", [1, 0, 0]);
 // @ts-expect-error storage is "memory", "opfs", "idb" or "auto"
 await open({ storage: "disk" });
-console.log(build, storage, workers, ids, hits, lists, one, many, n, listed, shardOf, fallback.storage);
+console.log(build, storage, workers, site, maxK, ids, hits, lists, one, many, n, listed, shardOf, fallback.storage);
 await db.close();

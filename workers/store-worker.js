@@ -113,6 +113,7 @@ const ops = {
   },
 
   createCollection: (args) => logged(args.db, "createCollection", args, WRITES.createCollection(handle(args.db), args)),
+  site: ({ db }) => handle(db).site(),
   collection: ({ db, name }) => handle(db).collection(name),
   dropCollection: (args) => logged(args.db, "dropCollection", args, WRITES.dropCollection(handle(args.db), args)),
   collections: ({ db }) => handle(db).collections(),

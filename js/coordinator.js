@@ -1,0 +1,289 @@
+// The coordinator of a database whose workers run in this tab: it knows where each
+// collection lives (placement.js), sends each call to the workers that hold its part,
+// and merges their answers. Arguments arrive checked by the public API (index.js);
+// a tab that does not lead a shared database reaches the leading tab's coordinator
+// through tabs.js, with the same methods and arguments.
+import { QuiverError } from "./errors.js";
+import { compareIds, mergeTopK } from "./partitions.js";
+import { Placements, upsertArgs } from "./placement.js";
+import { twoPhase, renumber } from "./two-phase.js";
+import { invalid } from "./validate.js";
+
+/**
+ * A scan of at most this many floats takes a worker a few microseconds, less than
+ * waking the page asynchronously: the page polls for its answer instead.
+ */
+const QUICK_SCAN = 16384;
+
+export class Coordinator {
+  #writes = Promise.resolve();
+
+  /**
+   * @param {import("./pool.js").Pool} pool started, its databases open
+   * @param {{name: string, site: string, storage: string, partitionThreshold: number, loadedCollections: number}} options
+   */
+  constructor(pool, { name, site, storage, partitionThreshold, loadedCollections }) {
+    this.pool = pool;
+    /** This database's site id (for sync): the one its files keep. */
+    this.site = site;
+    this.name = name;
+    this.storage = storage;
+    this.partitionThreshold = partitionThreshold;
+    this.placements = new Placements(pool, storage, name, loadedCollections * 4);
+  }
+
+  /** What another tab needs to know of the database it opened. */
+  info() {
+    return { build: this.pool.build, workers: this.pool.size, storage: this.storage, site: this.site };
+  }
+
+  /**
+   * Runs `fn` after every earlier write: writes touch several workers, and one at a
+   * time keeps their parts of a batch from interleaving.
+   */
+  write(fn) {
+    const run = this.#writes.then(fn);
+    this.#writes = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves once every write begun so far has ended. */
+  settled() {
+    return this.#writes;
+  }
+
+  /** Opens a collection's settings; with `options` ({dim, metric}) creates it if missing. */
+  async collection(name, options) {
+    if (options === undefined) return (await this.placements.get(name)).settings;
+    return this.write(() => this.placements.create(name, options.dim, options.metric));
+  }
+
+  dropCollection(name) {
+    return this.write(() => this.placements.drop(name));
+  }
+
+  collections() {
+    return this.placements.names();
+  }
+
+  async shards() {
+    const byName = new Map();
+    for (const text of await this.pool.all("collectionCounts")) {
+      for (const { name, dim, metric, count } of JSON.parse(text)) {
+        const s = byName.get(name) ?? { id: name, dim, metric, count: 0, bytes: 0 };
+        s.count += count;
+        s.bytes = s.count * dim * 4;
+        byName.set(name, s);
+      }
+    }
+    return [...byName.values()].sort((a, b) => compareIds(a.id, b.id));
+  }
+
+  /** The k closest records among several collections, each hit naming its `shard`. */
+  async searchShards(shards, q, { k, text }) {
+    const placed = await Promise.all(shards.map((id) => this.placements.get(id)));
+    const { dim, metric } = placed[0].settings;
+    placed.forEach(({ settings }, i) => {
+      if (settings.dim !== dim) throw new QuiverError("DIMENSION_MISMATCH", `shards[${i}]: shard ${JSON.stringify(shards[i])} has ${settings.dim} dimensions, shards[0] has ${dim}`);
+      if (settings.metric !== metric) throw invalid(`shards[${i}]: shard ${JSON.stringify(shards[i])} uses metric ${settings.metric}, shards[0] uses ${metric}`);
+    });
+    if (q.length !== dim) throw new QuiverError("DIMENSION_MISMATCH", `query has ${q.length} dimensions, the shards have ${dim}`);
+    // One request a worker, naming every shard it holds part of.
+    const perWorker = new Map();
+    placed.forEach((c, i) => {
+      for (const w of this.placements.owners(c)) {
+        if (!perWorker.has(w)) perWorker.set(w, new Set());
+        perWorker.get(w).add(shards[i]);
+      }
+    });
+    const lists = await Promise.all(
+      [...perWorker].map(async ([w, set]) => {
+        const names = [...set];
+        const found = await this.pool.call(w, "searchShards", { names, query: q, options: text });
+        return found.map((list, j) => JSON.parse(list).map((hit) => ({ ...hit, shard: names[j] })));
+      }),
+    );
+    return mergeTopK(lists.flat(), k, metric !== "euclidean");
+  }
+
+  /** The database (or the named collections) as the bytes of one SQLite file. */
+  async export(collections) {
+    const names = collections ?? (await this.placements.names());
+    const chosen = await Promise.all(names.map((n) => this.placements.get(n)));
+    return this.write(async () => {
+      if (this.pool.size === 1 && collections === undefined) return this.pool.call(0, "toBytes");
+      const gathered = await Promise.all(
+        chosen.map(async (c) => {
+          const { name, dim, metric } = c.settings;
+          const parts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "rows", { collection: name })));
+          return { name, dim, metric, parts };
+        }),
+      );
+      return this.pool.call(0, "buildExport", { site: this.site, collections: gathered });
+    });
+  }
+
+  /** Adds an exported file's collections and records; see Database#import. */
+  async import(bytes) {
+    const found = await this.pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
+    for (const { settings } of found) {
+      const existing = (await this.placements.find(settings.name))?.settings;
+      if (existing && existing.dim !== settings.dim) {
+        throw new QuiverError("DIMENSION_MISMATCH", `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`);
+      }
+      if (existing && existing.metric !== settings.metric) {
+        throw invalid(`data: collection ${JSON.stringify(settings.name)} uses metric ${settings.metric}, here ${existing.metric}`);
+      }
+    }
+    let records = 0;
+    for (const { settings, ids, vectors, metadata, texts } of found) {
+      await this.collection(settings.name, { dim: settings.dim, metric: settings.metric });
+      const idList = JSON.parse(ids);
+      const metaList = JSON.parse(metadata).map((m) => JSON.stringify(m));
+      const textList = JSON.parse(texts);
+      const dim = settings.dim;
+      for (let start = 0; start < idList.length; start += 1000) {
+        const end = Math.min(idList.length, start + 1000);
+        const rows = { ids: idList.slice(start, end), vectors: [], metadata: metaList.slice(start, end), texts: textList.slice(start, end) };
+        for (let j = start; j < end; j++) rows.vectors.push(vectors.subarray(j * dim, (j + 1) * dim));
+        await this.upsert(settings.name, rows);
+      }
+      records += idList.length;
+    }
+    return { collections: found.map((f) => f.settings.name), records };
+  }
+
+  async integrityCheck() {
+    const reports = await this.pool.all("integrityCheck");
+    const bad = reports.map((r, i) => (r === "ok" ? null : `worker ${i}: ${r}`)).filter(Boolean);
+    return bad.length ? bad.join("\n") : "ok";
+  }
+
+  /**
+   * Writes rows given as columns (ids settled, metadata as JSON texts) to the workers
+   * that own them: one transaction if one worker does, else in two phases.
+   */
+  upsert(name, rows) {
+    const n = rows.ids.length;
+    return this.write(async () => {
+      const c = await this.placements.get(name);
+      const pool = this.pool;
+      if (!c.partitioned && pool.size > 1 && c.counts[c.home] + n > this.partitionThreshold) {
+        await this.placements.spread(c);
+      }
+      const batches = [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {
+        const pick = (column) => indices.map((i) => column[i]);
+        const part = { ids: pick(rows.ids), vectors: pick(rows.vectors), metadata: pick(rows.metadata), texts: pick(rows.texts) };
+        const total = part.vectors.reduce((sum, v) => sum + v.length, 0);
+        return { w, indices, rows: part, args: upsertArgs(name, part, pool.floats(w, total)) };
+      });
+      const send = (b, op, extra) => pool.call(b.w, op, { ...b.args, ...extra }, [b.args.vectors.buffer, b.args.lengths.buffer]);
+      // Into the replica while the workers write (fresh replica memory costs page
+      // faults: off the critical path, inserts ran 10-20% faster); live once committed.
+      const copy = () => batches.forEach((b) => (b.first = c.copy?.[b.w].reserve(b.rows.vectors)));
+      let counts;
+      if (batches.length === 1) {
+        const written = send(batches[0], "upsert");
+        copy();
+        counts = [JSON.parse(await written.catch((e) => Promise.reject(renumber(e, batches[0].indices)))).count];
+      } else {
+        counts = await twoPhase(this, c, batches, send, copy);
+      }
+      batches.forEach((b, j) => (c.counts[b.w] = counts[j]));
+      for (const { w, rows: part, first } of batches) c.copy?.[w].publish(first, part.ids, part.metadata, part.texts);
+      return rows.ids;
+    });
+  }
+
+  /** Deletes ids from the workers that own them; returns how many existed. */
+  delete(name, list) {
+    return this.write(async () => {
+      const c = await this.placements.get(name);
+      const batches = [...this.#byOwner(c, list)].map(([w, indices]) => {
+        const ids = indices.map((i) => list[i]);
+        return { w, indices, rows: { ids }, args: { collection: name, ids: JSON.stringify(ids) } };
+      });
+      const before = batches.map((b) => c.counts[b.w]);
+      let counts;
+      if (batches.length === 1) {
+        const [b] = batches;
+        counts = [before[0] - (await this.pool.call(b.w, "delete", b.args))];
+      } else {
+        // All or nothing across workers, as a batch of writes is.
+        const send = (b, op, extra) => this.pool.call(b.w, op === "stage" ? "stageDelete" : op, { ...b.args, ...extra });
+        counts = await twoPhase(this, c, batches, send, () => {});
+      }
+      batches.forEach((b, j) => {
+        c.counts[b.w] = counts[j];
+        for (const id of b.rows.ids) c.copy?.[b.w].delete(id);
+      });
+      return batches.reduce((sum, _, j) => sum + before[j] - counts[j], 0);
+    });
+  }
+
+  /** The k closest records to `q`, merged over the collection's workers. */
+  async search(name, q, { k, text }, cancel = []) {
+    const c = await this.placements.get(name);
+    const lists = await this.#searchOwners(c, "search", q, text, cancel);
+    return mergeTopK(lists, k, c.settings.metric !== "euclidean");
+  }
+
+  /** One result list per query of `packed` (the queries back to back). */
+  async searchMany(name, packed, { k, text }, cancel = []) {
+    const c = await this.placements.get(name);
+    const perWorker = await this.#searchOwners(c, "searchMany", packed, text, cancel);
+    const n = packed.length / c.settings.dim;
+    return Array.from({ length: n }, (_, q) => mergeTopK(perWorker.map((lists) => lists[q]), k, c.settings.metric !== "euclidean"));
+  }
+
+  /** Runs a search op on every worker that owns part of collection `c`. */
+  #searchOwners(c, op, floats, options, cancel) {
+    const request = { collection: c.settings.name, options };
+    const owners = this.placements.owners(c);
+    // Only a lone owner is polled for: polling one would hold back the others' requests.
+    const quick = owners.length === 1 && c.counts[owners[0]] * floats.length <= QUICK_SCAN;
+    return Promise.all(this.pool.searchAll(owners, op, floats, request, cancel, quick).map((p) => p.then(JSON.parse)));
+  }
+
+  /** The records with these ids, or null where there is none, in order. */
+  async get(name, list) {
+    const c = await this.placements.get(name);
+    const found = new Array(list.length);
+    await Promise.all(
+      [...this.#byOwner(c, list)].map(async ([w, indices]) => {
+        const part = JSON.parse(await this.pool.call(w, "get", { collection: name, ids: JSON.stringify(indices.map((i) => list[i])) }));
+        part.forEach((r, j) => (found[indices[j]] = r && { ...r, vector: Float32Array.from(r.vector) }));
+      }),
+    );
+    return found;
+  }
+
+  async count(name) {
+    const c = await this.placements.get(name);
+    const counts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "count", { collection: name })));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async ids(name) {
+    const c = await this.placements.get(name);
+    const lists = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "ids", { collection: name })));
+    return lists.flatMap((text) => JSON.parse(text));
+  }
+
+  /** Indices of `ids` grouped by the worker that owns each. */
+  #byOwner(c, ids) {
+    const parts = new Map();
+    ids.forEach((id, i) => {
+      const w = this.placements.owner(c, id);
+      if (!parts.has(w)) parts.set(w, []);
+      parts.get(w).push(i);
+    });
+    return parts;
+  }
+
+  /** Waits for the writes under way, then stops the workers. */
+  async close() {
+    await this.#writes;
+    await this.pool.close();
+  }
+}

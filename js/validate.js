@@ -1,0 +1,128 @@
+// Checks of what callers pass to the public API, in one place: each failure is a
+// QuiverError whose message names the field, thrown before anything is sent to a
+// worker, so bad input changes nothing.
+import { QuiverError } from "./errors.js";
+import { limits } from "./protocol.js";
+
+export const invalid = (message) => new QuiverError("INVALID_ARGUMENT", message);
+
+/** Shows a value in an error message, including what JSON.stringify cannot. */
+const show = (v) => {
+  if (typeof v === "number" || typeof v === "bigint" || v === undefined) return String(v);
+  if (typeof v === "symbol" || typeof v === "function") return `a ${typeof v}`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
+
+export function checkName(name, field) {
+  if (typeof name !== "string" || name.length === 0) throw invalid(`${field}: must be a non-empty string`);
+}
+
+/** An integer from `min` to `max`, else INVALID_ARGUMENT naming `field` and the value. */
+export function checkInteger(value, field, min, max) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${field}: must be an integer from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A vector as a Float32Array: typed arrays are converted, arrays must hold numbers. */
+export function toVector(v, field) {
+  if (v instanceof Float32Array) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (typeof v[i] !== "number") throw new QuiverError("INVALID_VECTOR", `${field}[${i}] must be a number`);
+    }
+    return Float32Array.from(v);
+  }
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
+    return Float32Array.from(v);
+  }
+  throw new QuiverError("INVALID_VECTOR", `${field} must be a Float32Array or an array of numbers`);
+}
+
+/**
+ * Where `value` holds something JSON cannot carry exactly: the path of the first such
+ * part and what it is, or null when it is all plain objects, arrays, strings, finite
+ * numbers, booleans and nulls. JSON.stringify would drop or change the rest without
+ * a word (a function or undefined vanishes, a Map becomes {}, NaN becomes null).
+ */
+function notJson(value, path, parents) {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return null;
+    case "number":
+      return Number.isFinite(value) ? null : { path, what: String(value) };
+    case "object": {
+      if (value === null) return null;
+      if (parents.has(value)) return { path, what: "a reference to itself (a cycle)" };
+      const proto = Object.getPrototypeOf(value);
+      const array = Array.isArray(value);
+      if (!array && proto !== Object.prototype && proto !== null) {
+        return { path, what: `a ${proto?.constructor?.name ?? "class instance"}` };
+      }
+      if (Object.getOwnPropertySymbols(value).length > 0) return { path, what: "an object with symbol keys" };
+      parents.add(value);
+      try {
+        if (array) {
+          for (let i = 0; i < value.length; i++) {
+            const bad = i in value ? notJson(value[i], `${path}[${i}]`, parents) : { path: `${path}[${i}]`, what: "a hole" };
+            if (bad) return bad;
+          }
+        } else {
+          for (const key of Object.keys(value)) {
+            const bad = notJson(value[key], `${path}.${key}`, parents);
+            if (bad) return bad;
+          }
+        }
+      } finally {
+        parents.delete(value);
+      }
+      return null;
+    }
+    default:
+      return { path, what: typeof value === "undefined" ? "undefined" : `a ${typeof value}` };
+  }
+}
+
+/** `value` as JSON text, or `code` naming the path of the part JSON cannot carry. */
+function jsonText(value, code, field) {
+  const bad = notJson(value, field, new Set());
+  if (bad) throw new QuiverError(code, `${bad.path} is ${bad.what}, which JSON cannot carry (only plain objects, arrays, strings, finite numbers, booleans and null)`);
+  return JSON.stringify(value);
+}
+
+/** A record's metadata as JSON text ("null" for none): a plain object, all JSON. */
+export function metadataText(m, i) {
+  if (m === undefined || m === null) return "null";
+  const field = `records[${i}].metadata`;
+  if (typeof m !== "object" || Array.isArray(m)) throw new QuiverError("INVALID_METADATA", `${field} must be a JSON object, got ${show(m)}`);
+  return jsonText(m, "INVALID_METADATA", field);
+}
+
+/** Search options as the core reads them (JSON text), checked for what JSON cannot carry. */
+export function searchOptions(options) {
+  if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+  const { k = 10, filter, threshold } = options;
+  checkInteger(k, "k", 1, limits.maxK);
+  if (threshold !== undefined && !(typeof threshold === "number" && Number.isFinite(threshold))) {
+    throw invalid(`threshold: must be a finite number, got ${show(threshold)}`);
+  }
+  if (filter !== undefined && filter !== null && (typeof filter !== "object" || Array.isArray(filter))) {
+    throw invalid(`filter: must be an object, got ${show(filter)}`);
+  }
+  const filterText = filter === undefined || filter === null ? "null" : jsonText(filter, "INVALID_ARGUMENT", "filter");
+  return { k, text: `{"k":${k},"filter":${filterText},"threshold":${threshold ?? null}}` };
+}
+
+/** A search's `signal` and `timeout`, checked. */
+export function checkCancel(signal, timeout) {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid("signal: must be an AbortSignal");
+  if (timeout !== undefined && !(typeof timeout === "number" && timeout > 0 && timeout <= limits.maxTimeoutMs)) {
+    throw invalid(`timeout: must be a number of milliseconds above 0 and at most ${limits.maxTimeoutMs}, got ${show(timeout)}`);
+  }
+}
