@@ -109,12 +109,35 @@ export class Placements {
     return settings;
   }
 
-  /** Deletes a collection from every worker that has it, and forgets it. */
+  /**
+   * Deletes a collection from every worker that has it, and forgets it. A spread one
+   * in a persistent database is dropped as a decided batch is committed: worker 0
+   * records the drop first, and a crash part-way is finished on reopen (or when the
+   * worker that missed it restarts), so it is never left dropped in some workers only.
+   */
   async drop(name) {
     const c = await this.get(name);
-    await Promise.all(this.owners(c).map((i) => this.pool.call(i, "dropCollection", { name })));
+    const durable = c.partitioned && this.storage !== "memory";
+    if (durable) await this.#setDrops([...(await this.#drops()), name]);
+    // Forgotten first: a worker restarted meanwhile is not given it back.
     this.#map.delete(name);
+    await Promise.all(this.owners(c).map((i) => this.#dropIn(i, name)));
     if (c.partitioned) await this.#saveLayout();
+    if (durable) await this.#setDrops((await this.#drops()).filter((n) => n !== name));
+  }
+
+  /** Drops collection `name` in worker i (through `call`), if it is still there. */
+  #dropIn(i, name, call = (...a) => this.pool.call(i, ...a)) {
+    return call("dropCollection", { name }).catch((e) => (e.code === "NOT_FOUND" ? undefined : Promise.reject(e)));
+  }
+
+  /** The drops worker 0 has recorded and not yet seen finished. */
+  async #drops() {
+    return JSON.parse((await this.pool.call(0, "getMeta", { key: "drops" })) ?? "[]");
+  }
+
+  #setDrops(names) {
+    return this.pool.call(0, "setMeta", { key: "drops", value: JSON.stringify(names) });
   }
 
   /** Adds a placement, letting go of the least recently used ones past the cap. */
@@ -163,6 +186,9 @@ export class Placements {
     const text = await this.pool.call(0, "getMeta", { key: "layout" });
     if (text === null) return;
     const layout = JSON.parse(text);
+    // Drops a crash cut short were finished by the settles above.
+    const drops = await this.#drops();
+    for (const name of drops) delete layout.collections[name];
     if (layout.workers !== this.pool.size) {
       throw new QuiverError(
         "INVALID_ARGUMENT",
@@ -176,6 +202,10 @@ export class Placements {
       c.counts = await Promise.all(c.counts.map((_, w) => this.pool.call(w, "count", { collection: name })));
       this.#map.set(name, c);
       if (moving) await this.spread(c);
+    }
+    if (drops.length) {
+      await this.#saveLayout();
+      await this.#setDrops([]);
     }
   }
 
@@ -242,10 +272,13 @@ export class Placements {
    * Finishes the batches that spanned workers and are still staged in worker w (called
    * through `call`): each is committed if worker 0 recorded the decision to, else
    * dropped (presumed abort). Worker 0 decides before any part commits, so either way
-   * every part of a batch ends alike.
+   * every part of a batch ends alike. Drops of spread collections that worker 0
+   * recorded are finished in worker w too.
    */
   async settle(w, call = (...a) => this.pool.call(w, ...a)) {
     const decider = w === 0 ? call : (...a) => this.pool.call(0, ...a);
+    const drops = await decider("getMeta", { key: "drops" });
+    for (const name of JSON.parse(drops ?? "[]")) await this.#dropIn(w, name, call);
     for (const batch of JSON.parse(await call("stagedBatches"))) {
       if (await decider("decided", { batch })) await call("commit", { batch });
       // An undecided part is invisible: if there is no room to drop it now (a full

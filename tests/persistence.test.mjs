@@ -298,6 +298,51 @@ test("a database's site id is created with its files and kept across reopen, in 
   assert.notEqual(out[0].first, out[1].first);
 });
 
+for (const storage of ["opfs", "idb"]) {
+test(`${storage}: a spread collection dropped as the page dies is gone from every worker on reopen`, async () => {
+  const name = `drop-cut-${storage}`;
+  const victim = await env.browser.context.newPage();
+  await victim.goto(`${env.p.url}/tests/pages/plain.html`);
+  await victim.waitForFunction(() => window.ready);
+  const between = new Promise((r) => victim.on("console", (m) => m.text() === "between" && r()));
+  // Worker 1's drop never leaves the page: the page dies with only worker 0's done.
+  const run = victim.evaluate(
+    async ({ name, storage }) => {
+      const db = await quiver.open({ name, storage, workers: 2, partitionThreshold: 0 });
+      for (const c of ["gone", "kept"]) {
+        await (await db.collection(c, { dim: 2, metric: "dot" })).upsert(Array.from({ length: 100 }, (_, i) => ({ id: `${c}${i}`, vector: [i, 1] })));
+      }
+      const pool = db._pool;
+      const real = pool.call.bind(pool);
+      pool.call = (w, op, args, transfer) => {
+        if (op === "dropCollection" && w === 1) return real(0, "count", { collection: "kept" }).then(() => console.log("between")), new Promise(() => {});
+        return real(w, op, args, transfer);
+      };
+      await db.dropCollection("gone");
+    },
+    { name, storage },
+  );
+  await Promise.race([between, run.then(() => Promise.reject(new Error("the drop was not cut")))]);
+  await victim.close();
+  const out = await env.p.page.evaluate(
+    async ({ name, storage }) => {
+      const db = await quiver.open({ name, storage, workers: 2, partitionThreshold: 0 });
+      const out = {
+        names: await db.collections(),
+        perWorker: await Promise.all([0, 1].map((w) => db._pool.call(w, "collections").then(JSON.parse))),
+        kept: await (await db.collection("kept")).count(),
+        gone: await db.collection("gone").then(() => "found", (e) => e.code),
+        integrity: await db.integrityCheck(),
+      };
+      await db.close();
+      return out;
+    },
+    { name, storage },
+  );
+  assert.deepEqual(out, { names: ["kept"], perWorker: [["kept"], ["kept"]], kept: 100, gone: "NOT_FOUND", integrity: "ok" });
+});
+}
+
 test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
   const out = await env.p.page.evaluate(async () => {
     let s = 5;
