@@ -123,7 +123,11 @@ export class Coordinator {
     });
   }
 
-  /** Adds an exported file's collections and records; see Database#import. */
+  /**
+   * Adds an exported file's collections and records, all or nothing: every record of
+   * every collection is one batch written in two phases (two-phase.js), and the
+   * collections it created are dropped again if it fails. See Database#import.
+   */
   async import(bytes) {
     const found = await this.pool.call(0, "readExport", { site: this.site, bytes }, [bytes.buffer]);
     for (const { settings } of found) {
@@ -135,22 +139,27 @@ export class Coordinator {
         throw invalid(`data: collection ${JSON.stringify(settings.name)} uses metric ${settings.metric}, here ${existing.metric}`);
       }
     }
-    let records = 0;
-    for (const { settings, ids, vectors, metadata, texts } of found) {
-      await this.collection(settings.name, { dim: settings.dim, metric: settings.metric });
-      const idList = JSON.parse(ids);
-      const metaList = JSON.parse(metadata).map((m) => JSON.stringify(m));
-      const textList = JSON.parse(texts);
-      const dim = settings.dim;
-      for (let start = 0; start < idList.length; start += 1000) {
-        const end = Math.min(idList.length, start + 1000);
-        const rows = { ids: idList.slice(start, end), vectors: [], metadata: metaList.slice(start, end), texts: textList.slice(start, end) };
-        for (let j = start; j < end; j++) rows.vectors.push(vectors.subarray(j * dim, (j + 1) * dim));
-        await this.upsert(settings.name, rows);
+    return this.write(async () => {
+      const created = [];
+      try {
+        const parts = [];
+        for (const { settings, ids, vectors, metadata, texts } of found) {
+          const { name, dim, metric } = settings;
+          if (!(await this.placements.find(name))) {
+            await this.placements.create(name, dim, metric);
+            created.push(name);
+          }
+          const rows = { ids: JSON.parse(ids), vectors: [], metadata: JSON.parse(metadata).map((m) => JSON.stringify(m)), texts: JSON.parse(texts) };
+          for (let j = 0; j < rows.ids.length; j++) rows.vectors.push(vectors.subarray(j * dim, (j + 1) * dim));
+          if (rows.ids.length > 0) parts.push(...(await this.#parts(await this.placements.get(name), rows)));
+        }
+        if (parts.length > 0) await this.#write(parts, true);
+      } catch (e) {
+        for (const name of created) await this.placements.drop(name).catch(() => {});
+        throw e;
       }
-      records += idList.length;
-    }
-    return { collections: found.map((f) => f.settings.name), records };
+      return { collections: found.map((f) => f.settings.name), records: found.reduce((n, f) => n + JSON.parse(f.ids).length, 0) };
+    });
   }
 
   async integrityCheck() {
@@ -164,35 +173,46 @@ export class Coordinator {
    * that own them: one transaction if one worker does, else in two phases.
    */
   upsert(name, rows) {
-    const n = rows.ids.length;
     return this.write(async () => {
-      const c = await this.placements.get(name);
-      const pool = this.pool;
-      if (!c.partitioned && pool.size > 1 && c.counts[c.home] + n > this.partitionThreshold) {
-        await this.placements.spread(c);
-      }
-      const batches = [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {
-        const pick = (column) => indices.map((i) => column[i]);
-        const part = { ids: pick(rows.ids), vectors: pick(rows.vectors), metadata: pick(rows.metadata), texts: pick(rows.texts) };
-        const total = part.vectors.reduce((sum, v) => sum + v.length, 0);
-        return { w, indices, rows: part, args: upsertArgs(name, part, pool.floats(w, total)) };
-      });
-      const send = (b, op, extra) => pool.call(b.w, op, { ...b.args, ...extra }, [b.args.vectors.buffer, b.args.lengths.buffer]);
-      // Into the replica while the workers write (fresh replica memory costs page
-      // faults: off the critical path, inserts ran 10-20% faster); live once committed.
-      const copy = () => batches.forEach((b) => (b.first = c.copy?.[b.w].reserve(b.rows.vectors)));
-      let counts;
-      if (batches.length === 1) {
-        const written = send(batches[0], "upsert");
-        copy();
-        counts = [JSON.parse(await written.catch((e) => Promise.reject(renumber(e, batches[0].indices)))).count];
-      } else {
-        counts = await twoPhase(this, c, batches, send, copy);
-      }
-      batches.forEach((b, j) => (c.counts[b.w] = counts[j]));
-      for (const { w, rows: part, first } of batches) c.copy?.[w].publish(first, part.ids, part.metadata, part.texts);
+      await this.#write(await this.#parts(await this.placements.get(name), rows), false);
       return rows.ids;
     });
+  }
+
+  /**
+   * Rows of collection `c` split into one part a worker that owns some, each with its
+   * upsert message; spreads `c` over the pool first if the rows make it outgrow its home.
+   */
+  async #parts(c, rows) {
+    const pool = this.pool;
+    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > this.partitionThreshold) {
+      await this.placements.spread(c);
+    }
+    return [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {
+      const pick = (column) => indices.map((i) => column[i]);
+      const part = { ids: pick(rows.ids), vectors: pick(rows.vectors), metadata: pick(rows.metadata), texts: pick(rows.texts) };
+      const total = part.vectors.reduce((sum, v) => sum + v.length, 0);
+      return { w, c, indices, rows: part, args: upsertArgs(c.settings.name, part, pool.floats(w, total)) };
+    });
+  }
+
+  /** Writes upsert parts: a lone one in one call (unless `twoPhase`), else in two phases. */
+  async #write(parts, alwaysTwoPhase) {
+    const pool = this.pool;
+    const send = (p, op, extra) => pool.call(p.w, op, { ...p.args, ...extra }, [p.args.vectors.buffer, p.args.lengths.buffer]);
+    // Into the replica while the workers write (fresh replica memory costs page
+    // faults: off the critical path, inserts ran 10-20% faster); live once committed.
+    const copy = () => parts.forEach((p) => (p.first = p.c.copy?.[p.w].reserve(p.rows.vectors)));
+    let counts;
+    if (parts.length === 1 && !alwaysTwoPhase) {
+      const written = send(parts[0], "upsert");
+      copy();
+      counts = [JSON.parse(await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))).count];
+    } else {
+      counts = await twoPhase(this, parts, send, copy);
+    }
+    parts.forEach((p, j) => (p.c.counts[p.w] = counts[j]));
+    for (const { w, c, rows, first } of parts) c.copy?.[w].publish(first, rows.ids, rows.metadata, rows.texts);
   }
 
   /** Deletes ids from the workers that own them; returns how many existed. */
@@ -201,7 +221,7 @@ export class Coordinator {
       const c = await this.placements.get(name);
       const batches = [...this.#byOwner(c, list)].map(([w, indices]) => {
         const ids = indices.map((i) => list[i]);
-        return { w, indices, rows: { ids }, args: { collection: name, ids: JSON.stringify(ids) } };
+        return { w, c, indices, rows: { ids }, args: { collection: name, ids: JSON.stringify(ids) } };
       });
       const before = batches.map((b) => c.counts[b.w]);
       let counts;
@@ -211,7 +231,7 @@ export class Coordinator {
       } else {
         // All or nothing across workers, as a batch of writes is.
         const send = (b, op, extra) => this.pool.call(b.w, op === "stage" ? "stageDelete" : op, { ...b.args, ...extra });
-        counts = await twoPhase(this, c, batches, send, () => {});
+        counts = await twoPhase(this, batches, send, () => {});
       }
       batches.forEach((b, j) => {
         c.counts[b.w] = counts[j];

@@ -5,6 +5,7 @@
 import { QuiverError } from "./errors.js";
 import { owner } from "./partitions.js";
 import { Replica } from "./replica.js";
+import { decisionOf } from "./two-phase.js";
 
 /**
  * The upsert message for rows given as columns (`metadata` as JSON texts); `flat`
@@ -280,7 +281,7 @@ export class Placements {
     const drops = await decider("getMeta", { key: "drops" });
     for (const name of JSON.parse(drops ?? "[]")) await this.#dropIn(w, name, call);
     for (const batch of JSON.parse(await call("stagedBatches"))) {
-      if (await decider("decided", { batch })) await call("commit", { batch });
+      if (await decider("decided", { batch: decisionOf(batch) })) await call("commit", { batch });
       // An undecided part is invisible: if there is no room to drop it now (a full
       // IndexedDB quota), the next settle drops it.
       else await call("discard", { batch }).catch(() => {});

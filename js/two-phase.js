@@ -10,21 +10,24 @@ import { QuiverError } from "./errors.js";
 export const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
- * Writes `batches` ({w, indices, rows}) of collection `c` through `coordinator`:
- * `send(b, op, extra)` sends part b as op "stage" or "upsert"-like; `whileCommitting`
- * runs once the commits are sent. Resolves with each part's worker's new count.
+ * Writes `parts` ({w, c, indices, rows}: rows of collection placement `c` for worker
+ * w) through `coordinator`, all or nothing: `send(part, "stage", extra)` sends a part
+ * to be checked and staged; `whileCommitting` runs once the commits are sent. A part
+ * is staged as "<batch>/<n>"; the decision is recorded for "<batch>" alone, so one
+ * decision covers parts of several collections in one worker (an import).
+ * Resolves with each part's worker's new count of the part's collection.
  */
-export async function twoPhase(coordinator, c, batches, send, whileCommitting) {
+export async function twoPhase(coordinator, parts, send, whileCommitting) {
   const { pool, placements } = coordinator;
-  const name = c.settings.name;
   const batch = randomHex();
+  parts.forEach((p, j) => (p.id = `${batch}/${j}`));
   const durable = coordinator.storage !== "memory";
-  const everywhere = (op) => Promise.allSettled(batches.map((b) => pool.call(b.w, op, { batch })));
-  const checked = await Promise.allSettled(batches.map((b) => send(b, "stage", { batch })));
+  const everywhere = (op) => Promise.allSettled(parts.map((p) => pool.call(p.w, op, { batch: p.id })));
+  const checked = await Promise.allSettled(parts.map((p) => send(p, "stage", { batch: p.id })));
   const failed = checked.findIndex((r) => r.status === "rejected");
   if (failed >= 0) {
     await everywhere("discard");
-    throw renumber(checked[failed].reason, batches[failed].indices);
+    throw renumber(checked[failed].reason, parts[failed].indices);
   }
   if (durable) {
     // The commit point. If worker 0 died deciding, its restart tells whether it did.
@@ -43,23 +46,26 @@ export async function twoPhase(coordinator, c, batches, send, whileCommitting) {
   const lost = committed.findIndex((r) => r.status === "rejected");
   if (lost >= 0 && !durable) {
     // Put back what the others had before, from the replica.
-    const done = batches.filter((_, j) => committed[j].status === "fulfilled");
-    await Promise.all(done.map((b) => placements.revert(c, b.w, b.rows.ids)));
+    const done = parts.filter((_, j) => committed[j].status === "fulfilled");
+    await Promise.all(done.map((p) => placements.revert(p.c, p.w, p.rows.ids)));
     throw committed[lost].reason;
   }
   // The batch is decided: a part whose commit failed is settled again (after its
   // worker's restart, which settles it too); if that fails as well (out of space),
   // the call fails and the part stays staged, to be written on the next reopen.
   const counts = await Promise.all(
-    batches.map(async (b, j) => {
-      if (committed[j].status === "rejected") await placements.settle(b.w);
+    parts.map(async (p, j) => {
+      if (committed[j].status === "rejected") await placements.settle(p.w);
       const value = committed[j].value;
-      return value ? JSON.parse(value).count : pool.call(b.w, "count", { collection: name });
+      return value ? JSON.parse(value).count : pool.call(p.w, "count", { collection: p.c.settings.name });
     }),
   );
   if (durable) pool.call(0, "forget", { batch }).catch(() => {});
   return counts;
 }
+
+/** The batch whose decision covers staged part `part` ("<batch>/<n>", or a batch). */
+export const decisionOf = (part) => part.split("/")[0];
 
 /** Turns a failed part's "records[j]" into the caller's index. */
 export function renumber(err, indices) {

@@ -405,6 +405,45 @@ print(db.execute("SELECT name, dim, metric FROM collections ORDER BY name").fetc
   assert.deepEqual(report, ["ok", "510", "[('a', 8, 'euclidean'), ('b', 3, 'cosine')]"]);
 });
 
+test("an import that runs out of space writes nothing, on one worker or spread over two", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    let s = 17;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const rows = (prefix, n) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, vector: Float32Array.from({ length: 128 }, rand), metadata: { i } }));
+    // The file: 4,000 new rows for "a" (which exists) and 4,000 for "fresh" (which does
+    // not), 4 MB of vectors: more than the 2 MB a worker may hold, though a part fits.
+    const src = await quiver.open({ name: "import-src", workers: 1 });
+    await (await src.collection("a", { dim: 128 })).upsert(rows("x", 4000));
+    await (await src.collection("fresh", { dim: 128 })).upsert(rows("y", 4000));
+    const file = await src.export();
+    await src.close();
+    const q = rows("q", 1)[0].vector;
+    const results = [];
+    for (const [workers, storage] of [[1, "opfs"], [2, "opfs"], [1, "memory"], [2, "memory"]]) {
+      const db = await quiver.open({ name: `import-full-${workers}-${storage}`, storage, workers, partitionThreshold: 500, maxBytes: workers * (2 << 20) });
+      const a = await db.collection("a", { dim: 128 });
+      await a.upsert(rows("a", 1000));
+      const before = { names: await db.collections(), count: await a.count(), top: await a.search(q, { k: 3 }) };
+      const error = await db.import(file).then(() => null, (e) => e.code);
+      const after = { names: await db.collections(), count: await a.count(), top: await a.search(q, { k: 3 }) };
+      // Nothing of it anywhere, and the database still takes writes that fit.
+      const got = await a.get(["x0", "x3999"]);
+      await a.upsert(rows("b", 10));
+      results.push({ workers, storage, error, same: JSON.stringify(before) === JSON.stringify(after), got, count: await a.count(), integrity: await db.integrityCheck() });
+      await db.close();
+    }
+    return results;
+  });
+  for (const r of out) {
+    const label = `${r.workers} worker(s), ${r.storage}`;
+    assert.equal(r.error, "QUOTA_EXCEEDED", label);
+    assert.ok(r.same, `${label}: the import changed something`);
+    assert.deepEqual(r.got, [null, null], label);
+    assert.equal(r.count, 1010, label);
+    assert.equal(r.integrity, "ok", label);
+  }
+});
+
 test("past maxBytes a batch fails with QUOTA_EXCEEDED and writes nothing, on one worker or spread over two", async () => {
   const out = await env.p.page.evaluate(async () => {
     const results = [];
