@@ -90,6 +90,7 @@ export async function core({ datasets, k = 10, rounds = 3 }) {
     const dbs = {};
     for (const build of builds) {
       dbs[build] = await open({ name: `bench-${ds.name}-${build}`, build, workers: 1 });
+      await dbs[build]._pool.call(0, "extend", { module: new URL("./worker-ops.js", import.meta.url).href });
       await insertAll(await dbs[build].collection("bench", { dim, metric }), base, dim, false);
     }
     const timed = (build, count) =>

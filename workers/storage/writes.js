@@ -1,0 +1,15 @@
+// The writes a database takes, each as it applies to a core database `d`: what the
+// worker runs, and what an IndexedDB log records and replays on reopen.
+export const WRITES = {
+  createCollection: (d, { name, dim, metric }) => d.createCollection(name, dim, metric),
+  dropCollection: (d, { name }) => d.dropCollection(name),
+  upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
+  delete: (d, { collection, ids }) => d.delete(collection, ids),
+  setMeta: (d, { key, value }) => d.setMeta(key, value),
+  stage: (d, { batch, collection, ids, vectors, lengths, metadata, texts }) => d.stage(batch, collection, ids, vectors, lengths, metadata, texts),
+  stageDelete: (d, { batch, collection, ids }) => d.stageDelete(batch, collection, ids),
+  commit: (d, { batch }) => d.commitStaged(batch),
+  discard: (d, { batch }) => d.discardStaged(batch),
+  decide: (d, { batch }) => d.decide(batch),
+  forget: (d, { batch }) => d.forget(batch ?? undefined),
+};
