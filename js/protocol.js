@@ -34,3 +34,50 @@ export const limits = Object.freeze({
   /** Longest timeout, in ms: what setTimeout can wait. */
   maxTimeoutMs: 2 ** 31 - 1,
 });
+
+/**
+ * The operations a store worker answers, with what each takes besides `db` (the
+ * database's name, sent with every op but init) and what it answers. Requests go by
+ * message ({id, op, ...args}, answered {id, ok, value} or {id, ok: false, error:
+ * {code, message}}); searches also through the query ring (ring.js). Answers noted
+ * "JSON" are JSON text, parsed by the page, so that they are serialised once.
+ * The worker refuses to start if its op table and this list differ.
+ */
+export const OPS = Object.freeze({
+  init: "{build, lock} -> the build loaded",
+  open: "{site, storage, directory, maxBytes?, loaded?} -> the storage, auto resolved",
+  close: "{} -> undefined, caches written",
+  ring: "{buffer, doorbells, index} -> undefined; searches may come by ring from now on",
+  extend: "{module} -> undefined; adds the ops module's ops() gives (benchmarks)",
+  site: "{} -> the file's site id",
+  createCollection: "{name, dim, metric} -> JSON settings {name, dim, metric}",
+  collection: "{name} -> JSON settings, or NOT_FOUND",
+  dropCollection: "{name} -> undefined, or NOT_FOUND",
+  collections: "{} -> JSON [name]",
+  collectionCounts: "{} -> JSON [{name, dim, metric, count}]",
+  upsert: "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON} -> JSON {ids, count}",
+  stage: "{batch, ...upsert's} -> undefined; checks, and holds the part until commit or discard",
+  stageDelete: "{batch, collection, ids: JSON} -> undefined",
+  commit: "{batch} -> JSON {ids, count}, or null if not staged here",
+  discard: "{batch} -> undefined",
+  stagedBatches: "{} -> JSON [batch]",
+  decide: "{batch} -> undefined; records that the batch commits",
+  decided: "{batch} -> boolean",
+  forget: "{batch?} -> how many decisions were forgotten",
+  search: "{collection, query: Float32Array, options: JSON {k, filter, threshold}} -> JSON [{id, score, metadata}]",
+  searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
+  searchShards: "{names, query, options: JSON} -> [JSON [hit]], one list a collection",
+  get: "{collection, ids: JSON} -> JSON [{id, vector, metadata, text} | null]",
+  delete: "{collection, ids: JSON} -> how many existed",
+  count: "{collection} -> number of records",
+  ids: "{collection} -> JSON [id]",
+  rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
+  getMeta: "{key} -> string or null",
+  setMeta: "{key, value} -> undefined",
+  integrityCheck: "{} -> 'ok' or SQLite's report",
+  loaded: "{} -> collections whose search copy is in memory",
+  memoryBytes: "{} -> bytes of the wasm instance's memory",
+  toBytes: "{} -> Uint8Array: the database file",
+  buildExport: "{site, collections: [{name, dim, metric, parts: [rows]}]} -> Uint8Array: a database file",
+  readExport: "{site, bytes} -> [{settings, ...rows}], or CORRUPT_DATABASE",
+});

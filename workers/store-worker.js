@@ -7,6 +7,7 @@ import * as simdBuild from "../pkg/simd/quiver.js";
 import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { Ring, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
+import { OPS } from "../js/protocol.js";
 import { fail } from "./errors.js";
 import { WRITES } from "./storage/writes.js";
 import { MemoryStorage } from "./storage/memory.js";
@@ -207,6 +208,10 @@ const ops = {
     Object.assign(ops, (await import(module)).ops({ handle, wasm: () => wasm }));
   },
 };
+
+// The protocol is written down once, in js/protocol.js: keep to it.
+const drift = [...Object.keys(ops), ...Object.keys(OPS)].filter((op) => !(op in ops) || !(op in OPS));
+if (drift.length) throw new Error(`store worker: ops out of step with js/protocol.js: ${drift.join(", ")}`);
 
 /**
  * Writes the caches that have fallen due in the persistent databases: segments of
