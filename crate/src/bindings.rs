@@ -4,7 +4,7 @@
 use crate::db::{Database, Record, SearchOptions};
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
-use crate::index::flat::Hit;
+use crate::index::Hit;
 use crate::metric::Metric;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;

@@ -1,8 +1,8 @@
 //! quiver: a vector database for the browser, in plain Rust.
 //!
 //! SQLite ([`store`]) is the durable truth; each collection is searched from an
-//! in-memory copy ([`index::flat`]) scanned by the [`kernels`]. Only [`bindings`]
-//! knows about JavaScript.
+//! in-memory copy behind the [`index::Index`] trait ([`index::flat`] scans it with the
+//! [`kernels`]). Only [`bindings`] knows about JavaScript.
 
 pub mod db;
 pub mod error;

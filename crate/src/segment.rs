@@ -2,8 +2,8 @@
 //!
 //! Loading a collection row by row from SQLite reads a page per call, and in OPFS each
 //! call costs ~25 us whatever its size: 100k x 384 took ~0.8 s that way against ~0.1 s
-//! for the same bytes read in large calls. A segment is the prepared vectors, block by
-//! block as [`Flat`] holds them, followed by the ids and metadata. It is a cache, not
+//! for the same bytes read in large calls. A segment is an index's [`Parts`]: the
+//! prepared vectors, block by block, followed by the ids and metadata. It is a cache, not
 //! the truth: SQLite records which change (`seq`) it was written at, and loading it
 //! replays the rows changed since; without a valid record the rows are read instead.
 //!
@@ -12,9 +12,9 @@
 //! and its metadata (u32 length + JSON, or `u32::MAX` for none).
 
 use crate::error::{Code, Error, Result};
-use crate::index::flat::{Flat, Metadata, BLOCK_ROWS};
-use crate::index::Id;
-use crate::metric::Metric;
+use crate::index::{Id, Index, Metadata, Parts, BLOCK_ROWS};
+use crate::store::{SegmentRecord, Settings};
+use std::borrow::Cow;
 
 const MAGIC: &[u8; 8] = b"QVSEG\0\0\x01";
 const HEADER: usize = 48;
@@ -49,9 +49,10 @@ fn corrupt(key: i64, why: &str) -> Error {
 }
 
 /// Writes `index` as collection `key`'s segment at change `seq`; returns its length.
-pub fn write(files: &mut dyn SegmentFiles, key: i64, seq: u64, index: &Flat) -> Result<u64> {
+pub fn write(files: &mut dyn SegmentFiles, key: i64, seq: u64, index: &dyn Index) -> Result<u64> {
+    let parts = index.parts();
     let mut tail = Vec::new();
-    for (id, meta) in index.ids().iter().zip(index.metadata()) {
+    for (id, meta) in parts.ids.iter().zip(parts.metadata.iter()) {
         tail.extend_from_slice(&(id.len() as u32).to_le_bytes());
         tail.extend_from_slice(id.as_bytes());
         match meta {
@@ -73,7 +74,7 @@ pub fn write(files: &mut dyn SegmentFiles, key: i64, seq: u64, index: &Flat) -> 
     header.resize(HEADER, 0);
     files.write(key, 0, &header)?;
     let mut at = HEADER as u64;
-    for block in index.blocks() {
+    for block in parts.blocks.iter() {
         files.write(key, at, bytes_of(block))?;
         at += std::mem::size_of_val(block.as_slice()) as u64;
     }
@@ -83,9 +84,11 @@ pub fn write(files: &mut dyn SegmentFiles, key: i64, seq: u64, index: &Flat) -> 
     Ok(at)
 }
 
-/// Reads collection `key`'s segment, which must have been written at change `seq`
-/// with `bytes` bytes, for a collection of `dim` dimensions under `metric`.
-pub fn read(files: &mut dyn SegmentFiles, key: i64, seq: u64, bytes: u64, dim: usize, metric: Metric) -> Result<Flat> {
+/// Reads the segment of the collection `settings` describe, which `record` says was
+/// written at which change and how long it is.
+pub fn read(files: &mut dyn SegmentFiles, settings: &Settings, record: SegmentRecord) -> Result<Box<dyn Index>> {
+    let (key, dim) = (settings.key, settings.dim);
+    let SegmentRecord { seq, bytes } = record;
     let mut header = [0u8; HEADER];
     files.read(key, 0, &mut header)?;
     let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().expect("4 bytes"));
@@ -110,7 +113,15 @@ pub fn read(files: &mut dyn SegmentFiles, key: i64, seq: u64, bytes: u64, dim: u
     let mut tail = vec![0u8; tail_len as usize];
     files.read(key, at, &mut tail)?;
     let (ids, metadata) = parse_tail(&tail, rows).ok_or_else(|| corrupt(key, "its ids or metadata are damaged"))?;
-    Ok(Flat::from_parts(dim, metric, blocks, ids, metadata))
+    let parts = Parts {
+        blocks: Cow::Owned(blocks),
+        ids: Cow::Owned(ids),
+        metadata: Cow::Owned(metadata),
+    };
+    settings
+        .index
+        .restore(dim, settings.metric, parts)
+        .ok_or_else(|| corrupt(key, "its parts do not make an index"))
 }
 
 /// Splits `n` bytes off the front of `tail`.

@@ -461,7 +461,7 @@ fn search_many_answers_each_query_as_search_does() {
                 ..Default::default()
             },
         ] {
-            let flatten = |hits: Vec<quiver::index::flat::Hit>| -> Vec<(String, f32)> {
+            let flatten = |hits: Vec<quiver::index::Hit>| -> Vec<(String, f32)> {
                 hits.into_iter().map(|h| (h.id.to_owned(), h.score)).collect()
             };
             let many: Vec<_> = db
