@@ -39,16 +39,21 @@ impl Flat {
     }
 
     /// A Flat of rows already laid out, as [`Index::parts`] gives them; `None` unless
-    /// they are whole blocks of rows with an id and a metadata a slot.
+    /// they are whole blocks of rows with an id and a metadata a slot, and nothing more.
     pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
-        let Parts { blocks, ids, metadata } = parts;
+        let Parts {
+            blocks,
+            ids,
+            metadata,
+            own,
+        } = parts;
         let rows = ids.len();
         let laid_out = blocks.len() == rows.div_ceil(BLOCK_ROWS)
             && blocks
                 .iter()
                 .enumerate()
                 .all(|(b, block)| block.len() == (rows - b * BLOCK_ROWS).min(BLOCK_ROWS) * dim);
-        if !laid_out || metadata.len() != rows {
+        if !laid_out || metadata.len() != rows || !own.is_empty() {
             return None;
         }
         let ids = ids.into_owned();
@@ -251,6 +256,7 @@ impl Index for Flat {
             blocks: Cow::Borrowed(&self.blocks),
             ids: Cow::Borrowed(&self.ids),
             metadata: Cow::Borrowed(&self.metadata),
+            own: Cow::Borrowed(&[]),
         }
     }
 }

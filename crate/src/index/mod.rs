@@ -136,6 +136,9 @@ pub struct Parts<'a> {
     pub ids: Cow<'a, [Id]>,
     /// Each slot's metadata.
     pub metadata: Cow<'a, [Option<Metadata>]>,
+    /// What only this kind understands, beyond the rows: nothing for flat; a graph's
+    /// links for HNSW.
+    pub own: Cow<'a, [u8]>,
 }
 
 /// One search result inside the core: the row's slot and its ranking key
