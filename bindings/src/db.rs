@@ -1,18 +1,38 @@
 //! The `Db` class: one database, each method converting its arguments, calling the
 //! core and converting the answer.
 
+use crate::args::{integer, parse_json, records, search_options, string_list};
 use crate::chunks::Chunks;
-use crate::convert::{hits_json, parse_json, records, search_options, settings_json, string_list, to_js};
 use crate::heap::reserve_heap;
 use crate::segment_files::{JsFiles, JsSegmentFiles};
-use quiver::{Code, Database, Error, Metric, Result};
+use crate::to_js;
+use quiver::index::Hit;
+use quiver::store::Settings;
+use quiver::{Code, Database, Error, Metric, Result, MAX_DIM};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
+
+/// The largest integer a JS number holds exactly, `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// What a write answers: `{ids, count}` (the collection's count after it), as JSON.
 fn written(db: &mut Database, collection: &str, ids: Vec<String>) -> Result<String, JsValue> {
     let count = db.count(collection).map_err(to_js)?;
     Ok(json!({"ids": ids, "count": count}).to_string())
+}
+
+/// A collection's settings as JS reads them: `{name, dim, metric}`.
+pub fn settings_json(s: Settings) -> String {
+    json!({"name": s.name, "dim": s.dim, "metric": s.metric.as_str()}).to_string()
+}
+
+/// Search hits as JS reads them: `[{id, score, metadata}]`, best first.
+pub fn hits_json(hits: &[Hit]) -> Value {
+    Value::Array(
+        hits.iter()
+            .map(|h| json!({"id": h.id, "score": h.score, "metadata": h.metadata}))
+            .collect(),
+    )
 }
 
 /// One database, owned by the worker that created it.
@@ -62,7 +82,8 @@ impl Db {
 
     /// Keeps at most `n` collections' search copies in memory, least recently used out.
     #[wasm_bindgen(js_name = setMaxLoaded)]
-    pub fn set_max_loaded(&mut self, n: u32) -> Result<(), JsValue> {
+    pub fn set_max_loaded(&mut self, n: f64) -> Result<(), JsValue> {
+        let n = integer(n, "n", 1, u32::MAX.into()).map_err(to_js)?;
         self.db()?.set_max_loaded(n as usize);
         Ok(())
     }
@@ -75,7 +96,8 @@ impl Db {
     /// Caps the database file at about `bytes`: growing past it is `QUOTA_EXCEEDED`.
     #[wasm_bindgen(js_name = setMaxBytes)]
     pub fn set_max_bytes(&mut self, bytes: f64) -> Result<(), JsValue> {
-        self.db()?.set_max_bytes(bytes as u64).map_err(to_js)
+        let bytes = integer(bytes, "bytes", 1, MAX_SAFE_INTEGER).map_err(to_js)?;
+        self.db()?.set_max_bytes(bytes).map_err(to_js)
     }
 
     /// The database as the bytes of a standalone SQLite file.
@@ -87,9 +109,10 @@ impl Db {
     /// The database's file in `Uint8Array` pieces of `chunk` bytes, each copied once out
     /// of SQLite: an IndexedDB checkpoint, never whole in JS.
     #[wasm_bindgen(js_name = toChunks)]
-    pub fn image_chunks(&mut self, chunk: usize) -> Result<js_sys::Array, JsValue> {
+    pub fn image_chunks(&mut self, chunk: f64) -> Result<js_sys::Array, JsValue> {
+        let chunk = integer(chunk, "chunk", 1, u32::MAX.into()).map_err(to_js)?;
         let image = self.db()?.image().map_err(to_js)?;
-        Ok(image.chunks(chunk.max(1)).map(js_sys::Uint8Array::from).collect())
+        Ok(image.chunks(chunk as usize).map(js_sys::Uint8Array::from).collect())
     }
 
     /// `"ok"` when SQLite's `PRAGMA integrity_check` finds the file sound, else its report.
@@ -176,7 +199,8 @@ impl Db {
     }
 
     #[wasm_bindgen(js_name = createCollection)]
-    pub fn create_collection(&mut self, name: &str, dim: u32, metric: &str) -> Result<String, JsValue> {
+    pub fn create_collection(&mut self, name: &str, dim: f64, metric: &str) -> Result<String, JsValue> {
+        let dim = integer(dim, "dim", 1, MAX_DIM as u64).map_err(to_js)?;
         let metric = Metric::parse(metric, "metric").map_err(to_js)?;
         self.db()?
             .create_collection(name, dim as usize, metric)

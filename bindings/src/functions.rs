@@ -1,6 +1,6 @@
 //! The free functions of the JS API.
 
-use crate::convert::to_js;
+use crate::to_js;
 use quiver::{Code, Error, Metric};
 use wasm_bindgen::prelude::*;
 

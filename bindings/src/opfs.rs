@@ -1,6 +1,6 @@
 //! The OPFS pools this worker installed as SQLite VFSes, by name.
 
-use crate::convert::to_js;
+use crate::to_js;
 use quiver::{Code, Error};
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil};
 use std::cell::RefCell;

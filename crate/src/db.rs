@@ -282,7 +282,9 @@ impl Database {
     pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
         check_name(name)?;
         if dim == 0 || dim > MAX_DIM {
-            return Err(Error::invalid(format!("dim: must be 1 to {MAX_DIM}, got {dim}")));
+            return Err(Error::invalid(format!(
+                "dim: must be an integer from 1 to {MAX_DIM}, got {dim}"
+            )));
         }
         match self.store.settings(name)? {
             Some(s) if s.dim != dim => Err(Error::new(
@@ -700,7 +702,10 @@ impl Database {
             ));
         }
         if opts.k == 0 || opts.k > MAX_K {
-            return Err(Error::invalid(format!("k: must be 1 to {MAX_K}, got {}", opts.k)));
+            return Err(Error::invalid(format!(
+                "k: must be an integer from 1 to {MAX_K}, got {}",
+                opts.k
+            )));
         }
         if opts.threshold.is_some_and(|t| !t.is_finite()) {
             return Err(Error::invalid("threshold: must be a finite number"));
