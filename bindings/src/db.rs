@@ -80,6 +80,11 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// This database's site id: the one its file was created with.
+    pub fn site(&mut self) -> Result<String, JsValue> {
+        Ok(self.db()?.site().to_owned())
+    }
+
     /// Keeps at most `n` collections' search copies in memory, least recently used out.
     #[wasm_bindgen(js_name = setMaxLoaded)]
     pub fn set_max_loaded(&mut self, n: f64) -> Result<(), JsValue> {
