@@ -1,4 +1,4 @@
-// Builds the two wasm flavours of the core (simd128 and plain), runs wasm-bindgen
+// Builds the two wasm flavours of the bindings crate (simd128 and plain), runs wasm-bindgen
 // (--target web) and wasm-opt on each, and reports their sizes raw and brotli.
 // Each flavour has its own cargo target dir so neither invalidates the other, and a
 // step whose output is newer than its input is skipped.
@@ -21,13 +21,13 @@ export const flavours = {
 const sizes = {};
 for (const [name, { rustflags }] of Object.entries(flavours)) {
   const targetDir = join(root, "target", `wasm-${name}`);
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "quiver", "--target-dir", targetDir], {
+  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "quiver-wasm", "--target-dir", targetDir], {
     RUSTFLAGS: rustflags,
     // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
     // loop; with it, to memory.copy: inserts of 1.5 KB rows ran twice as fast.
     CFLAGS_wasm32_unknown_unknown: "-mbulk-memory -msign-ext -mnontrapping-fptoint -ftls-model=local-exec",
   });
-  const raw = join(targetDir, "wasm32-unknown-unknown", "release", "quiver.wasm");
+  const raw = join(targetDir, "wasm32-unknown-unknown", "release", "quiver_wasm.wasm");
   const out = join(root, "pkg", name);
   const wasm = join(out, "quiver_bg.wasm");
   if (!newer(wasm, raw)) {

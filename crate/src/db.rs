@@ -6,7 +6,7 @@
 
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
-use crate::index::flat::{Flat, Hit, Metadata};
+use crate::index::{Hit, Index, Kind, Metadata};
 use crate::metric::Metric;
 use crate::segment::{self, SegmentFiles};
 use crate::store::{self, Row, Scanned, SegmentRecord, Settings, Store, Stored};
@@ -62,7 +62,7 @@ struct Valid {
 
 struct Collection {
     settings: Settings,
-    index: Flat,
+    index: Box<dyn Index>,
     /// When it was last used, on the database's use counter (for the LRU).
     used: u64,
     /// Rows changed since its segment was written (all of them without one): what a
@@ -282,7 +282,9 @@ impl Database {
     pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
         check_name(name)?;
         if dim == 0 || dim > MAX_DIM {
-            return Err(Error::invalid(format!("dim: must be 1 to {MAX_DIM}, got {dim}")));
+            return Err(Error::invalid(format!(
+                "dim: must be an integer from 1 to {MAX_DIM}, got {dim}"
+            )));
         }
         match self.store.settings(name)? {
             Some(s) if s.dim != dim => Err(Error::new(
@@ -296,8 +298,9 @@ impl Database {
             ))),
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
-                let settings = self.store.create_collection(name, dim, metric)?;
-                let index = Flat::new(dim, metric);
+                // Flat until an option chooses; the settings record which.
+                let settings = self.store.create_collection(name, dim, metric, Kind::Flat)?;
+                let index = settings.index.empty(dim, metric);
                 self.keep(name, settings.clone(), index, 0);
                 Ok(settings)
             }
@@ -363,7 +366,7 @@ impl Database {
     }
 
     /// Adds a loaded collection, making room under the LRU's cap.
-    fn keep(&mut self, name: &str, settings: Settings, index: Flat, dirty: usize) {
+    fn keep(&mut self, name: &str, settings: Settings, index: Box<dyn Index>, dirty: usize) {
         self.uses += 1;
         self.collections.insert(
             name.to_owned(),
@@ -393,10 +396,10 @@ impl Database {
             let (index, dirty) = match self.load_segment(&settings)? {
                 Some(loaded) => loaded,
                 None => {
-                    let mut index = Flat::new(settings.dim, settings.metric);
+                    let mut index = settings.index.empty(settings.dim, settings.metric);
                     let mut scratch = (Vec::new(), Vec::new());
                     self.store.scan(settings.key, |row| {
-                        apply(&mut index, settings.metric, row, &mut scratch)
+                        apply(index.as_mut(), settings.metric, row, &mut scratch)
                     })?;
                     let dirty = index.len();
                     (index, dirty)
@@ -410,18 +413,11 @@ impl Database {
     /// The collection's segment brought up to date, with how many rows that replayed;
     /// `None` when it has no segment or the file does not match its record (the rows
     /// are the truth, so that only costs time).
-    fn load_segment(&mut self, settings: &Settings) -> Result<Option<(Flat, usize)>> {
+    fn load_segment(&mut self, settings: &Settings) -> Result<Option<(Box<dyn Index>, usize)>> {
         let (Some(files), Some(record)) = (self.segments.as_deref_mut(), self.store.segment(settings.key)?) else {
             return Ok(None);
         };
-        let Ok(mut index) = segment::read(
-            files,
-            settings.key,
-            record.seq,
-            record.bytes,
-            settings.dim,
-            settings.metric,
-        ) else {
+        let Ok(mut index) = segment::read(files, settings, record) else {
             return Ok(None);
         };
         let mut replayed = 0;
@@ -429,7 +425,7 @@ impl Database {
         self.store.changes_since(settings.key, record.seq, |change| {
             replayed += 1;
             match change.row {
-                Some(row) => apply(&mut index, settings.metric, row, &mut scratch),
+                Some(row) => apply(index.as_mut(), settings.metric, row, &mut scratch),
                 None => {
                     index.remove(change.id);
                     Ok(())
@@ -477,7 +473,7 @@ impl Database {
         let c = self.collections.get_mut(name).expect("loaded above");
         self.store.set_segment(key, None)?;
         let seq = self.store.seq();
-        let bytes = segment::write(files, key, seq, &c.index)?;
+        let bytes = segment::write(files, key, seq, c.index.as_ref())?;
         self.store.set_segment(key, Some(SegmentRecord { seq, bytes }))?;
         c.dirty = 0;
         Ok(())
@@ -672,7 +668,7 @@ impl Database {
     }
 
     pub fn ids(&mut self, name: &str) -> Result<Vec<String>> {
-        Ok(self.load(name)?.index.ids().iter().map(|id| id.to_string()).collect())
+        Ok(self.load(name)?.index.ids().map(str::to_owned).collect())
     }
 
     /// Bytes of the collection's search copy: what one exact scan reads.
@@ -706,7 +702,10 @@ impl Database {
             ));
         }
         if opts.k == 0 || opts.k > MAX_K {
-            return Err(Error::invalid(format!("k: must be 1 to {MAX_K}, got {}", opts.k)));
+            return Err(Error::invalid(format!(
+                "k: must be an integer from 1 to {MAX_K}, got {}",
+                opts.k
+            )));
         }
         if opts.threshold.is_some_and(|t| !t.is_finite()) {
             return Err(Error::invalid("threshold: must be a finite number"));
@@ -732,7 +731,7 @@ impl Database {
 
 /// Puts a stored row into a search copy: decoded, prepared for the metric, with its
 /// metadata parsed. `scratch` holds the two vectors' buffers across rows.
-fn apply(index: &mut Flat, metric: Metric, row: Scanned, scratch: &mut (Vec<f32>, Vec<f32>)) -> Result<()> {
+fn apply(index: &mut dyn Index, metric: Metric, row: Scanned, scratch: &mut (Vec<f32>, Vec<f32>)) -> Result<()> {
     let (raw, prepared) = scratch;
     raw.clear();
     store::read_f32(row.vector, raw);

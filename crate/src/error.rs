@@ -31,6 +31,21 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in declaration order: the one list that the JS side's lists
+    /// (`js/errors.js`, `js/index.d.ts`) are checked against. A new code goes here too.
+    pub const ALL: [Code; 10] = [
+        Code::DimensionMismatch,
+        Code::InvalidVector,
+        Code::InvalidMetadata,
+        Code::InvalidArgument,
+        Code::NotFound,
+        Code::Closed,
+        Code::Storage,
+        Code::QuotaExceeded,
+        Code::CorruptDatabase,
+        Code::UnsupportedVersion,
+    ];
+
     /// The stable string form, e.g. `"DIMENSION_MISMATCH"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,3 +102,17 @@ impl From<rusqlite::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_with_its_own_string() {
+        for (i, a) in Code::ALL.iter().enumerate() {
+            for b in &Code::ALL[i + 1..] {
+                assert!(a != b && a.as_str() != b.as_str(), "{a:?} and {b:?}");
+            }
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! quiver: a vector database for the browser, in plain Rust.
 //!
 //! SQLite ([`store`]) is the durable truth; each collection is searched from an
-//! in-memory copy ([`index::flat`]) scanned by the [`kernels`]. Only [`bindings`]
-//! knows about JavaScript.
+//! in-memory copy behind the [`index::Index`] trait ([`index::flat`] scans it with the
+//! [`kernels`]). This crate knows nothing of JavaScript, so it builds and is tested
+//! natively as well as for wasm32: the `quiver-wasm` crate (`bindings/`) is its
+//! wasm-bindgen surface.
 
 pub mod db;
 pub mod error;
@@ -12,9 +14,6 @@ pub mod kernels;
 pub mod metric;
 pub mod segment;
 pub mod store;
-
-#[cfg(target_arch = "wasm32")]
-mod bindings;
 
 pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 pub use error::{Code, Error, Result};

@@ -4,6 +4,7 @@
 //! a delete leaves a tombstone rather than removing the row.
 
 use crate::error::{Code, Error, Result};
+use crate::index::Kind;
 use crate::metric::Metric;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -79,6 +80,8 @@ pub struct Settings {
     pub name: String,
     pub dim: usize,
     pub metric: Metric,
+    /// The index it is searched with.
+    pub index: Kind,
 }
 
 /// One row to write: the vector as given (not normalised) and metadata as JSON text.
@@ -218,16 +221,26 @@ impl Store {
 
     pub fn settings(&self, name: &str) -> Result<Option<Settings>> {
         self.conn
-            .query_row("SELECT id, dim, metric FROM collections WHERE name = ?1", [name], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-            })
+            .query_row(
+                "SELECT id, dim, metric, index_kind FROM collections WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
             .optional()?
-            .map(|(key, dim, metric)| {
+            .map(|(key, dim, metric, index)| {
                 Ok(Settings {
                     key,
                     name: name.to_owned(),
                     dim: dim as usize,
                     metric: Metric::parse(&metric, "collections.metric")?,
+                    index: Kind::parse(&index, "collections.index_kind")?,
                 })
             })
             .transpose()
@@ -243,7 +256,7 @@ impl Store {
     /// visits each row's record (not its vector), once for all collections.
     pub fn collection_counts(&self) -> Result<Vec<(Settings, usize)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.name, c.dim, c.metric, ifnull(n.rows, 0) FROM collections c
+            "SELECT c.id, c.name, c.dim, c.metric, c.index_kind, ifnull(n.rows, 0) FROM collections c
              LEFT JOIN (SELECT collection, count(*) AS rows FROM vectors WHERE deleted = 0 GROUP BY collection) n
              ON n.collection = c.id ORDER BY c.name",
         )?;
@@ -255,8 +268,9 @@ impl Store {
                 name: r.get(1)?,
                 dim: r.get::<_, i64>(2)? as usize,
                 metric: Metric::parse(r.get_ref(3)?.as_str()?, "collections.metric")?,
+                index: Kind::parse(r.get_ref(4)?.as_str()?, "collections.index_kind")?,
             };
-            out.push((settings, r.get::<_, i64>(4)? as usize));
+            out.push((settings, r.get::<_, i64>(5)? as usize));
         }
         Ok(out)
     }
@@ -277,16 +291,17 @@ impl Store {
         Ok(key.is_some())
     }
 
-    pub fn create_collection(&self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
+    pub fn create_collection(&self, name: &str, dim: usize, metric: Metric, index: Kind) -> Result<Settings> {
         self.conn.execute(
-            "INSERT INTO collections(name, dim, metric) VALUES(?1, ?2, ?3)",
-            params![name, dim as i64, metric.as_str()],
+            "INSERT INTO collections(name, dim, metric, index_kind) VALUES(?1, ?2, ?3, ?4)",
+            params![name, dim as i64, metric.as_str(), index.as_str()],
         )?;
         Ok(Settings {
             key: self.conn.last_insert_rowid(),
             name: name.to_owned(),
             dim,
             metric,
+            index,
         })
     }
 

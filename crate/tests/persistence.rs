@@ -4,7 +4,8 @@
 mod common;
 
 use common::Scratch;
-use quiver::{Database, Metric, Record};
+use quiver::index::Kind;
+use quiver::{Code, Database, Metric, Record};
 use serde_json::json;
 
 /// Records `r0`, `r1`, ... of `vectors`, with metadata on the even ones and text on
@@ -314,4 +315,29 @@ fn a_staged_delete_outlives_a_crash_and_is_then_applied_once_or_dropped() {
     assert_eq!(top[0].id, "r0", "the search copy has lost the deleted rows");
     assert_eq!(top[1].id, "r3");
     assert_eq!(db.store().integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_collection_records_its_index_kind_and_one_unknown_here_is_refused() {
+    let dir = Scratch::new("index-kind");
+    let name = &dir.db();
+    {
+        let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+        assert_eq!(db.create_collection("c", 2, Metric::Dot).unwrap().index, Kind::Flat);
+        db.create_collection("later", 2, Metric::Dot).unwrap();
+    }
+    let conn = rusqlite::Connection::open(name).unwrap();
+    let kind: String = conn
+        .query_row("SELECT index_kind FROM collections WHERE name = 'c'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kind, "flat");
+    // As a newer build that knows another kind would leave it.
+    conn.execute("UPDATE collections SET index_kind = 'ivf' WHERE name = 'later'", [])
+        .unwrap();
+    drop(conn);
+    let mut db = Database::open_with_vfs(name, "unix", "site").unwrap();
+    assert_eq!(db.collection("c").unwrap().index, Kind::Flat);
+    let err = db.collection("later").unwrap_err();
+    assert_eq!(err.code, Code::UnsupportedVersion);
+    assert!(err.message.contains("\"ivf\""), "{}", err.message);
 }

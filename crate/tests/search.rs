@@ -373,7 +373,7 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
     assert_eq!(search(&mut db, &ok, 0).unwrap_err().code, Code::InvalidArgument);
     assert_eq!(
         search(&mut db, &ok, 10_001).unwrap_err().message,
-        "k: must be 1 to 10000, got 10001"
+        "k: must be an integer from 1 to 10000, got 10001"
     );
     assert_eq!(search(&mut db, &short, 1).unwrap_err().code, Code::DimensionMismatch);
     assert_eq!(
@@ -392,7 +392,7 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
     );
     assert_eq!(
         db.create_collection("d", 0, Metric::Dot).unwrap_err().message,
-        "dim: must be 1 to 65536, got 0"
+        "dim: must be an integer from 1 to 65536, got 0"
     );
     assert_eq!(
         Metric::parse("manhattan", "metric").unwrap_err().code,
@@ -461,7 +461,7 @@ fn search_many_answers_each_query_as_search_does() {
                 ..Default::default()
             },
         ] {
-            let flatten = |hits: Vec<quiver::index::flat::Hit>| -> Vec<(String, f32)> {
+            let flatten = |hits: Vec<quiver::index::Hit>| -> Vec<(String, f32)> {
                 hits.into_iter().map(|h| (h.id.to_owned(), h.score)).collect()
             };
             let many: Vec<_> = db

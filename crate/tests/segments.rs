@@ -199,6 +199,39 @@ fn a_damaged_or_stale_segment_costs_time_not_data() {
     assert!(db.segment_keys().unwrap().is_empty());
 }
 
+/// Bytes in a segment's header, before the vectors.
+const HEADER: usize = 64;
+
+#[test]
+fn a_flipped_byte_anywhere_in_a_segment_is_caught_and_the_rows_answer_instead() {
+    let (dir, mut db) = filled("segments-flipped", Metric::Cosine);
+    db.write_segment("c").unwrap();
+    let expected = answers(&mut db);
+    drop(db);
+    let seg = dir.0.join("1.seg");
+    let original = std::fs::read(&seg).unwrap();
+    let vectors_end = HEADER + ROWS * DIM * 4;
+    assert!(original.len() > vectors_end, "ids and metadata follow the vectors");
+    // Whole, the segment is read and trusted: nothing is left to rewrite.
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert_eq!(answers(&mut db), expected);
+    assert!(db.segments_due().is_empty());
+    drop(db);
+    // Every byte of the header (byte 7 is the format version, so this is also what a
+    // segment of another version meets), one in the vectors, one in the ids and metadata.
+    let flips = (0..HEADER).chain([HEADER + ROWS * DIM * 2 + 1, (vectors_end + original.len()) / 2]);
+    for at in flips {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x10;
+        std::fs::write(&seg, &bytes).unwrap();
+        let (mut db, _) = open(&dir.0, &dir.db());
+        assert_eq!(answers(&mut db), expected, "byte {at} flipped");
+        // Loaded from its rows: all of them count as changed since the segment, so it
+        // is due to be written again.
+        assert_eq!(db.segments_due(), vec![("c".to_owned(), 1)], "byte {at} flipped");
+    }
+}
+
 /// The schema quiver 0.1 wrote (user_version 1), as a fixture for migration.
 const SCHEMA_V1: &str = "
 PRAGMA page_size = 65536;

@@ -6,22 +6,16 @@
 //! Rows are dense: deleting moves the last row into the hole, so the scan never skips
 //! tombstones.
 
-use super::{Candidate, Id, TopK};
+use super::{Candidate, Hit, Id, Index, Kind, Metadata, Parts, TopK, BLOCK_ROWS};
 use crate::filter::Filter;
 use crate::kernels;
 use crate::metric::Metric;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
-
-/// Rows per block: 12 MiB at 384 dimensions, large enough that a scan streams.
-pub const BLOCK_ROWS: usize = 8192;
 
 /// Rows scored against every query of a batch before moving on: 384 KiB at 384
 /// dimensions, so a tile stays in a core's L2 while the queries pass over it.
 const TILE_ROWS: usize = 256;
-
-/// Metadata of one row, parsed once on write so filters do not re-parse it per query.
-pub type Metadata = Map<String, Value>;
 
 pub struct Flat {
     dim: usize,
@@ -30,14 +24,6 @@ pub struct Flat {
     ids: Vec<Id>,
     metadata: Vec<Option<Metadata>>,
     slots: HashMap<Id, u32>,
-}
-
-/// A search hit: the row's id, its public score and its metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit<'a> {
-    pub id: &'a str,
-    pub score: f32,
-    pub metadata: Option<&'a Metadata>,
 }
 
 impl Flat {
@@ -52,170 +38,39 @@ impl Flat {
         }
     }
 
-    /// A Flat of rows already laid out: `blocks` of [`BLOCK_ROWS`] rows each (the last
-    /// may hold fewer), prepared for `metric`, and the ids and metadata of each slot.
-    pub fn from_parts(
-        dim: usize,
-        metric: Metric,
-        blocks: Vec<Vec<f32>>,
-        ids: Vec<Id>,
-        metadata: Vec<Option<Metadata>>,
-    ) -> Self {
-        debug_assert_eq!(blocks.iter().map(Vec::len).sum::<usize>(), ids.len() * dim);
-        let slots = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
-        Flat {
-            dim,
-            metric,
+    /// A Flat of rows already laid out, as [`Index::parts`] gives them; `None` unless
+    /// they are whole blocks of rows with an id and a metadata a slot, and nothing more.
+    pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
+        let Parts {
             blocks,
             ids,
             metadata,
-            slots,
+            own,
+        } = parts;
+        let rows = ids.len();
+        let laid_out = blocks.len() == rows.div_ceil(BLOCK_ROWS)
+            && blocks
+                .iter()
+                .enumerate()
+                .all(|(b, block)| block.len() == (rows - b * BLOCK_ROWS).min(BLOCK_ROWS) * dim);
+        if !laid_out || metadata.len() != rows || !own.is_empty() {
+            return None;
         }
-    }
-
-    /// The rows' vectors, block by block, in slot order.
-    pub fn blocks(&self) -> &[Vec<f32>] {
-        &self.blocks
-    }
-
-    /// Each slot's metadata, in slot order.
-    pub fn metadata(&self) -> &[Option<Metadata>] {
-        &self.metadata
-    }
-
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn reserve(&mut self, rows: usize) {
-        self.ids.reserve(rows);
-        self.metadata.reserve(rows);
-        self.slots.reserve(rows);
-    }
-
-    /// Bytes the vectors occupy; what one exact scan reads.
-    pub fn matrix_bytes(&self) -> usize {
-        self.blocks.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<f32>()
+        let ids = ids.into_owned();
+        let slots = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        Some(Flat {
+            dim,
+            metric,
+            blocks: blocks.into_owned(),
+            ids,
+            metadata: metadata.into_owned(),
+            slots,
+        })
     }
 
     fn row_mut(&mut self, slot: usize) -> &mut [f32] {
         let (b, r) = (slot / BLOCK_ROWS, slot % BLOCK_ROWS);
         &mut self.blocks[b][r * self.dim..(r + 1) * self.dim]
-    }
-
-    /// Inserts or replaces a row. `vector` is already prepared for the metric.
-    pub fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
-        debug_assert_eq!(vector.len(), self.dim);
-        match self.slots.get(id) {
-            Some(&slot) => {
-                self.row_mut(slot as usize).copy_from_slice(vector);
-                self.metadata[slot as usize] = metadata;
-            }
-            None => {
-                if self.ids.len().is_multiple_of(BLOCK_ROWS) {
-                    // The first block grows with the collection, so a small one stays
-                    // small; later ones are allocated whole, never copied.
-                    let rows = if self.blocks.is_empty() { 0 } else { BLOCK_ROWS };
-                    self.blocks.push(Vec::with_capacity(rows * self.dim));
-                }
-                self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
-                let id: Id = id.into();
-                self.slots.insert(id.clone(), self.ids.len() as u32);
-                self.ids.push(id);
-                self.metadata.push(metadata);
-            }
-        }
-    }
-
-    /// Removes a row; returns whether it was there.
-    pub fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slots.remove(id) else {
-            return false;
-        };
-        let (s, last) = (slot as usize, self.ids.len() - 1);
-        let dim = self.dim;
-        if s != last {
-            // Move the last row into the hole, in place: it lives in the last block,
-            // the hole in that block or an earlier one.
-            let (b, r) = (s / BLOCK_ROWS, (s % BLOCK_ROWS) * dim);
-            let last_block = self.blocks.len() - 1;
-            let (head, tail) = self.blocks.split_at_mut(last_block);
-            let tail = &mut tail[0];
-            let from = tail.len() - dim;
-            if b == head.len() {
-                tail.copy_within(from.., r);
-            } else {
-                head[b][r..r + dim].copy_from_slice(&tail[from..]);
-            }
-            self.slots.insert(self.ids[last].clone(), slot);
-        }
-        let tail = self.blocks.last_mut().expect("a row exists");
-        tail.truncate(tail.len() - dim);
-        if tail.is_empty() {
-            self.blocks.pop();
-        }
-        self.ids.swap_remove(s);
-        self.metadata.swap_remove(s);
-        true
-    }
-
-    /// The ids of all rows, in slot order.
-    pub fn ids(&self) -> &[Id] {
-        &self.ids
-    }
-
-    /// The `k` rows closest to `query` (already prepared) that pass `filter` and, when
-    /// given, reach `threshold` (a minimum score, or for Euclidean a maximum distance).
-    pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>, threshold: Option<f32>) -> Vec<Hit<'_>> {
-        self.search_many(query, k, filter, threshold).pop().unwrap_or_default()
-    }
-
-    /// [`Flat::search`] for each query of `queries` (prepared, back to back), in one
-    /// pass over the rows: a tile of rows is scored against every query while it is in
-    /// cache, so a batch reads memory once instead of once per query.
-    pub fn search_many(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-        threshold: Option<f32>,
-    ) -> Vec<Vec<Hit<'_>>> {
-        let metric = self.metric;
-        // Rank by a key where larger is better for every metric.
-        let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
-        let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
-        // One monomorphised scan per kernel keeps the metric's branch out of the loop.
-        let tops = match metric {
-            Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot, kernels::dot_pair),
-            Metric::Euclidean => self.scan(
-                queries,
-                k,
-                filter,
-                min_key,
-                |q, r| -kernels::l2_squared(q, r),
-                |q, rows| kernels::l2_squared_pair(q, rows).map(|d| -d),
-            ),
-        };
-        tops.into_iter()
-            .map(|top| {
-                top.into_sorted()
-                    .into_iter()
-                    .map(|c| Hit {
-                        id: &self.ids[c.slot as usize],
-                        score: metric.public_score(sign * c.key),
-                        metadata: self.metadata[c.slot as usize].as_ref(),
-                    })
-                    .collect()
-            })
-            .collect()
     }
 
     /// Scores every row against every query, a tile of rows at a time (so the tile is
@@ -275,6 +130,137 @@ impl Flat {
     }
 }
 
+impl Index for Flat {
+    fn kind(&self) -> Kind {
+        Kind::Flat
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        self.ids.reserve(rows);
+        self.metadata.reserve(rows);
+        self.slots.reserve(rows);
+    }
+
+    fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
+        debug_assert_eq!(vector.len(), self.dim);
+        match self.slots.get(id) {
+            Some(&slot) => {
+                self.row_mut(slot as usize).copy_from_slice(vector);
+                self.metadata[slot as usize] = metadata;
+            }
+            None => {
+                if self.ids.len().is_multiple_of(BLOCK_ROWS) {
+                    // The first block grows with the collection, so a small one stays
+                    // small; later ones are allocated whole, never copied.
+                    let rows = if self.blocks.is_empty() { 0 } else { BLOCK_ROWS };
+                    self.blocks.push(Vec::with_capacity(rows * self.dim));
+                }
+                self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
+                let id: Id = id.into();
+                self.slots.insert(id.clone(), self.ids.len() as u32);
+                self.ids.push(id);
+                self.metadata.push(metadata);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(slot) = self.slots.remove(id) else {
+            return false;
+        };
+        let (s, last) = (slot as usize, self.ids.len() - 1);
+        let dim = self.dim;
+        if s != last {
+            // Move the last row into the hole, in place: it lives in the last block,
+            // the hole in that block or an earlier one.
+            let (b, r) = (s / BLOCK_ROWS, (s % BLOCK_ROWS) * dim);
+            let last_block = self.blocks.len() - 1;
+            let (head, tail) = self.blocks.split_at_mut(last_block);
+            let tail = &mut tail[0];
+            let from = tail.len() - dim;
+            if b == head.len() {
+                tail.copy_within(from.., r);
+            } else {
+                head[b][r..r + dim].copy_from_slice(&tail[from..]);
+            }
+            self.slots.insert(self.ids[last].clone(), slot);
+        }
+        let tail = self.blocks.last_mut().expect("a row exists");
+        tail.truncate(tail.len() - dim);
+        if tail.is_empty() {
+            self.blocks.pop();
+        }
+        self.ids.swap_remove(s);
+        self.metadata.swap_remove(s);
+        true
+    }
+
+    /// In slot order.
+    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.ids.iter().map(|id| &**id))
+    }
+
+    /// One pass over the rows for the whole batch: a tile of rows is scored against
+    /// every query while it is in cache, so a batch reads memory once, not once a query.
+    fn search_many(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        threshold: Option<f32>,
+    ) -> Vec<Vec<Hit<'_>>> {
+        let metric = self.metric;
+        // Rank by a key where larger is better for every metric.
+        let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
+        let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
+        // One monomorphised scan per kernel keeps the metric's branch out of the loop.
+        let tops = match metric {
+            Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot, kernels::dot_pair),
+            Metric::Euclidean => self.scan(
+                queries,
+                k,
+                filter,
+                min_key,
+                |q, r| -kernels::l2_squared(q, r),
+                |q, rows| kernels::l2_squared_pair(q, rows).map(|d| -d),
+            ),
+        };
+        tops.into_iter()
+            .map(|top| {
+                top.into_sorted()
+                    .into_iter()
+                    .map(|c| Hit {
+                        id: &self.ids[c.slot as usize],
+                        score: metric.public_score(sign * c.key),
+                        metadata: self.metadata[c.slot as usize].as_ref(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn matrix_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<f32>()
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            blocks: Cow::Borrowed(&self.blocks),
+            ids: Cow::Borrowed(&self.ids),
+            metadata: Cow::Borrowed(&self.metadata),
+            own: Cow::Borrowed(&[]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,9 +276,9 @@ mod tests {
         // Remove a row of the first block: the last row moves into its slot.
         assert!(f.remove("3"));
         assert_eq!(f.len(), n - 1);
-        assert_eq!(&*f.ids()[3], format!("{}", n - 1));
-        let top = f.search(&[1.0, 0.0], 1, None, None);
-        assert_eq!(top[0].id, format!("{}", n - 1));
+        assert_eq!(f.ids().nth(3), Some(format!("{}", n - 1).as_str()));
+        let top = f.search_many(&[1.0, 0.0], 1, None, None);
+        assert_eq!(top[0][0].id, format!("{}", n - 1));
         for i in (0..n).filter(|&i| i != 3).rev() {
             assert!(f.remove(&format!("{i}")), "{i}");
         }

@@ -1,11 +1,145 @@
-//! Search structures over the in-memory copy of a collection's vectors.
+//! Search structures over the in-memory copy of a collection's vectors, behind one
+//! seam: the [`Index`] trait, which each index kind implements in a module of its own.
 
 pub mod flat;
 
+use crate::error::{Code, Error, Result};
+use crate::filter::Filter;
+use crate::metric::Metric;
+use flat::Flat;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// A row's id, shared by the slot list and the id-to-slot map (one allocation a row).
 pub type Id = Rc<str>;
+
+/// Metadata of one row, parsed once on write so filters do not re-parse it per query.
+pub type Metadata = Map<String, Value>;
+
+/// Rows per block of vectors: 12 MiB at 384 dimensions, large enough that a scan
+/// streams, and the piece a segment reads at once.
+pub const BLOCK_ROWS: usize = 8192;
+
+/// A search hit: the row's id, its public score and its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit<'a> {
+    pub id: &'a str,
+    pub score: f32,
+    pub metadata: Option<&'a Metadata>,
+}
+
+/// Which index a collection searches with; recorded in its settings and its segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Exact search: every row scored, one pass over the vectors ([`Flat`]).
+    Flat,
+}
+
+impl Kind {
+    /// Parses the stored name; `field` names where it was read in the error, which is
+    /// `UNSUPPORTED_VERSION`: a kind this build does not know was written by a newer one.
+    pub fn parse(name: &str, field: &str) -> Result<Kind> {
+        match name {
+            "flat" => Ok(Kind::Flat),
+            other => Err(Error::new(
+                Code::UnsupportedVersion,
+                format!("{field}: index kind {other:?} is unknown to this build; open it with a newer quiver"),
+            )),
+        }
+    }
+
+    /// The stable name, as settings and segment headers store it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Flat => "flat",
+        }
+    }
+
+    /// An empty index of this kind, for vectors of `dim` dimensions ranked by `metric`.
+    pub fn empty(self, dim: usize, metric: Metric) -> Box<dyn Index> {
+        match self {
+            Kind::Flat => Box::new(Flat::new(dim, metric)),
+        }
+    }
+
+    /// An index of this kind rebuilt from the parts a segment kept; `None` when they do
+    /// not fit together (then the collection loads from its rows).
+    pub fn restore(self, dim: usize, metric: Metric, parts: Parts) -> Option<Box<dyn Index>> {
+        match self {
+            Kind::Flat => Flat::restore(dim, metric, parts).map(|f| Box::new(f) as Box<dyn Index>),
+        }
+    }
+}
+
+/// A collection's in-memory search structure: the seam behind which index kinds differ.
+///
+/// Modelled on hnswlib's `AlgorithmInterface`: rows are added, replaced and removed by
+/// id, searched k at a time under a filter, and saved and loaded whole (here through
+/// [`Parts`], which [`crate::segment`] frames as a file). Vectors arrive prepared for the
+/// metric (cosine rows unit-length), so an index only ranks. The database calls it once
+/// per search, never per row: each kind keeps its own scan monomorphised inside.
+pub trait Index {
+    /// Which kind this is.
+    fn kind(&self) -> Kind;
+
+    /// The dimension of every vector.
+    fn dim(&self) -> usize;
+
+    /// How many rows it holds.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes room for `rows` more rows, ahead of a batch.
+    fn reserve(&mut self, rows: usize);
+
+    /// Inserts or replaces a row. `vector` is already prepared for the metric.
+    fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>);
+
+    /// Removes a row; returns whether it was there.
+    fn remove(&mut self, id: &str) -> bool;
+
+    /// The ids of all rows.
+    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+
+    /// For each query of `queries` (prepared, back to back), the `k` closest rows that
+    /// pass `filter` and, when given, reach `threshold` (a minimum score, or for
+    /// Euclidean a maximum distance), best first.
+    fn search_many(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        threshold: Option<f32>,
+    ) -> Vec<Vec<Hit<'_>>>;
+
+    /// Bytes the vectors occupy: what one exact scan reads.
+    fn matrix_bytes(&self) -> usize;
+
+    /// What a segment keeps of the index, borrowed; [`Kind::restore`] rebuilds it.
+    fn parts(&self) -> Parts<'_>;
+}
+
+/// An index as a segment keeps it, so that loading rebuilds nothing.
+///
+/// The vectors come apart from the rest because they are most of the bytes: a segment
+/// reads them back in a few large calls, straight into blocks of [`BLOCK_ROWS`] rows
+/// (the last may hold fewer), in slot order. Borrowed from the index to write, owned
+/// when read back.
+pub struct Parts<'a> {
+    /// Every slot's vector, block by block.
+    pub blocks: Cow<'a, [Vec<f32>]>,
+    /// Each slot's id.
+    pub ids: Cow<'a, [Id]>,
+    /// Each slot's metadata.
+    pub metadata: Cow<'a, [Option<Metadata>]>,
+    /// What only this kind understands, beyond the rows: nothing for flat; a graph's
+    /// links for HNSW.
+    pub own: Cow<'a, [u8]>,
+}
 
 /// One search result inside the core: the row's slot and its ranking key
 /// (larger is better whatever the metric).

@@ -1,0 +1,192 @@
+//! JS arguments into the core's types. Numbers arrive as `f64` and are checked here,
+//! never wrapped: wasm-bindgen's own `u32` turns `2**32 + 3` into 3 without a word.
+//! Plain Rust, so it is tested natively.
+
+use quiver::{Error, Filter, Record, Result, SearchOptions, MAX_K};
+use serde_json::Value;
+
+/// A JS number given as argument `field` that must be an integer from `min` to `max`;
+/// anything else (a fraction, NaN, an infinity, out of range) is `INVALID_ARGUMENT`.
+pub fn integer(value: f64, field: &str, min: u64, max: u64) -> Result<u64> {
+    if value.fract() == 0.0 && value >= min as f64 && value <= max as f64 {
+        return Ok(value as u64);
+    }
+    let shown = match value {
+        v if v.is_nan() => "NaN".to_owned(),
+        f64::INFINITY => "Infinity".to_owned(),
+        f64::NEG_INFINITY => "-Infinity".to_owned(),
+        v => v.to_string(),
+    };
+    Err(Error::invalid(format!(
+        "{field}: must be an integer from {min} to {max}, got {shown}"
+    )))
+}
+
+/// JSON text given as argument `field`.
+pub fn parse_json(text: &str, field: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
+}
+
+/// A JSON array of strings given as argument `field`.
+pub fn string_list(text: &str, field: &str) -> Result<Vec<String>> {
+    let v = parse_json(text, field)?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| Error::invalid(format!("{field}: must be an array of strings")))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::invalid(format!("{field}[{i}]: must be a string")))
+        })
+        .collect()
+}
+
+/// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5}`.
+pub fn search_options(text: &str) -> Result<SearchOptions> {
+    let v = parse_json(text, "options")?;
+    let mut opts = SearchOptions::default();
+    if let Some(k) = v.get("k").filter(|k| !k.is_null()) {
+        opts.k = k
+            .as_u64()
+            .filter(|k| (1..=MAX_K as u64).contains(k))
+            .ok_or_else(|| Error::invalid(format!("k: must be an integer from 1 to {MAX_K}, got {k}")))?
+            as usize;
+    }
+    if let Some(f) = v.get("filter").filter(|f| !f.is_null()) {
+        opts.filter = Some(Filter::parse(f)?);
+    }
+    if let Some(t) = v.get("threshold").filter(|t| !t.is_null()) {
+        opts.threshold = Some(
+            t.as_f64()
+                .ok_or_else(|| Error::invalid("threshold: must be a number"))? as f32,
+        );
+    }
+    Ok(opts)
+}
+
+/// A batch from its columns, as `Db.upsert` takes them.
+pub fn records<'a>(
+    ids: &str,
+    vectors: &'a [f32],
+    lengths: &[u32],
+    metadata: Option<String>,
+    texts: Option<String>,
+) -> Result<Vec<Record<'a>>> {
+    let n = lengths.len();
+    let column = |text: Option<&str>, field: &str| -> Result<Vec<Value>> {
+        let Some(text) = text else {
+            return Ok(vec![Value::Null; n]);
+        };
+        match parse_json(text, field)? {
+            Value::Array(v) if v.len() == n => Ok(v),
+            _ => Err(Error::invalid(format!("{field}: must be an array of {n} entries"))),
+        }
+    };
+    let ids = column(Some(ids), "ids")?;
+    let texts = column(texts.as_deref(), "texts")?;
+    let metadata = column(metadata.as_deref(), "metadata")?;
+    if lengths.iter().map(|&l| l as usize).sum::<usize>() != vectors.len() {
+        return Err(Error::invalid("vectors: lengths do not add up"));
+    }
+    let string = |v: Value, i: usize, key: &str| -> Result<Option<String>> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(Error::invalid(format!("records[{i}].{key}: must be a string"))),
+        }
+    };
+    let mut offset = 0;
+    let mut batch = Vec::with_capacity(n);
+    for (i, (((id, text), metadata), &len)) in ids.into_iter().zip(texts).zip(metadata).zip(lengths).enumerate() {
+        let vector = &vectors[offset..offset + len as usize];
+        offset += len as usize;
+        batch.push(Record {
+            id: string(id, i, "id")?,
+            vector,
+            metadata: Some(metadata),
+            text: string(text, i, "text")?,
+        });
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver::Code;
+
+    fn message<T: std::fmt::Debug>(r: Result<T>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{}", e.message);
+        e.message
+    }
+
+    #[test]
+    fn numbers_out_of_range_or_not_integers_are_refused_as_given() {
+        assert_eq!(integer(3.0, "dim", 1, 65_536).unwrap(), 3);
+        assert_eq!(integer(65_536.0, "dim", 1, 65_536).unwrap(), 65_536);
+        for (value, shown) in [
+            (4_294_967_299.0, "4294967299"),
+            (0.0, "0"),
+            (-1.0, "-1"),
+            (2.5, "2.5"),
+            (65_537.0, "65537"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(
+                message(integer(value, "dim", 1, 65_536)),
+                format!("dim: must be an integer from 1 to 65536, got {shown}")
+            );
+        }
+    }
+
+    #[test]
+    fn columns_become_records_and_their_faults_are_named() {
+        let vectors = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let metadata = || Some(r#"[{"x": 1}, null]"#.to_owned());
+        let batch = records(r#"["a", null]"#, &vectors, &[2, 3], metadata(), None).unwrap();
+        assert_eq!((batch[0].id.as_deref(), batch[1].id.as_deref()), (Some("a"), None));
+        assert_eq!(batch[1].vector, &vectors[2..]);
+        assert_eq!(batch[0].metadata, Some(serde_json::json!({"x": 1})));
+        assert_eq!(
+            message(records(r#"["a", null]"#, &vectors, &[2, 2], metadata(), None)),
+            "vectors: lengths do not add up"
+        );
+        assert_eq!(
+            message(records(r#"["a"]"#, &vectors, &[2, 3], None, None)),
+            "ids: must be an array of 2 entries"
+        );
+        assert_eq!(
+            message(records("[1, null]", &vectors, &[2, 3], None, None)),
+            "records[0].id: must be a string"
+        );
+        assert_eq!(string_list(r#"["a", "b"]"#, "ids").unwrap(), ["a", "b"]);
+        assert_eq!(message(string_list(r#"["a", 2]"#, "ids")), "ids[1]: must be a string");
+        assert_eq!(message(string_list("{}", "ids")), "ids: must be an array of strings");
+    }
+
+    #[test]
+    fn k_is_reported_as_given() {
+        assert_eq!(search_options(r#"{"k": 7}"#).unwrap().k, 7);
+        assert_eq!(search_options("{}").unwrap().k, 10);
+        for (k, shown) in [
+            ("-3", "-3"),
+            ("0", "0"),
+            ("10001", "10001"),
+            ("2.5", "2.5"),
+            ("1e30", "1e+30"),
+            ("18446744073709551616", "1.8446744073709552e+19"),
+            (r#""5""#, r#""5""#),
+        ] {
+            assert_eq!(
+                message(search_options(&format!(r#"{{"k": {k}}}"#))),
+                format!("k: must be an integer from 1 to 10000, got {shown}")
+            );
+        }
+    }
+}
