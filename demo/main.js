@@ -57,7 +57,8 @@ $("search").onclick = async () => {
     const t0 = performance.now();
     const hits = await col.search(query, { k: Number($("k").value), filter });
     const ms = performance.now() - t0;
-    $("search-stat").textContent = `${hits.length} results in ${ms.toFixed(2)} ms (exact search over ${(await col.count()).toLocaleString()} vectors, ${db.build}, ${db.workers} worker${db.workers > 1 ? "s" : ""}).`;
+    $("search-stat").textContent =
+      `${hits.length} results in ${ms.toFixed(2)} ms (exact search over ${(await col.count()).toLocaleString()} vectors, ${db.build}, ${db.workers} worker${db.workers > 1 ? "s" : ""}).`;
     const body = $("results").querySelector("tbody");
     body.replaceChildren(
       ...hits.map((h, i) => {

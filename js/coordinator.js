@@ -84,8 +84,10 @@ export class Coordinator {
     const placed = await Promise.all(shards.map((id) => this.placements.get(id)));
     const { dim, metric } = placed[0].settings;
     placed.forEach(({ settings }, i) => {
-      if (settings.dim !== dim) throw new QuiverError("DIMENSION_MISMATCH", `shards[${i}]: shard ${JSON.stringify(shards[i])} has ${settings.dim} dimensions, shards[0] has ${dim}`);
-      if (settings.metric !== metric) throw invalid(`shards[${i}]: shard ${JSON.stringify(shards[i])} uses metric ${settings.metric}, shards[0] uses ${metric}`);
+      if (settings.dim !== dim)
+        throw new QuiverError("DIMENSION_MISMATCH", `shards[${i}]: shard ${JSON.stringify(shards[i])} has ${settings.dim} dimensions, shards[0] has ${dim}`);
+      if (settings.metric !== metric)
+        throw invalid(`shards[${i}]: shard ${JSON.stringify(shards[i])} uses metric ${settings.metric}, shards[0] uses ${metric}`);
     });
     if (q.length !== dim) throw new QuiverError("DIMENSION_MISMATCH", `query has ${q.length} dimensions, the shards have ${dim}`);
     // One request a worker, naming every shard it holds part of.
@@ -133,7 +135,10 @@ export class Coordinator {
     for (const { settings } of found) {
       const existing = (await this.placements.find(settings.name))?.settings;
       if (existing && existing.dim !== settings.dim) {
-        throw new QuiverError("DIMENSION_MISMATCH", `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`);
+        throw new QuiverError(
+          "DIMENSION_MISMATCH",
+          `data: collection ${JSON.stringify(settings.name)} has ${settings.dim} dimensions in the file, ${existing.dim} here`,
+        );
       }
       if (existing && existing.metric !== settings.metric) {
         throw invalid(`data: collection ${JSON.stringify(settings.name)} uses metric ${settings.metric}, here ${existing.metric}`);
@@ -253,7 +258,13 @@ export class Coordinator {
     const c = await this.placements.get(name);
     const perWorker = await this.#searchOwners(c, "searchMany", packed, text, cancel);
     const n = packed.length / c.settings.dim;
-    return Array.from({ length: n }, (_, q) => mergeTopK(perWorker.map((lists) => lists[q]), k, c.settings.metric !== "euclidean"));
+    return Array.from({ length: n }, (_, q) =>
+      mergeTopK(
+        perWorker.map((lists) => lists[q]),
+        k,
+        c.settings.metric !== "euclidean",
+      ),
+    );
   }
 
   /** Runs a search op on every worker that owns part of collection `c`. */

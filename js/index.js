@@ -36,7 +36,8 @@ export async function open(options = {}) {
   const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
-  if (!STORAGES.includes(options.storage ?? "memory")) throw invalid(`storage: must be "memory", "opfs", "idb" or "auto", got ${JSON.stringify(options.storage)}`);
+  if (!STORAGES.includes(options.storage ?? "memory"))
+    throw invalid(`storage: must be "memory", "opfs", "idb" or "auto", got ${JSON.stringify(options.storage)}`);
   checkInteger(workers, "workers", 1, 64);
   checkInteger(loadedCollections, "loadedCollections", 1, 2 ** 31);
   if (maxBytes !== undefined) checkInteger(maxBytes, "maxBytes", 1, Number.MAX_SAFE_INTEGER);
@@ -48,7 +49,17 @@ export async function open(options = {}) {
   const start = async () => {
     const restore = (i, call) => coordinator.placements.restore(i, call);
     // Each file keeps the site id it was created with; a new one takes this.
-    const pool = new Pool({ size: workers, build: BUILDS[build], db: name, site: randomHex(), storage, maxBytes: maxBytesEach, loaded: loadedCollections, ring: canShare(), restore });
+    const pool = new Pool({
+      size: workers,
+      build: BUILDS[build],
+      db: name,
+      site: randomHex(),
+      storage,
+      maxBytes: maxBytesEach,
+      loaded: loadedCollections,
+      ring: canShare(),
+      restore,
+    });
     let coordinator;
     try {
       await pool.start();

@@ -63,7 +63,14 @@ export class Pool {
       // Each worker keeps its partition in an OPFS directory of its own: the pool of
       // files behind it is held by one worker at a time.
       const directory = `quiver/${encodeURIComponent(this.db)}/w${i}`;
-      this.storage = await client.call("open", { db: this.db, site: this.site, storage: this.storage, directory, maxBytes: this.maxBytes, loaded: this.loaded });
+      this.storage = await client.call("open", {
+        db: this.db,
+        site: this.site,
+        storage: this.storage,
+        directory,
+        maxBytes: this.maxBytes,
+        loaded: this.loaded,
+      });
       if (this.ring) await client.useRing(this.doorbells, i);
       return chosen;
     } catch (e) {

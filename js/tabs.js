@@ -4,7 +4,7 @@
 // a time, so this is what keeps a second tab from failing on them, or corrupting them.
 import { QuiverError } from "./errors.js";
 
-const tabId = () => (crypto.randomUUID?.() ?? String(Math.random()).slice(2));
+const tabId = () => crypto.randomUUID?.() ?? String(Math.random()).slice(2);
 
 /** Whether this browser has what sharing a database between tabs needs. */
 export const canShareTabs = () => typeof BroadcastChannel === "function" && !!globalThis.navigator?.locks;

@@ -92,7 +92,8 @@ function notJson(value, path, parents) {
 /** `value` as JSON text, or `code` naming the path of the part JSON cannot carry. */
 function jsonText(value, code, field) {
   const bad = notJson(value, field, new Set());
-  if (bad) throw new QuiverError(code, `${bad.path} is ${bad.what}, which JSON cannot carry (only plain objects, arrays, strings, finite numbers, booleans and null)`);
+  if (bad)
+    throw new QuiverError(code, `${bad.path} is ${bad.what}, which JSON cannot carry (only plain objects, arrays, strings, finite numbers, booleans and null)`);
   return JSON.stringify(value);
 }
 

@@ -70,15 +70,33 @@ function datasets() {
   };
   return [
     { name: `${prefix}-10k`, ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)), jsQueries: 30, repeat: 3 },
-    { name: `${prefix}-20k`, ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)), jsQueries: 30, repeat: 3, gt: real ? gt.slice(0, 200) : undefined },
+    {
+      name: `${prefix}-20k`,
+      ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)),
+      jsQueries: 30,
+      repeat: 3,
+      gt: real ? gt.slice(0, 200) : undefined,
+    },
     { name: `${prefix}-100k`, ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)), jsQueries: 10, repeat: 3 },
   ].map((d) => ({ ...d, dim, metric: "cosine" }));
 }
 
 function table(rows) {
-  const cols = ["dataset", "n", "engine", "config", "recall_at_10", "recall_at_10_gt", "p50_ms", "p95_ms", "p50_us", "p95_us", "qps", "gb_per_s", "insert_per_s"].filter((c) =>
-    rows.some((r) => r[c] !== undefined),
-  );
+  const cols = [
+    "dataset",
+    "n",
+    "engine",
+    "config",
+    "recall_at_10",
+    "recall_at_10_gt",
+    "p50_ms",
+    "p95_ms",
+    "p50_us",
+    "p95_us",
+    "qps",
+    "gb_per_s",
+    "insert_per_s",
+  ].filter((c) => rows.some((r) => r[c] !== undefined));
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
   const widths = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
@@ -148,9 +166,14 @@ async function runCore() {
     const simd = rows.find((r) => r.dataset === ds.name && r.config === "simd128 flat, in worker");
     const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "plain-js");
     rows.push({
-      dataset: ds.name, n: simd.n, d: ds.dim, engine: "quiver-native", config: "flat, target-cpu=native",
+      dataset: ds.name,
+      n: simd.n,
+      d: ds.dim,
+      engine: "quiver-native",
+      config: "flat, target-cpu=native",
       recall_at_10: truthRow.truth ? recall(out.results.slice(0, truthRow.truth.length), truthRow.truth) : undefined,
-      ...timing(out.ms, out.scan_bytes), insert_per_s: out.insert_per_s,
+      ...timing(out.ms, out.scan_bytes),
+      insert_per_s: out.insert_per_s,
     });
   }
   for (const r of rows) delete r.truth;
@@ -190,8 +213,13 @@ async function runWorkers() {
   const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, queries.subarray(q * dim, (q + 1) * dim), 10));
   const scanBytes = base.length * 4;
   const ceiling = (engine, config, ms, results) => ({
-    dataset: dataset.name, n: base.length / dim, d: dim, engine, config,
-    recall_at_10: recall(results.slice(0, truth.length), truth), ...timing(ms, scanBytes),
+    dataset: dataset.name,
+    n: base.length / dim,
+    d: dim,
+    engine,
+    config,
+    recall_at_10: recall(results.slice(0, truth.length), truth),
+    ...timing(ms, scanBytes),
   });
   const t = threads.results;
   rows.push(ceiling("quiver-node", "simd128 scan, Node, 1 thread", t.one, t.oneIds));

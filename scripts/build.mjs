@@ -9,8 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const run = (cmd, args, env = {}) =>
-  execFileSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+const run = (cmd, args, env = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
 const newer = (out, input) => existsSync(out) && statSync(out).mtimeMs >= statSync(input).mtimeMs;
 
 export const flavours = {
@@ -51,7 +50,4 @@ for (const [name, s] of Object.entries(sizes)) {
 // A plain <script type="module"> page cannot resolve bare npm names, so the one
 // dependency the loader has is shipped beside it.
 mkdirSync(join(root, "js", "vendor"), { recursive: true });
-copyFileSync(
-  join(root, "node_modules", "wasm-feature-detect", "dist", "esm", "index.js"),
-  join(root, "js", "vendor", "wasm-feature-detect.js"),
-);
+copyFileSync(join(root, "node_modules", "wasm-feature-detect", "dist", "esm", "index.js"), join(root, "js", "vendor", "wasm-feature-detect.js"));

@@ -40,9 +40,7 @@ export function serve({ root, port = 0, isolate = true, routes = {} }) {
       res.writeHead(404).end("not found");
     }
   });
-  return new Promise((resolve) =>
-    server.listen(port, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` })),
-  );
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` })));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+for c in clippy rustfmt; do rustup component list --installed | grep -q "^$c" || rustup component add "$c"; done
 
 need_apt=()
 command -v clang >/dev/null || need_apt+=(clang)

@@ -21,17 +21,26 @@ for (const build of ["simd128", "scalar"]) {
   test(`${build}: exact search equals brute force, for every metric`, async () => {
     const out = await page.evaluate(async (build) => {
       let s = 12345;
-      const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+      const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
       const db = await quiver.open({ name: `bf-${build}`, build });
       const report = { build: db.build, mismatches: [] };
       for (const metric of ["cosine", "euclidean", "dot"]) {
-        const dim = 67, n = 1500;
+        const dim = 67,
+          n = 1500;
         const col = await db.collection(metric, { dim, metric });
         const rows = Array.from({ length: n }, (_, i) => ({ id: `r${i}`, vector: Float32Array.from({ length: dim }, rand), metadata: { g: i % 5 } }));
         await col.upsert(rows);
         const score = (q, v) => {
-          let d = 0, nq = 0, nv = 0, l2 = 0;
-          for (let i = 0; i < dim; i++) { d += q[i] * v[i]; nq += q[i] ** 2; nv += v[i] ** 2; l2 += (q[i] - v[i]) ** 2; }
+          let d = 0,
+            nq = 0,
+            nv = 0,
+            l2 = 0;
+          for (let i = 0; i < dim; i++) {
+            d += q[i] * v[i];
+            nq += q[i] ** 2;
+            nv += v[i] ** 2;
+            l2 += (q[i] - v[i]) ** 2;
+          }
           return metric === "cosine" ? d / Math.sqrt(nq * nv) : metric === "dot" ? d : Math.sqrt(l2);
         };
         for (let t = 0; t < 10; t++) {
@@ -65,7 +74,7 @@ test("both builds give the same results in the browser, and auto picks simd128",
       const db = await quiver.open({ name: `same-${build}`, build });
       const col = await db.collection("c", { dim: 384 });
       let s = 99;
-      const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+      const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
       const vectors = Array.from({ length: 3000 }, () => Float32Array.from({ length: 384 }, rand));
       await col.upsert(vectors.map((vector, i) => ({ id: `v${i}`, vector })));
       results[build] = { build: db.build, hits: [] };
@@ -78,7 +87,11 @@ test("both builds give the same results in the browser, and auto picks simd128",
   assert.equal(out.scalar.build, "scalar");
   out.simd128.hits.forEach((hits, q) => {
     const other = out.scalar.hits[q];
-    assert.deepEqual(hits.map((h) => h.id), other.map((h) => h.id), `query ${q}`);
+    assert.deepEqual(
+      hits.map((h) => h.id),
+      other.map((h) => h.id),
+      `query ${q}`,
+    );
     hits.forEach((h, i) => assert.ok(Math.abs(h.score - other[i].score) <= 1e-5, `query ${q} rank ${i}`));
   });
   assert.equal(out.simd128.hits[0][0].id, "v0");
@@ -108,7 +121,13 @@ test("get, delete, count, ids, threshold and generated ids", async () => {
   assert.match(out.ids[2], /^[0-9a-f]{16}-[0-9a-f]+$/);
   assert.equal(out.before, 3);
   assert.deepEqual(out.a, { id: "a", vector: [0, 0], metadata: { tag: "x" }, text: "origin" });
-  assert.deepEqual(out.near.map((h) => [h.id, h.score]), [["a", 0], ["b", 5]]);
+  assert.deepEqual(
+    out.near.map((h) => [h.id, h.score]),
+    [
+      ["a", 0],
+      ["b", 5],
+    ],
+  );
   assert.equal(out.deleted, 1);
   assert.deepEqual(out.after, { count: 2, ids: ["a", out.ids[2]], b: null });
   assert.deepEqual(out.again, [2, "euclidean"]);
@@ -151,8 +170,19 @@ test("bad input gets a QuiverError with a code naming the field, and changes not
       await attempt("metadata NaN", () => col.upsert([{ vector: [1, 1, 1], metadata: { x: NaN } }])),
       await attempt("metadata symbol", () => col.upsert([{ vector: [1, 1, 1], metadata: { x: Symbol("s") } }])),
       await attempt("metadata Date", () => col.upsert([{ vector: [1, 1, 1], metadata: { when: new Date(0) } }])),
-      await attempt("metadata bad in second record", () => col.upsert([{ id: "fine", vector: [1, 1, 1], metadata: { a: 1 } }, { id: "f2", vector: [1, 1, 1], metadata: { g: () => 1 } }])),
-      await attempt("batch with one bad", () => col.upsert([{ id: "ok1", vector: [1, 1, 1] }, { id: "ok2", vector: [1, 1, 1] }, { id: "bad", vector: [1, 1] }])),
+      await attempt("metadata bad in second record", () =>
+        col.upsert([
+          { id: "fine", vector: [1, 1, 1], metadata: { a: 1 } },
+          { id: "f2", vector: [1, 1, 1], metadata: { g: () => 1 } },
+        ]),
+      ),
+      await attempt("batch with one bad", () =>
+        col.upsert([
+          { id: "ok1", vector: [1, 1, 1] },
+          { id: "ok2", vector: [1, 1, 1] },
+          { id: "bad", vector: [1, 1] },
+        ]),
+      ),
       await attempt("id not a string", () => col.upsert([{ id: 7, vector: [1, 1, 1] }])),
       await attempt("k = 0", () => col.search([1, 2, 3], { k: 0 })),
       await attempt("k negative", () => col.search([1, 2, 3], { k: -3 })),

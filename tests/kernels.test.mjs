@@ -78,9 +78,17 @@ test("distance matches an f64 reference", () => {
   const r = random(7);
   const a = Float32Array.from({ length: 383 }, r);
   const b = Float32Array.from({ length: 383 }, r);
-  let dot = 0, na = 0, nb = 0, l2 = 0, mag = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0,
+    l2 = 0,
+    mag = 0;
   for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; l2 += (a[i] - b[i]) ** 2; mag += Math.abs(a[i] * b[i]);
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+    l2 += (a[i] - b[i]) ** 2;
+    mag += Math.abs(a[i] * b[i]);
   }
   for (const core of [simd, scalar]) {
     assert.ok(Math.abs(core.distance("dot", a, b) - dot) <= 1e-5 * mag);
@@ -91,7 +99,8 @@ test("distance matches an f64 reference", () => {
 
 test("searches in both builds return the same results", () => {
   const r = random(3);
-  const n = 2000, d = 383;
+  const n = 2000,
+    d = 383;
   const vectors = Float32Array.from({ length: n * d }, r);
   const ids = JSON.stringify(Array.from({ length: n }, (_, i) => `v${i}`));
   const metadata = JSON.stringify(Array.from({ length: n }, (_, i) => ({ even: i % 2 === 0 })));
@@ -110,7 +119,11 @@ test("searches in both builds return the same results", () => {
   });
   for (let q = 0; q < results[0].length; q++) {
     const [a, b] = results.map((r) => JSON.parse(r[q]));
-    assert.deepEqual(a.map((h) => h.id), b.map((h) => h.id), `query ${q}`);
+    assert.deepEqual(
+      a.map((h) => h.id),
+      b.map((h) => h.id),
+      `query ${q}`,
+    );
     a.forEach((h, i) => assert.ok(Math.abs(h.score - b[i].score) <= 1e-5 * Math.max(1, Math.abs(h.score)), `query ${q} rank ${i}`));
   }
   assert.equal(JSON.parse(results[0][0])[0].id, "v0");

@@ -31,7 +31,7 @@ function compareInPage({ data, metric, queries: nq }) {
       ({ dim, base, queries: qs } = await (await import("/tests/pages/data.js")).minilm());
     } else {
       let s = 7;
-      const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+      const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
       dim = 24;
       // Rounded to a coarse grid, and every vector twice under two ids: many exact ties.
       base = Float32Array.from({ length: 3000 * dim }, () => Math.round(rand() * 4) / 4);
@@ -53,7 +53,8 @@ function compareInPage({ data, metric, queries: nq }) {
         }
         await col.upsert(batch);
       }
-      const single = [], many = [];
+      const single = [],
+        many = [];
       for (let i = 0; i < nq; i++) single.push(await col.search(query(i), { k: 10 }));
       for (let i = 0; i < nq; i++) single.push(await col.search(query(i), { k: 25, filter: { g: { $in: [1, 2] } } }));
       const all = Array.from({ length: nq }, (_, i) => query(i));
@@ -70,14 +71,21 @@ function compareInPage({ data, metric, queries: nq }) {
   })();
 }
 
-for (const [data, metric] of [["random", "dot"], ["random", "euclidean"], ["minilm", "cosine"]]) {
+for (const [data, metric] of [
+  ["random", "dot"],
+  ["random", "euclidean"],
+  ["minilm", "cosine"],
+]) {
   test(`3 workers answer exactly as 1 does (${data} data, ${metric}), by search and searchMany`, async () => {
     const out = await isolated.page.evaluate(compareInPage, { data, metric, queries: 40 });
     const { 1: one, 3: pool } = out;
     assert.equal(pool.isolated, true);
     assert.equal(pool.count, one.count);
     // Partitioned: every worker holds a fair share.
-    assert.equal(pool.parts.reduce((a, b) => a + b), one.count);
+    assert.equal(
+      pool.parts.reduce((a, b) => a + b),
+      one.count,
+    );
     for (const p of pool.parts) assert.ok(p > one.count / 6, `unbalanced partitions: ${pool.parts}`);
     assert.ok(one.single[0].length === 10 && one.single[40].length === 25);
     assert.deepEqual(pool.single, one.single);
@@ -111,8 +119,16 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
     const queries = Array.from({ length: 200 }, (_, i) => qs.subarray((i % 64) * dim, ((i % 64) + 1) * dim));
     const before = await col.searchMany(queries.slice(0, 20), { k: 10 });
     // Many searches in flight, then worker 1 dies under them.
-    const inFlight = queries.map((q) => col.search(q, { k: 10 }).then(() => "ok", (e) => e.code));
-    const big = col.searchMany(queries, { k: 10 }).then(() => "ok", (e) => e.code);
+    const inFlight = queries.map((q) =>
+      col.search(q, { k: 10 }).then(
+        () => "ok",
+        (e) => e.code,
+      ),
+    );
+    const big = col.searchMany(queries, { k: 10 }).then(
+      () => "ok",
+      (e) => e.code,
+    );
     db._pool.workers[1].terminate();
     const codes = [...(await Promise.all(inFlight)), await big];
     const retry = [];
@@ -126,7 +142,10 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
     const first = db._placements.owners(await db._placement("c"))[0];
     const moments = [() => null, () => Promise.resolve(), () => new Promise((r) => setTimeout(r, 0)), () => new Promise((r) => setTimeout(r, 1))];
     for (const moment of moments) {
-      const lone = col.search(queries[0], { k: 10 }).then(() => "ok", (e) => e.code);
+      const lone = col.search(queries[0], { k: 10 }).then(
+        () => "ok",
+        (e) => e.code,
+      );
       await moment();
       db._pool.workers[first].terminate();
       codes.push(await lone);
@@ -139,7 +158,10 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
     return { codes, same: [retry, again].map((r) => JSON.stringify(r) === JSON.stringify(before)), count };
   });
   assert.ok(out.codes.includes("WORKER_LOST"), `no query saw WORKER_LOST: ${out.codes}`);
-  assert.deepEqual([...new Set(out.codes)].filter((c) => c !== "ok" && c !== "WORKER_LOST"), []);
+  assert.deepEqual(
+    [...new Set(out.codes)].filter((c) => c !== "ok" && c !== "WORKER_LOST"),
+    [],
+  );
   assert.deepEqual(out.same, [true, true]);
   assert.equal(out.count, 2000);
 });
@@ -147,7 +169,7 @@ test("a killed worker fails its queries with WORKER_LOST, restarts, and answers 
 test("1,000 concurrent queries are all answered, each as a lone search answers it", async () => {
   const out = await isolated.page.evaluate(async () => {
     let s = 3;
-    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
     const dim = 32;
     const db = await quiver.open({ name: "many", workers: 2, partitionThreshold: 1000 });
     const col = await db.collection("c", { dim, metric: "cosine" });
@@ -164,14 +186,18 @@ test("1,000 concurrent queries are all answered, each as a lone search answers i
 test("a search can be aborted or time out, and the pool keeps working after", async () => {
   const out = await isolated.page.evaluate(async () => {
     let s = 11;
-    const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1);
+    const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
     const dim = 256;
     const db = await quiver.open({ name: "abort", workers: 2, partitionThreshold: 0 });
     const col = await db.collection("c", { dim, metric: "dot" });
     for (let i = 0; i < 40000; i += 5000) {
       await col.upsert(Array.from({ length: 5000 }, (_, j) => ({ id: `v${i + j}`, vector: Float32Array.from({ length: dim }, rand) })));
     }
-    const code = (p) => p.then(() => "ok", (e) => e.code);
+    const code = (p) =>
+      p.then(
+        () => "ok",
+        (e) => e.code,
+      );
     const q = Float32Array.from({ length: dim }, rand);
     const aborted = new AbortController();
     aborted.abort();
@@ -210,7 +236,10 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
     const before = await parts();
     const batch = Array.from({ length: 30 }, (_, i) => rec(100 + i));
     batch[17] = { id: "bad", vector: [1, 2, 3] };
-    const error = await col.upsert(batch).then(() => null, (e) => ({ code: e.code, message: e.message }));
+    const error = await col.upsert(batch).then(
+      () => null,
+      (e) => ({ code: e.code, message: e.message }),
+    );
     const afterBad = await parts();
     await col.upsert({ id: "k5", vector: [50, 1, 2, 3], metadata: { i: 500 } });
     const updated = await col.get(["k5", "k6", "nope"]);
@@ -221,8 +250,14 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
     return { small, before, error, afterBad, updated: updated.map((r) => r && r.metadata.i), deleted, ids: ids.length, top: top.map((h) => h.id) };
   });
   assert.deepEqual([...out.small].sort(), [0, 0, 8]);
-  assert.ok(out.before.every((n) => n > 0), `not partitioned: ${out.before}`);
-  assert.equal(out.before.reduce((a, b) => a + b), 30);
+  assert.ok(
+    out.before.every((n) => n > 0),
+    `not partitioned: ${out.before}`,
+  );
+  assert.equal(
+    out.before.reduce((a, b) => a + b),
+    30,
+  );
   assert.deepEqual(out.afterBad, out.before);
   assert.equal(out.error.code, "DIMENSION_MISMATCH");
   assert.match(out.error.message, /^records\[17\]\.vector/);
@@ -236,40 +271,49 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
 // committed, so the restarted worker commits its staged part and the call succeeds.
 // The same for a delete.
 for (const write of ["upsert", "delete"]) {
-for (const storage of ["memory", "opfs"]) {
-test(`${storage}: a worker lost between the two phases of ${write === "upsert" ? "a write" : "a delete"} leaves the batch applied ${storage === "memory" ? "nowhere" : "everywhere"}`, async () => {
-  const out = await isolated.page.evaluate(async ({ storage, write }) => {
-    const db = await quiver.open({ name: `two-phase-${write}-${storage}`, storage, workers: 2, partitionThreshold: 0 });
-    const col = await db.collection("c", { dim: 4, metric: "dot" });
-    await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 1, 1, 1], metadata: { v: 1 } })));
-    await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `m${i}`, vector: [1, 1, 1, i] })));
-    // Worker 1 dies just as it is told to commit; worker 0 commits its part.
-    const pool = db._pool;
-    const call = pool.call.bind(pool);
-    pool.call = (i, op, ...rest) => {
-      if (op === "commit" && i === 1) pool.workers[1].terminate();
-      return call(i, op, ...rest);
-    };
-    const batch = [
-      ...Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 2, 2, 2], metadata: { v: 2 } })),
-      ...Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, vector: [1, 1, 1, 1] })),
-    ];
-    const done = write === "upsert" ? col.upsert(batch) : col.delete(batch.slice(0, 20).map((r) => r.id));
-    const code = await done.then(() => "ok", (e) => e.code);
-    delete pool.call;
-    const got = await col.get(batch.map((r) => r.id));
-    const parts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "c" })));
-    const count = await col.count();
-    await db.close();
-    return { code, versions: got.map((r) => r && (r.metadata?.v ?? 0)), parts, count };
-  }, { storage, write });
-  const before = [...Array(20).fill(1), ...Array(20).fill(null)];
-  const after = write === "upsert" ? [...Array(20).fill(2), ...Array(20).fill(0)] : Array(40).fill(null);
-  assert.equal(out.code, storage === "memory" ? "WORKER_LOST" : "ok");
-  assert.deepEqual(out.versions, storage === "memory" ? before : after);
-  assert.equal(out.count, 20 + out.versions.filter((v) => v !== null).length, "the untouched rows and the batch's");
-  assert.ok(out.parts.every((n) => n > 0), `both workers should hold rows: ${out.parts}`);
-  assert.equal(out.parts[0] + out.parts[1], out.count);
-});
-}
+  for (const storage of ["memory", "opfs"]) {
+    test(`${storage}: a worker lost between the two phases of ${write === "upsert" ? "a write" : "a delete"} leaves the batch applied ${storage === "memory" ? "nowhere" : "everywhere"}`, async () => {
+      const out = await isolated.page.evaluate(
+        async ({ storage, write }) => {
+          const db = await quiver.open({ name: `two-phase-${write}-${storage}`, storage, workers: 2, partitionThreshold: 0 });
+          const col = await db.collection("c", { dim: 4, metric: "dot" });
+          await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 1, 1, 1], metadata: { v: 1 } })));
+          await col.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `m${i}`, vector: [1, 1, 1, i] })));
+          // Worker 1 dies just as it is told to commit; worker 0 commits its part.
+          const pool = db._pool;
+          const call = pool.call.bind(pool);
+          pool.call = (i, op, ...rest) => {
+            if (op === "commit" && i === 1) pool.workers[1].terminate();
+            return call(i, op, ...rest);
+          };
+          const batch = [
+            ...Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, vector: [i, 2, 2, 2], metadata: { v: 2 } })),
+            ...Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, vector: [1, 1, 1, 1] })),
+          ];
+          const done = write === "upsert" ? col.upsert(batch) : col.delete(batch.slice(0, 20).map((r) => r.id));
+          const code = await done.then(
+            () => "ok",
+            (e) => e.code,
+          );
+          delete pool.call;
+          const got = await col.get(batch.map((r) => r.id));
+          const parts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "c" })));
+          const count = await col.count();
+          await db.close();
+          return { code, versions: got.map((r) => r && (r.metadata?.v ?? 0)), parts, count };
+        },
+        { storage, write },
+      );
+      const before = [...Array(20).fill(1), ...Array(20).fill(null)];
+      const after = write === "upsert" ? [...Array(20).fill(2), ...Array(20).fill(0)] : Array(40).fill(null);
+      assert.equal(out.code, storage === "memory" ? "WORKER_LOST" : "ok");
+      assert.deepEqual(out.versions, storage === "memory" ? before : after);
+      assert.equal(out.count, 20 + out.versions.filter((v) => v !== null).length, "the untouched rows and the batch's");
+      assert.ok(
+        out.parts.every((n) => n > 0),
+        `both workers should hold rows: ${out.parts}`,
+      );
+      assert.equal(out.parts[0] + out.parts[1], out.count);
+    });
+  }
 }

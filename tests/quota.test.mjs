@@ -25,10 +25,19 @@ for (const storage of ["opfs", "idb"]) {
             const col = await db.collection("c", { dim: 384 });
             // Random vectors: IndexedDB compresses what it stores, and would take a
             // repeated vector for almost nothing.
-            const batch = (b) => Array.from({ length: 500 }, (_, j) => ({ id: `${b}-${j}`, vector: Float32Array.from({ length: 384 }, () => Math.random() - 0.5), metadata: { b } }));
+            const batch = (b) =>
+              Array.from({ length: 500 }, (_, j) => ({
+                id: `${b}-${j}`,
+                vector: Float32Array.from({ length: 384 }, () => Math.random() - 0.5),
+                metadata: { b },
+              }));
             let acked = 0;
             let error = null;
-            for (let b = 0; b < 200 && !error; b++) await col.upsert(batch(b)).then(() => acked++, (e) => (error = { code: e.code, message: e.message }));
+            for (let b = 0; b < 200 && !error; b++)
+              await col.upsert(batch(b)).then(
+                () => acked++,
+                (e) => (error = { code: e.code, message: e.message }),
+              );
             const state = async (db) => {
               const col = await db.collection("c");
               const ids = Array.from({ length: acked + 1 }, (_, b) => [`${b}-0`, `${b}-499`]).flat();

@@ -32,7 +32,7 @@ test(`${SHARDS.toLocaleString("en")} shards, 3,000 random uses through an LRU of
     const loadedAfterOpen = await Promise.all([0, 1].map((w) => db._pool.call(w, "loaded")));
     const used = [];
     let seed = 12345;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % SHARDS);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % SHARDS;
     const problems = [];
     const extra = new Map(); // shard -> records written on top of its two
     const memory = [];
@@ -63,20 +63,50 @@ test(`${SHARDS.toLocaleString("en")} shards, 3,000 random uses through an LRU of
     const loaded = await Promise.all([0, 1].map((w) => db._pool.call(w, "loaded")));
     // Several shards in one search: the best of each, merged.
     const picks = used.slice(0, 5);
-    const across = await db.search(picks.map((i) => `shard-${i}`), record(picks[2], 1).vector, { k: 3 });
-    const dropped = await db.dropShard(`shard-${used[0]}`).then(() => db.shard(`shard-${used[0]}`)).then(() => "found", (e) => e.code);
+    const across = await db.search(
+      picks.map((i) => `shard-${i}`),
+      record(picks[2], 1).vector,
+      { k: 3 },
+    );
+    const dropped = await db
+      .dropShard(`shard-${used[0]}`)
+      .then(() => db.shard(`shard-${used[0]}`))
+      .then(
+        () => "found",
+        (e) => e.code,
+      );
     const count = (await db.shards()).length;
     await db.close();
     const miscounted = listed.filter((s) => s.count !== 2 + (extra.get(Number(s.id.slice(6))) ?? 0) || s.bytes !== s.count * 16);
-    return { createMs, useMs, listed: { n: listed.length, miscounted: miscounted.slice(0, 3), first: listed[0] }, loadedAfterOpen, loaded, problems: problems.slice(0, 5), memory, across, pick: picks[2], dropped, count };
+    return {
+      createMs,
+      useMs,
+      listed: { n: listed.length, miscounted: miscounted.slice(0, 3), first: listed[0] },
+      loadedAfterOpen,
+      loaded,
+      problems: problems.slice(0, 5),
+      memory,
+      across,
+      pick: picks[2],
+      dropped,
+      count,
+    };
   }, SHARDS);
-  console.log(`# ${SHARDS} shards: ${out.createMs.toFixed(3)} ms to create each (with 2 records); ${out.useMs.toFixed(2)} ms to use each of 3,000 random ones (get 2-3, search, every 10th written); worker memory after 1,000 / 3,000 uses: ${out.memory.map((m) => m.map((b) => (b / 2 ** 20).toFixed(1) + " MiB").join(" + ")).join(" / ")}`);
+  console.log(
+    `# ${SHARDS} shards: ${out.createMs.toFixed(3)} ms to create each (with 2 records); ${out.useMs.toFixed(2)} ms to use each of 3,000 random ones (get 2-3, search, every 10th written); worker memory after 1,000 / 3,000 uses: ${out.memory.map((m) => m.map((b) => (b / 2 ** 20).toFixed(1) + " MiB").join(" + ")).join(" / ")}`,
+  );
   assert.deepEqual(out.problems, []);
   assert.equal(out.listed.n, SHARDS);
   assert.deepEqual(out.listed.miscounted, []);
-  assert.deepEqual({ ...out.listed.first, count: undefined, bytes: undefined }, { id: "shard-0", dim: 4, metric: "euclidean", count: undefined, bytes: undefined });
+  assert.deepEqual(
+    { ...out.listed.first, count: undefined, bytes: undefined },
+    { id: "shard-0", dim: 4, metric: "euclidean", count: undefined, bytes: undefined },
+  );
   assert.deepEqual(out.loadedAfterOpen, [0, 0], "opening loads no shard");
-  assert.ok(out.loaded.every((n) => n <= 16), `at most 16 loaded per worker: ${out.loaded}`);
+  assert.ok(
+    out.loaded.every((n) => n <= 16),
+    `at most 16 loaded per worker: ${out.loaded}`,
+  );
   // By 1,000 uses the LRU and SQLite's 4 MiB page cache are full: 2,000 more uses of
   // other shards may cost the allocator some slack, nothing a shard leaves behind.
   out.memory[1].forEach((bytes, w) => assert.ok(bytes - out.memory[0][w] <= 1 << 20, `worker ${w} grew from ${out.memory[0][w]} to ${bytes} bytes`));

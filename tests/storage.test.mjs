@@ -31,14 +31,26 @@ for (const storage of ["memory", "opfs", "idb"]) {
       const db = (window.db = await open());
       const big = await db.collection("big", { dim: 16, metric: "cosine" });
       const vectors = clustered(1000, 16, 3);
-      const rows = (from, to) => Array.from({ length: to - from }, (_, i) => ({ id: `b${from + i}`, vector: vectors.subarray((from + i) * 16, (from + i + 1) * 16), metadata: { i: from + i, even: (from + i) % 2 === 0 }, text: `row ${from + i}` }));
+      const rows = (from, to) =>
+        Array.from({ length: to - from }, (_, i) => ({
+          id: `b${from + i}`,
+          vector: vectors.subarray((from + i) * 16, (from + i + 1) * 16),
+          metadata: { i: from + i, even: (from + i) % 2 === 0 },
+          text: `row ${from + i}`,
+        }));
       for (let i = 0; i < 1000; i += 250) await big.upsert(rows(i, i + 250));
       const small = await db.collection("small", { dim: 3, metric: "euclidean" });
-      await small.upsert([{ id: "s1", vector: [1, 2, 3] }, { id: "s2", vector: [3, 2, 1], metadata: { tag: "x" } }]);
+      await small.upsert([
+        { id: "s1", vector: [1, 2, 3] },
+        { id: "s2", vector: [3, 2, 1], metadata: { tag: "x" } },
+      ]);
       // A batch over both workers with one bad record: nothing of it anywhere.
       const bad = rows(0, 100).map((r) => ({ ...r, id: r.id.replace("b", "z") }));
       bad[57] = { id: "zbad", vector: [1, 2] };
-      const refused = await big.upsert(bad).then(() => "written", (e) => e.code);
+      const refused = await big.upsert(bad).then(
+        () => "written",
+        (e) => e.code,
+      );
       const deleted = await big.delete(["b1", "b2", "b3", "nope"]);
       await big.upsert({ id: "b10", vector: vectors.subarray(0, 16), metadata: { i: -1 }, text: "moved" });
       const q = vectors.subarray(16 * 500, 16 * 501);
@@ -50,7 +62,10 @@ for (const storage of ["memory", "opfs", "idb"]) {
     assert.equal(written.refused, "DIMENSION_MISMATCH");
     assert.equal(written.deleted, 3);
     assert.equal(written.count, 997);
-    assert.ok(written.parts.every((n) => n > 300), `spread over both workers: ${written.parts}`);
+    assert.ok(
+      written.parts.every((n) => n > 300),
+      `spread over both workers: ${written.parts}`,
+    );
     assert.equal(written.hits.length, 5);
     assert.ok(written.hits.every((h) => h.metadata.even));
     assert.equal(written.integrity, "ok");

@@ -7,7 +7,19 @@ import { root } from "./helpers.mjs";
 
 test("js/index.d.ts types the README's usage and rejects misuse", () => {
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-  const args = ["--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--lib", "es2022,dom", join(root, "tests", "types.ts")];
+  const args = [
+    "--noEmit",
+    "--strict",
+    "--target",
+    "es2022",
+    "--module",
+    "nodenext",
+    "--moduleResolution",
+    "nodenext",
+    "--lib",
+    "es2022,dom",
+    join(root, "tests", "types.ts"),
+  ];
   let out = "";
   try {
     execFileSync(process.execPath, [tsc, ...args], { cwd: root, encoding: "utf8" });

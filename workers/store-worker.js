@@ -288,9 +288,7 @@ function serve() {
       for (const i of wake) ring.wake(i);
       mayCheckpoint = anyDurable();
       const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
-      ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) =>
-        self.postMessage({ ring: slot, text }),
-      );
+      ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) => self.postMessage({ ring: slot, text }));
     }
     // Blocked here, the worker runs no timers: it times its own quiet moment.
     if (idle && ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {

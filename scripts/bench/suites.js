@@ -164,8 +164,12 @@ export async function inserts({ dataset }) {
         await new Promise((r) => setTimeout(r, 1500));
       }
       rows.push({
-        dataset: dataset.name, n: base.length / dim, d: dim, engine: "quiver",
-        config: `${build} insert, batches of 1000${withMetadata ? ", with metadata" : ""}, best of 3`, insert_per_s: best,
+        dataset: dataset.name,
+        n: base.length / dim,
+        d: dim,
+        engine: "quiver",
+        config: `${build} insert, batches of 1000${withMetadata ? ", with metadata" : ""}, best of 3`,
+        insert_per_s: best,
       });
     }
   }
@@ -201,7 +205,13 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
 
   // The exact answer, from the plain-JS scan, for the first queries.
   const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, query(q), k));
-  const scored = (lists) => ({ recall_at_10: recall(lists.slice(0, truth.length).map((hits) => hits.map((h) => h.id)), truth, k) });
+  const scored = (lists) => ({
+    recall_at_10: recall(
+      lists.slice(0, truth.length).map((hits) => hits.map((h) => h.id)),
+      truth,
+      k,
+    ),
+  });
 
   for (const build of ["simd128", "scalar"]) {
     const configs = [];
@@ -235,7 +245,8 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
       // A batch of queries against the same queries one by one, on the pool.
       const pool = configs[1];
       const batch = Array.from({ length: nq }, (_, i) => query(i));
-      const loop = [], many = [];
+      const loop = [],
+        many = [];
       let manyFound;
       for (let r = 0; r < rounds; r++) {
         const t0 = performance.now();
@@ -261,7 +272,8 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
     // (what the pool does without cross-origin isolation).
     const q = new Float32Array([1, 0, -1, 2, 0, 1, 1, -2]);
     const viaRing = async () => JSON.stringify(await col.search(q, { k: 4 }));
-    const viaMessage = async () => JSON.stringify(JSON.parse(await db._pool.call(0, "search", { collection: "tiny", options: JSON.stringify({ k: 4 }), query: q.slice() })));
+    const viaMessage = async () =>
+      JSON.stringify(JSON.parse(await db._pool.call(0, "search", { collection: "tiny", options: JSON.stringify({ k: 4 }), query: q.slice() })));
     const same = (await viaRing()) === (await viaMessage());
     const ms = { ring: [], message: [] };
     await timeCalls(500, viaRing);
@@ -272,7 +284,17 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
     }
     for (const [how, list] of Object.entries(ms)) {
       const t = timing(list, 16 * 8 * 4);
-      rows.push({ dataset: "tiny", n: 16, d: 8, engine: "quiver", config: `dispatch round trip, ${how === "ring" ? "SAB ring" : "postMessage"}`, recall_at_10: same ? 1 : 0, p50_us: t.p50_ms * 1000, p95_us: t.p95_ms * 1000, qps: t.qps });
+      rows.push({
+        dataset: "tiny",
+        n: 16,
+        d: 8,
+        engine: "quiver",
+        config: `dispatch round trip, ${how === "ring" ? "SAB ring" : "postMessage"}`,
+        recall_at_10: same ? 1 : 0,
+        p50_us: t.p50_ms * 1000,
+        p95_us: t.p95_ms * 1000,
+        qps: t.qps,
+      });
     }
     await db.close();
   }
@@ -362,7 +384,15 @@ export async function storage({ dataset, k = 10, shards = 100_000 }) {
     w.onerror = (e) => reject(new Error(e.message));
     w.postMessage({ name: `${name}.raw`, bytes, chunk: 1 << 20 });
   });
-  rows.push({ dataset: dataset.name, n, d: dim, engine: "opfs", config: "raw read, sync access handle, 1 MiB calls", p50_ms: raw, gb_per_s: bytes / (raw / 1000) / 1e9 });
+  rows.push({
+    dataset: dataset.name,
+    n,
+    d: dim,
+    engine: "opfs",
+    config: "raw read, sync access handle, 1 MiB calls",
+    p50_ms: raw,
+    gb_per_s: bytes / (raw / 1000) / 1e9,
+  });
 
   // The same data kept in IndexedDB: written, closed (which stores its image), then
   // reopened, where opening reads the whole image back.
@@ -421,6 +451,10 @@ async function manyShards({ shards }) {
   return [
     { ...base, config: `${config}: create + first write, per shard`, p50_ms: createMs },
     { ...base, config: `${config}: load + first query of a random shard`, p50_ms: useMs, recall_at_1: hit / 3000 },
-    { ...base, config: `${config}: worker memory after 1,000 / 3,000 random uses`, memory_mib: `${(after1000 / 2 ** 20).toFixed(1)} / ${(after3000 / 2 ** 20).toFixed(1)}` },
+    {
+      ...base,
+      config: `${config}: worker memory after 1,000 / 3,000 random uses`,
+      memory_mib: `${(after1000 / 2 ** 20).toFixed(1)} / ${(after3000 / 2 ** 20).toFixed(1)}`,
+    },
   ];
 }

@@ -52,7 +52,14 @@ export async function wasmThreads({ pkg, base, queries, dim, k }) {
       for (let q = 0; q < nq; q++) {
         const parts = await Promise.all(pair.map((w) => ask(w, q)));
         results.two.push(Math.max(...parts.map((p) => p.ms)));
-        if (first) results.twoIds.push(parts.flatMap((p) => p.hits).sort(byScore).slice(0, k).map((h) => h.id));
+        if (first)
+          results.twoIds.push(
+            parts
+              .flatMap((p) => p.hits)
+              .sort(byScore)
+              .slice(0, k)
+              .map((h) => h.id),
+          );
       }
     },
     close: () => Promise.all([one, ...pair].map((w) => w.terminate())),

@@ -39,7 +39,9 @@ export class IdbStorage {
         this.db.free();
         this.db = await fromLog(this.#core, this.#log, this.#site);
         const why = e?.message || e?.name || String(e);
-        throw e?.name === "QuotaExceededError" ? fail("QUOTA_EXCEEDED", `storage: IndexedDB is out of quota (${why})`) : fail("STORAGE", `storage: IndexedDB: ${why}`);
+        throw e?.name === "QuotaExceededError"
+          ? fail("QUOTA_EXCEEDED", `storage: IndexedDB is out of quota (${why})`)
+          : fail("STORAGE", `storage: IndexedDB: ${why}`);
       },
     );
   }
