@@ -381,6 +381,48 @@ for (const storage of ["opfs", "idb"]) {
   });
 }
 
+test("opfs: a segment with a byte flipped in its vectors is refused, and the collection loads from its rows", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    const { clustered } = await import("/tests/pages/data.js");
+    // 6,000 rows: past the 4,096 from which a collection keeps a segment.
+    const dim = 64;
+    const n = 6000;
+    const vectors = clustered(n, dim, 11);
+    const open = () => quiver.open({ name: "flipped", storage: "opfs", workers: 1 });
+    let db = await open();
+    const col = await db.collection("c", { dim });
+    for (let i = 0; i < n; i += 1000) {
+      await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `r${i + j}`, vector: vectors.subarray((i + j) * dim, (i + j + 1) * dim) })));
+    }
+    // Row 0 (the segment's first) searched for with its own vector.
+    const q = vectors.subarray(0, dim);
+    const before = await col.search(q, { k: 5 });
+    await db.close();
+    // Closing wrote the segment; flip the exponent of row 0's first value in it.
+    let dir = await navigator.storage.getDirectory();
+    for (const part of ["quiver", "flipped", "w0-segments"]) dir = await dir.getDirectoryHandle(part);
+    const names = [];
+    for await (const name of dir.keys()) names.push(name);
+    const handle = await dir.getFileHandle(names[0]);
+    const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+    const HEADER = 64;
+    bytes[HEADER + 3] ^= 0x20;
+    const writable = await handle.createWritable();
+    await writable.write(bytes);
+    await writable.close();
+    db = await open();
+    const after = await (await db.collection("c")).search(q, { k: 5 });
+    const got = await (await db.collection("c")).get("r0");
+    await db.close();
+    return { names, size: bytes.length, before, after, same: Array.from(got.vector).every((v, i) => v === q[i]) };
+  });
+  assert.equal(out.names.length, 1, `one segment file: ${out.names}`);
+  assert.ok(out.size > 6000 * 64 * 4, `the segment holds the vectors: ${out.size} bytes`);
+  assert.equal(out.before[0].id, "r0");
+  assert.deepEqual(out.after, out.before);
+  assert.ok(out.same);
+});
+
 test("export then import round-trips every record exactly, the file opens in sqlite3, and a corrupt file is refused", async () => {
   const out = await env.p.page.evaluate(async () => {
     let s = 5;

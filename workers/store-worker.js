@@ -38,9 +38,6 @@ let quietTimer = 0;
 // this worker has handled (the page counts the ones it posted, in the ring's header).
 let ring = null;
 let handled = 0;
-// Batches of memory databases checked and held for the second phase of a write that
-// spans workers, by "<db>/<batch>".
-const staged = new Map();
 // The vector buffer to hand back with the reply, for the page to refill.
 let handBack = null;
 // Other buffers the reply carries (results the page keeps).
@@ -59,9 +56,6 @@ function write(op, args) {
   const s = storage(args.db);
   return s.record(op, args, WRITES[op](s.db, args));
 }
-
-/** Whether database `db` outlives this worker (kept in OPFS or IndexedDB). */
-const durable = (db) => storage(db).durable;
 
 /** Whether any open database keeps caches to checkpoint. */
 const anyDurable = () => [...stores.values()].some((s) => s.durable);
@@ -113,41 +107,13 @@ const ops = {
   upsert: (args) => write("upsert", args),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
-  // The phases of a write that spans workers. A persistent database stages the batch
-  // in its file (and log), so that it outlives a crash until it is committed or
-  // discarded; a memory one, which a crash loses anyway, keeps it here.
-  stage(args) {
-    const { db, batch, collection, ids, vectors, lengths, metadata, texts } = args;
-    if (durable(db)) return write("stage", args);
-    handle(db).stage(undefined, collection, ids, vectors, lengths, metadata, texts);
-    staged.set(`${db}/${batch}`, args);
-    handBack = null;
-  },
-  stageDelete(args) {
-    const { db, batch, collection, ids } = args;
-    if (durable(db)) return write("stageDelete", args);
-    handle(db).stageDelete(undefined, collection, ids);
-    staged.set(`${db}/${batch}`, { ...args, deletes: true });
-  },
-  commit(args) {
-    const { db, batch } = args;
-    if (durable(db)) return write("commit", args) ?? null;
-    const held = staged.get(`${db}/${batch}`);
-    if (!held) throw fail("INTERNAL", "commit: no batch is staged");
-    staged.delete(`${db}/${batch}`);
-    if (held.deletes) {
-      // Answered as a staged delete's commit is in a persistent database.
-      ops.delete(held);
-      return JSON.stringify({ ids: JSON.parse(held.ids), count: handle(db).count(held.collection) });
-    }
-    handBack = held.vectors.buffer;
-    return ops.upsert(held);
-  },
-  discard(args) {
-    const { db, batch } = args;
-    if (durable(db)) return write("discard", args);
-    staged.delete(`${db}/${batch}`);
-  },
+  // The phases of a write that spans workers. The batch is staged in the database
+  // (and an IndexedDB log), so that in a persistent one it outlives a crash until it
+  // is committed or discarded.
+  stage: (args) => write("stage", args),
+  stageDelete: (args) => write("stageDelete", args),
+  commit: (args) => write("commit", args) ?? null,
+  discard: (args) => write("discard", args),
   stagedBatches: ({ db }) => handle(db).stagedBatches(),
   decide: (args) => write("decide", args),
   decided: ({ db, batch }) => handle(db).decided(batch),

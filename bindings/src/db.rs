@@ -263,13 +263,12 @@ impl Db {
         written(db, collection, ids)
     }
 
-    /// Validates a batch laid out as for [`Db::upsert`], writing nothing, and given a
-    /// `batch` id keeps it aside durably as that batch: the first phase of a write
-    /// that spans workers. (A memory database's worker holds the batch itself.)
+    /// Validates a batch laid out as for [`Db::upsert`] and keeps it aside as `batch`,
+    /// writing nothing yet: the first phase of a write that spans workers.
     #[allow(clippy::too_many_arguments)]
     pub fn stage(
         &mut self,
-        batch: Option<String>,
+        batch: &str,
         collection: &str,
         ids: &str,
         vectors: &[f32],
@@ -278,26 +277,16 @@ impl Db {
         texts: Option<String>,
     ) -> Result<(), JsValue> {
         let records = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
-        let db = self.db()?;
-        match batch {
-            Some(batch) => db.stage(&batch, collection, records),
-            None => db.check_upsert(collection, records),
-        }
-        .map_err(to_js)
+        self.db()?.stage(batch, collection, records).map_err(to_js)
     }
 
-    /// Checks a delete of `ids` (a JSON array) from `collection`, and given a `batch`
-    /// id keeps it aside durably as that batch, as [`Db::stage`] does for a write.
+    /// Checks a delete of `ids` (a JSON array) from `collection` and keeps it aside as
+    /// `batch`, as [`Db::stage`] does for a write.
     #[wasm_bindgen(js_name = stageDelete)]
-    pub fn stage_delete(&mut self, batch: Option<String>, collection: &str, ids: &str) -> Result<(), JsValue> {
+    pub fn stage_delete(&mut self, batch: &str, collection: &str, ids: &str) -> Result<(), JsValue> {
         let ids = string_list(ids, "ids").map_err(to_js)?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let db = self.db()?;
-        match batch {
-            Some(batch) => db.stage_delete(&batch, collection, &refs),
-            None => db.count(collection).map(drop),
-        }
-        .map_err(to_js)
+        self.db()?.stage_delete(batch, collection, &refs).map_err(to_js)
     }
 
     /// Writes (or, for a staged delete, applies) staged batch `batch`; answers as

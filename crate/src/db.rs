@@ -479,12 +479,6 @@ impl Database {
         Ok(())
     }
 
-    /// Validates a batch as [`Database::upsert`] would, writing nothing. A pool whose
-    /// batch spans several workers checks every part before any part is written.
-    pub fn check_upsert(&mut self, name: &str, mut records: Vec<Record>) -> Result<()> {
-        self.validate(name, &mut records).map(drop)
-    }
-
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
     pub fn upsert(&mut self, name: &str, records: Vec<Record>) -> Result<Vec<String>> {
         self.write(name, records, None)

@@ -489,7 +489,7 @@ fn search_many_answers_each_query_as_search_does() {
 }
 
 #[test]
-fn check_upsert_validates_without_writing() {
+fn staging_validates_and_writes_nothing_until_committed() {
     let mut db = Database::open_in_memory("site").unwrap();
     db.create_collection("c", 3, Metric::Dot).unwrap();
     let good = [1.0, 2.0, 3.0];
@@ -498,16 +498,19 @@ fn check_upsert_validates_without_writing() {
         vector,
         ..Default::default()
     };
-    db.check_upsert("c", vec![record("a", &[1.0, 2.0, 3.0])]).unwrap();
     let err = db
-        .check_upsert("c", vec![record("a", &[1.0, 2.0, 3.0]), record("b", &[1.0, 2.0])])
+        .stage("bad", "c", vec![record("a", &[1.0, 2.0, 3.0]), record("b", &[1.0, 2.0])])
         .unwrap_err();
     assert_eq!(
         (err.code, err.message.starts_with("records[1].vector")),
         (Code::DimensionMismatch, true)
     );
+    assert!(db.staged_batches().unwrap().is_empty());
+    db.stage("ok", "c", vec![record("a", &[1.0, 2.0, 3.0])]).unwrap();
     assert_eq!(db.count("c").unwrap(), 0);
     assert!(db.get("c", "a").unwrap().is_none());
+    db.commit_staged("ok").unwrap();
+    assert_eq!(db.count("c").unwrap(), 1);
     db.upsert(
         "c",
         vec![Record {
