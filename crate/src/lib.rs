@@ -6,6 +6,11 @@
 //! natively as well as for wasm32: the `quiver-wasm` crate (`bindings/`) is its
 //! wasm-bindgen surface.
 
+// Vectors are written to SQLite and segment files as their in-memory bytes, which the
+// formats define as little-endian.
+#[cfg(target_endian = "big")]
+compile_error!("quiver's storage formats are little-endian; this target is big-endian");
+
 pub mod db;
 pub mod error;
 pub mod filter;

@@ -60,16 +60,6 @@ pub trait SegmentFiles {
     fn remove(&mut self, key: i64) -> Result<()>;
 }
 
-fn bytes_of(v: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding and u8 has alignment 1.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
-}
-
-fn bytes_of_mut(v: &mut [f32]) -> &mut [u8] {
-    // SAFETY: as above, and every bit pattern is a valid f32.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
-}
-
 fn corrupt(key: i64, why: &str) -> Error {
     Error::new(Code::Storage, format!("segment of collection {key}: {why}"))
 }
@@ -117,7 +107,7 @@ pub fn write(files: &mut dyn SegmentFiles, key: i64, seq: u64, index: &dyn Index
     sum.update(&header);
     let mut at = HEADER as u64;
     for block in parts.blocks.iter() {
-        let bytes = bytes_of(block);
+        let bytes = bytemuck::cast_slice(block);
         sum.update(bytes);
         files.write(key, at, bytes)?;
         at += bytes.len() as u64;
@@ -168,7 +158,7 @@ pub fn read(files: &mut dyn SegmentFiles, settings: &Settings, record: SegmentRe
     let mut at = HEADER as u64;
     for first in (0..rows).step_by(BLOCK_ROWS) {
         let mut block = vec![0f32; (rows - first).min(BLOCK_ROWS) * dim];
-        let bytes = bytes_of_mut(&mut block);
+        let bytes = bytemuck::cast_slice_mut(&mut block);
         files.read(key, at, bytes)?;
         sum.update(bytes);
         at += bytes.len() as u64;

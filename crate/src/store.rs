@@ -132,11 +132,6 @@ pub struct Store {
     seq: u64,
 }
 
-fn f32_bytes(v: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding or invalid bit patterns and u8 has alignment 1.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
-}
-
 /// Decodes a vector BLOB into `out`.
 pub fn read_f32(bytes: &[u8], out: &mut Vec<f32>) {
     out.extend(
@@ -327,7 +322,7 @@ impl Store {
                 stmt.execute(params![
                     collection,
                     row.id,
-                    f32_bytes(row.vector),
+                    bytemuck::cast_slice::<f32, u8>(row.vector),
                     row.metadata,
                     row.text,
                     clock as i64,
@@ -355,7 +350,7 @@ impl Store {
                     batch,
                     name,
                     row.id,
-                    f32_bytes(row.vector),
+                    bytemuck::cast_slice::<f32, u8>(row.vector),
                     row.metadata,
                     row.text
                 ])?;

@@ -499,7 +499,11 @@ fn staging_validates_and_writes_nothing_until_committed() {
         ..Default::default()
     };
     let err = db
-        .stage("bad", "c", vec![record("a", &[1.0, 2.0, 3.0]), record("b", &[1.0, 2.0])])
+        .stage(
+            "bad",
+            "c",
+            vec![record("a", &[1.0, 2.0, 3.0]), record("b", &[1.0, 2.0])],
+        )
         .unwrap_err();
     assert_eq!(
         (err.code, err.message.starts_with("records[1].vector")),
