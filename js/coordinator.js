@@ -68,8 +68,8 @@ export class Coordinator {
 
   async shards() {
     const byName = new Map();
-    for (const text of await this.pool.all("collectionCounts")) {
-      for (const { name, dim, metric, count } of JSON.parse(text)) {
+    for (const list of await this.pool.all("collectionCounts")) {
+      for (const { name, dim, metric, count } of list) {
         const s = byName.get(name) ?? { id: name, dim, metric, count: 0, bytes: 0 };
         s.count += count;
         s.bytes = s.count * dim * 4;
@@ -212,7 +212,7 @@ export class Coordinator {
     if (parts.length === 1 && !alwaysTwoPhase) {
       const written = send(parts[0], "upsert");
       copy();
-      counts = [JSON.parse(await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))).count];
+      counts = [(await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))).count];
     } else {
       counts = await twoPhase(this, parts, send, copy);
     }
@@ -226,7 +226,7 @@ export class Coordinator {
       const c = await this.placements.get(name);
       const batches = [...this.#byOwner(c, list)].map(([w, indices]) => {
         const ids = indices.map((i) => list[i]);
-        return { w, c, indices, rows: { ids }, args: { collection: name, ids: JSON.stringify(ids) } };
+        return { w, c, indices, rows: { ids }, args: { collection: name, ids } };
       });
       const before = batches.map((b) => c.counts[b.w]);
       let counts;
@@ -282,7 +282,7 @@ export class Coordinator {
     const found = new Array(list.length);
     await Promise.all(
       [...this.#byOwner(c, list)].map(async ([w, indices]) => {
-        const part = JSON.parse(await this.pool.call(w, "get", { collection: name, ids: JSON.stringify(indices.map((i) => list[i])) }));
+        const part = JSON.parse(await this.pool.call(w, "get", { collection: name, ids: indices.map((i) => list[i]) }));
         part.forEach((r, j) => (found[indices[j]] = r && { ...r, vector: Float32Array.from(r.vector) }));
       }),
     );
@@ -298,7 +298,7 @@ export class Coordinator {
   async ids(name) {
     const c = await this.placements.get(name);
     const lists = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "ids", { collection: name })));
-    return lists.flatMap((text) => JSON.parse(text));
+    return lists.flat();
   }
 
   /** Indices of `ids` grouped by the worker that owns each. */

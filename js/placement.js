@@ -64,7 +64,7 @@ export class Placements {
     if (!this.#fetching.has(name)) {
       const home = owner(name, this.pool.size);
       const fetch = Promise.all([this.pool.call(home, "collection", { name }), this.pool.call(home, "count", { collection: name })])
-        .then(([settings, count]) => this.#keep(name, this.#placement(JSON.parse(settings), home, false, count)))
+        .then(([settings, count]) => this.#keep(name, this.#placement(settings, home, false, count)))
         .finally(() => this.#fetching.delete(name));
       this.#fetching.set(name, fetch);
     }
@@ -79,7 +79,7 @@ export class Placements {
   /** Every collection's name, from every worker, sorted. */
   async names() {
     const lists = await this.pool.all("collections");
-    return [...new Set(lists.flatMap((text) => JSON.parse(text)))].sort();
+    return [...new Set(lists.flat())].sort();
   }
 
   /** The workers holding part of collection `c`. */
@@ -105,7 +105,7 @@ export class Placements {
       return c.settings;
     }
     const home = owner(name, this.pool.size);
-    const settings = JSON.parse(await this.pool.call(home, "createCollection", { name, dim, metric }));
+    const settings = await this.pool.call(home, "createCollection", { name, dim, metric });
     if (!c) this.#keep(name, this.#placement(settings, home, false, await this.pool.call(home, "count", { collection: name })));
     return settings;
   }
@@ -198,7 +198,7 @@ export class Placements {
     }
     for (const [name, { home, partitioned, moving }] of Object.entries(layout.collections)) {
       if (!partitioned && !moving) continue;
-      const settings = JSON.parse(await this.pool.call(home, "collection", { name }));
+      const settings = await this.pool.call(home, "collection", { name });
       const c = this.#placement(settings, home, partitioned);
       c.counts = await Promise.all(c.counts.map((_, w) => this.pool.call(w, "count", { collection: name })));
       this.#map.set(name, c);
@@ -222,7 +222,7 @@ export class Placements {
       const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
       const written = call("upsert", args, [args.vectors.buffer, args.lengths.buffer]);
       const first = c.copy?.[i].reserve(columns.vectors);
-      c.counts[i] = JSON.parse(await written).count;
+      c.counts[i] = (await written).count;
       c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
     }
   }
@@ -235,7 +235,7 @@ export class Placements {
     const call = (...a) => this.pool.call(i, ...a);
     const had = ids.map((id) => c.copy[i].get(id)).filter((r) => r !== undefined);
     const fresh = ids.filter((id) => c.copy[i].get(id) === undefined);
-    c.counts[i] -= await call("delete", { collection: c.settings.name, ids: JSON.stringify(fresh) });
+    c.counts[i] -= await call("delete", { collection: c.settings.name, ids: fresh });
     await this.load(call, c, i, had);
   }
 
@@ -262,7 +262,7 @@ export class Placements {
     });
     await Promise.all(moving.map((rows, i) => rows.length && this.load((...a) => this.pool.call(i, ...a), c, i, rows)));
     const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
-    c.counts[c.home] -= await this.pool.call(c.home, "delete", { collection: name, ids: JSON.stringify(gone) });
+    c.counts[c.home] -= await this.pool.call(c.home, "delete", { collection: name, ids: gone });
     for (const id of gone) c.copy?.[c.home].delete(id);
     c.partitioned = true;
     c.moving = false;
@@ -280,7 +280,7 @@ export class Placements {
     const decider = w === 0 ? call : (...a) => this.pool.call(0, ...a);
     const drops = await decider("getMeta", { key: "drops" });
     for (const name of JSON.parse(drops ?? "[]")) await this.#dropIn(w, name, call);
-    for (const batch of JSON.parse(await call("stagedBatches"))) {
+    for (const batch of await call("stagedBatches")) {
       if (await decider("decided", { batch: decisionOf(batch) })) await call("commit", { batch });
       // An undecided part is invisible: if there is no room to drop it now (a full
       // IndexedDB quota), the next settle drops it.

@@ -39,8 +39,9 @@ export const limits = Object.freeze({
  * The operations a store worker answers, with what each takes besides `db` (the
  * database's name, sent with every op but init) and what it answers. Requests go by
  * message ({id, op, ...args}, answered {id, ok, value} or {id, ok: false, error:
- * {code, message}}); searches also through the query ring (ring.js). Answers noted
- * "JSON" are JSON text, parsed by the page, so that they are serialised once.
+ * {code, message}}); searches also through the query ring (ring.js). Arguments and
+ * answers noted "JSON" are JSON text: search results, because the ring carries bytes;
+ * a batch's columns, parsed in one pass by the core; and a few bulk answers.
  * The worker refuses to start if its op table and this list differ.
  */
 export const OPS = Object.freeze({
@@ -50,27 +51,27 @@ export const OPS = Object.freeze({
   ring: "{buffer, doorbells, index} -> undefined; searches may come by ring from now on",
   extend: "{module} -> undefined; adds the ops module's ops() gives (benchmarks)",
   site: "{} -> the file's site id",
-  createCollection: "{name, dim, metric} -> JSON settings {name, dim, metric}",
-  collection: "{name} -> JSON settings, or NOT_FOUND",
+  createCollection: "{name, dim, metric} -> settings {name, dim, metric}",
+  collection: "{name} -> settings, or NOT_FOUND",
   dropCollection: "{name} -> undefined, or NOT_FOUND",
-  collections: "{} -> JSON [name]",
-  collectionCounts: "{} -> JSON [{name, dim, metric, count}]",
-  upsert: "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON} -> JSON {ids, count}",
+  collections: "{} -> [name]",
+  collectionCounts: "{} -> [{name, dim, metric, count}]",
+  upsert: "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON} -> {ids, count}",
   stage: "{batch, ...upsert's} -> undefined; checks, and holds the part until commit or discard",
-  stageDelete: "{batch, collection, ids: JSON} -> undefined",
-  commit: "{batch} -> JSON {ids, count}, or null if not staged here",
+  stageDelete: "{batch, collection, ids: [id]} -> undefined",
+  commit: "{batch} -> {ids, count}, or null if not staged here",
   discard: "{batch} -> undefined",
-  stagedBatches: "{} -> JSON [batch]",
+  stagedBatches: "{} -> [batch]",
   decide: "{batch} -> undefined; records that the batch commits",
   decided: "{batch} -> boolean",
   forget: "{batch?} -> how many decisions were forgotten",
   search: "{collection, query: Float32Array, options: JSON {k, filter, threshold}} -> JSON [{id, score, metadata}]",
   searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
   searchShards: "{names, query, options: JSON} -> [JSON [hit]], one list a collection",
-  get: "{collection, ids: JSON} -> JSON [{id, vector, metadata, text} | null]",
-  delete: "{collection, ids: JSON} -> how many existed",
+  get: "{collection, ids: [id]} -> JSON [{id, vector, metadata, text} | null]",
+  delete: "{collection, ids: [id]} -> how many existed",
   count: "{collection} -> number of records",
-  ids: "{collection} -> JSON [id]",
+  ids: "{collection} -> [id]",
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
   getMeta: "{key} -> string or null",
   setMeta: "{key, value} -> undefined",

@@ -150,7 +150,7 @@ const ops = {
   readExport({ site, bytes }) {
     const file = core.Db.fromBytes(bytes, site, true);
     try {
-      return JSON.parse(file.collections()).map((name) => ({ settings: JSON.parse(file.collection(name)), ...file.rows(name) }));
+      return file.collections().map((name) => ({ settings: file.collection(name), ...file.rows(name) }));
     } finally {
       file.free();
     }

@@ -27,23 +27,6 @@ pub fn parse_json(text: &str, field: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
 }
 
-/// A JSON array of strings given as argument `field`.
-pub fn string_list(text: &str, field: &str) -> Result<Vec<String>> {
-    let v = parse_json(text, field)?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| Error::invalid(format!("{field}: must be an array of strings")))?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::invalid(format!("{field}[{i}]: must be a string")))
-        })
-        .collect()
-}
-
 /// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5}`.
 pub fn search_options(text: &str) -> Result<SearchOptions> {
     let v = parse_json(text, "options")?;
@@ -165,9 +148,6 @@ mod tests {
             message(records("[1, null]", &vectors, &[2, 3], None, None)),
             "records[0].id: must be a string"
         );
-        assert_eq!(string_list(r#"["a", "b"]"#, "ids").unwrap(), ["a", "b"]);
-        assert_eq!(message(string_list(r#"["a", 2]"#, "ids")), "ids[1]: must be a string");
-        assert_eq!(message(string_list("{}", "ids")), "ids: must be an array of strings");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `Db` class: one database, each method converting its arguments, calling the
 //! core and converting the answer.
 
-use crate::args::{integer, parse_json, records, search_options, string_list};
+use crate::args::{integer, parse_json, records, search_options};
 use crate::chunks::Chunks;
 use crate::heap::reserve_heap;
 use crate::segment_files::{JsFiles, JsSegmentFiles};
@@ -9,21 +9,56 @@ use crate::to_js;
 use quiver::index::Hit;
 use quiver::store::Settings;
 use quiver::{Code, Database, Error, Metric, Result, MAX_DIM};
+use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
 /// The largest integer a JS number holds exactly, `Number.MAX_SAFE_INTEGER`.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// What a write answers: `{ids, count}` (the collection's count after it), as JSON.
-fn written(db: &mut Database, collection: &str, ids: Vec<String>) -> Result<String, JsValue> {
-    let count = db.count(collection).map_err(to_js)?;
-    Ok(json!({"ids": ids, "count": count}).to_string())
+/// An answer as a JS value: structs as plain objects, numbers as numbers. Answers
+/// that travel on as bytes (search results, through the query ring) stay JSON text.
+fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }
 
-/// A collection's settings as JS reads them: `{name, dim, metric}`.
-pub fn settings_json(s: Settings) -> String {
-    json!({"name": s.name, "dim": s.dim, "metric": s.metric.as_str()}).to_string()
+/// Argument `field`, a JS array of strings.
+fn strings(value: JsValue, field: &str) -> Result<Vec<String>, JsValue> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|_| to_js(Error::invalid(format!("{field}: must be an array of strings"))))
+}
+
+/// A collection as JS reads it: `{name, dim, metric}`, and `count` where asked for.
+#[derive(Serialize)]
+struct CollectionOut<'a> {
+    name: &'a str,
+    dim: usize,
+    metric: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+}
+
+impl<'a> CollectionOut<'a> {
+    fn new(s: &'a Settings, count: Option<usize>) -> Self {
+        CollectionOut {
+            name: &s.name,
+            dim: s.dim,
+            metric: s.metric.as_str(),
+            count,
+        }
+    }
+}
+
+/// What a write answers: the ids, and the collection's count after it.
+#[derive(Serialize)]
+struct Written {
+    ids: Vec<String>,
+    count: usize,
+}
+
+fn written(db: &mut Database, collection: &str, ids: Vec<String>) -> Result<JsValue, JsValue> {
+    let count = db.count(collection).map_err(to_js)?;
+    to_value(&Written { ids, count })
 }
 
 /// Search hits as JS reads them: `[{id, score, metadata}]`, best first.
@@ -180,16 +215,16 @@ impl Db {
         Ok(())
     }
 
-    /// The keys of the collections that have a segment file, as a JSON array.
+    /// The keys of the collections that have a segment file.
     #[wasm_bindgen(js_name = segmentKeys)]
-    pub fn segment_keys(&mut self) -> Result<String, JsValue> {
-        self.db()?.segment_keys().map(|k| json!(k).to_string()).map_err(to_js)
+    pub fn segment_keys(&mut self) -> Result<JsValue, JsValue> {
+        to_value(&self.db()?.segment_keys().map_err(to_js)?)
     }
 
-    /// Collections whose segment is worth writing now, as JSON `[[name, key], ...]`.
+    /// Collections whose segment is worth writing now, as `[[name, key], ...]`.
     #[wasm_bindgen(js_name = segmentsDue)]
-    pub fn segments_due(&mut self) -> Result<String, JsValue> {
-        Ok(json!(self.db()?.segments_due()).to_string())
+    pub fn segments_due(&mut self) -> Result<JsValue, JsValue> {
+        to_value(&self.db()?.segments_due())
     }
 
     /// Writes a collection's segment; the handle for its key must be open.
@@ -203,14 +238,17 @@ impl Db {
         self.inner = None;
     }
 
+    /// Creates a collection, or opens it if it exists with the same settings;
+    /// answers `{name, dim, metric}`.
     #[wasm_bindgen(js_name = createCollection)]
-    pub fn create_collection(&mut self, name: &str, dim: f64, metric: &str) -> Result<String, JsValue> {
+    pub fn create_collection(&mut self, name: &str, dim: f64, metric: &str) -> Result<JsValue, JsValue> {
         let dim = integer(dim, "dim", 1, MAX_DIM as u64).map_err(to_js)?;
         let metric = Metric::parse(metric, "metric").map_err(to_js)?;
-        self.db()?
+        let settings = self
+            .db()?
             .create_collection(name, dim as usize, metric)
-            .map(settings_json)
-            .map_err(to_js)
+            .map_err(to_js)?;
+        to_value(&CollectionOut::new(&settings, None))
     }
 
     /// Deletes a collection with all its records.
@@ -219,34 +257,34 @@ impl Db {
         self.db()?.drop_collection(name).map_err(to_js)
     }
 
-    /// Every collection with its record count, as JSON `[{name, dim, metric, count}]`.
+    /// Every collection with its record count: `[{name, dim, metric, count}]`.
     #[wasm_bindgen(js_name = collectionCounts)]
-    pub fn collection_counts(&mut self) -> Result<String, JsValue> {
+    pub fn collection_counts(&mut self) -> Result<JsValue, JsValue> {
         let counts = self.db()?.collection_counts().map_err(to_js)?;
-        let list: Vec<Value> = counts
-            .into_iter()
-            .map(|(s, count)| json!({"name": s.name, "dim": s.dim, "metric": s.metric.as_str(), "count": count}))
+        let list: Vec<_> = counts
+            .iter()
+            .map(|(s, count)| CollectionOut::new(s, Some(*count)))
             .collect();
-        Ok(Value::Array(list).to_string())
+        to_value(&list)
     }
 
-    pub fn collection(&mut self, name: &str) -> Result<String, JsValue> {
-        self.db()?.collection(name).map(settings_json).map_err(to_js)
+    /// An existing collection's `{name, dim, metric}`, or `NOT_FOUND`.
+    pub fn collection(&mut self, name: &str) -> Result<JsValue, JsValue> {
+        let settings = self.db()?.collection(name).map_err(to_js)?;
+        to_value(&CollectionOut::new(&settings, None))
     }
 
-    pub fn collections(&mut self) -> Result<String, JsValue> {
-        self.db()?
-            .collection_names()
-            .map(|n| json!(n).to_string())
-            .map_err(to_js)
+    /// The collections' names.
+    pub fn collections(&mut self) -> Result<JsValue, JsValue> {
+        to_value(&self.db()?.collection_names().map_err(to_js)?)
     }
 
     /// Upserts a batch. Vectors lie back to back in `vectors`, `lengths[i]` floats each;
     /// `ids` is a JSON array of strings or nulls (null: generate one); `metadata` and
     /// `texts`, when given, are JSON arrays of the same length. Columns rather than
     /// one array of objects: parsing a thousand small maps per batch showed up in
-    /// profiles. Returns `{"ids": [...], "count": n}`: the ids, and how many records the
-    /// collection holds after the write.
+    /// profiles. Returns `{ids, count}`: the ids, and how many records the collection
+    /// holds after the write.
     pub fn upsert(
         &mut self,
         collection: &str,
@@ -255,7 +293,7 @@ impl Db {
         lengths: &[u32],
         metadata: Option<String>,
         texts: Option<String>,
-    ) -> Result<String, JsValue> {
+    ) -> Result<JsValue, JsValue> {
         let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
         reserve_heap(std::mem::size_of_val(vectors) * 3);
         let db = self.db()?;
@@ -280,11 +318,11 @@ impl Db {
         self.db()?.stage(batch, collection, records).map_err(to_js)
     }
 
-    /// Checks a delete of `ids` (a JSON array) from `collection` and keeps it aside as
-    /// `batch`, as [`Db::stage`] does for a write.
+    /// Checks a delete of `ids` (an array of strings) from `collection` and keeps it
+    /// aside as `batch`, as [`Db::stage`] does for a write.
     #[wasm_bindgen(js_name = stageDelete)]
-    pub fn stage_delete(&mut self, batch: &str, collection: &str, ids: &str) -> Result<(), JsValue> {
-        let ids = string_list(ids, "ids").map_err(to_js)?;
+    pub fn stage_delete(&mut self, batch: &str, collection: &str, ids: JsValue) -> Result<(), JsValue> {
+        let ids = strings(ids, "ids")?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         self.db()?.stage_delete(batch, collection, &refs).map_err(to_js)
     }
@@ -292,7 +330,7 @@ impl Db {
     /// Writes (or, for a staged delete, applies) staged batch `batch`; answers as
     /// [`Db::upsert`] does, or `undefined` if it is not staged here (written already).
     #[wasm_bindgen(js_name = commitStaged)]
-    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<String>, JsValue> {
+    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<JsValue>, JsValue> {
         let db = self.db()?;
         match db.commit_staged(batch).map_err(to_js)? {
             Some((collection, ids)) => written(db, &collection, ids).map(Some),
@@ -300,10 +338,10 @@ impl Db {
         }
     }
 
-    /// The batches staged here, as a JSON array.
+    /// The batches staged here.
     #[wasm_bindgen(js_name = stagedBatches)]
-    pub fn staged_batches(&mut self) -> Result<String, JsValue> {
-        Ok(json!(self.db()?.staged_batches().map_err(to_js)?).to_string())
+    pub fn staged_batches(&mut self) -> Result<JsValue, JsValue> {
+        to_value(&self.db()?.staged_batches().map_err(to_js)?)
     }
 
     #[wasm_bindgen(js_name = discardStaged)]
@@ -342,9 +380,11 @@ impl Db {
         Ok(Value::Array(lists.iter().map(|hits| hits_json(hits)).collect()).to_string())
     }
 
-    /// `ids` is a JSON array; returns a JSON array of records or nulls, in order.
-    pub fn get(&mut self, collection: &str, ids: &str) -> Result<String, JsValue> {
-        let ids = string_list(ids, "ids").map_err(to_js)?;
+    /// The records of `ids` (an array of strings), or nulls, in order, as a JSON array:
+    /// text, because it goes on to the page in a message either way and serde_json
+    /// writes vectors and metadata in one pass.
+    pub fn get(&mut self, collection: &str, ids: JsValue) -> Result<String, JsValue> {
+        let ids = strings(ids, "ids")?;
         let db = self.db()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -362,9 +402,9 @@ impl Db {
         Ok(Value::Array(out).to_string())
     }
 
-    /// Deletes by id (a JSON array); returns how many existed.
-    pub fn delete(&mut self, collection: &str, ids: &str) -> Result<u32, JsValue> {
-        let ids = string_list(ids, "ids").map_err(to_js)?;
+    /// Deletes by id (an array of strings); returns how many existed.
+    pub fn delete(&mut self, collection: &str, ids: JsValue) -> Result<u32, JsValue> {
+        let ids = strings(ids, "ids")?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         self.db()?.delete(collection, &refs).map(|n| n as u32).map_err(to_js)
     }
@@ -373,13 +413,8 @@ impl Db {
         self.db()?.count(collection).map(|n| n as u32).map_err(to_js)
     }
 
-    pub fn ids(&mut self, collection: &str) -> Result<String, JsValue> {
-        self.db()?.ids(collection).map(|v| json!(v).to_string()).map_err(to_js)
-    }
-
-    /// Bytes one exact scan of the collection reads (for GB/s figures).
-    #[wasm_bindgen(js_name = scanBytes)]
-    pub fn scan_bytes(&mut self, collection: &str) -> Result<f64, JsValue> {
-        self.db()?.scan_bytes(collection).map(|n| n as f64).map_err(to_js)
+    /// The ids of the collection's records.
+    pub fn ids(&mut self, collection: &str) -> Result<JsValue, JsValue> {
+        to_value(&self.db()?.ids(collection).map_err(to_js)?)
     }
 }

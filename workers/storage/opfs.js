@@ -15,7 +15,7 @@ export class OpfsStorage {
     await withRetries(() => core.installOpfs(vfs, directory));
     const d = core.Db.openPersistent("/quiver.sqlite", vfs, site);
     const files = await SegmentFiles.at(`${directory}-segments`);
-    await withRetries(() => files.keep(JSON.parse(d.segmentKeys())));
+    await withRetries(() => files.keep(d.segmentKeys()));
     d.setSegmentFiles(files);
     return new OpfsStorage(core, d, vfs, files);
   }
@@ -39,7 +39,7 @@ export class OpfsStorage {
    */
   async checkpoint() {
     const db = this.db;
-    for (const [collection, key] of JSON.parse(db.segmentsDue())) {
+    for (const [collection, key] of db.segmentsDue()) {
       try {
         await this.#files.ensure(key);
         if (this.db === db) db.writeSegment(collection);

@@ -4,12 +4,15 @@ export const WRITES = {
   createCollection: (d, { name, dim, metric }) => d.createCollection(name, dim, metric),
   dropCollection: (d, { name }) => d.dropCollection(name),
   upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
-  delete: (d, { collection, ids }) => d.delete(collection, ids),
+  delete: (d, { collection, ids }) => d.delete(collection, idList(ids)),
   setMeta: (d, { key, value }) => d.setMeta(key, value),
   stage: (d, { batch, collection, ids, vectors, lengths, metadata, texts }) => d.stage(batch, collection, ids, vectors, lengths, metadata, texts),
-  stageDelete: (d, { batch, collection, ids }) => d.stageDelete(batch, collection, ids),
+  stageDelete: (d, { batch, collection, ids }) => d.stageDelete(batch, collection, idList(ids)),
   commit: (d, { batch }) => d.commitStaged(batch),
   discard: (d, { batch }) => d.discardStaged(batch),
   decide: (d, { batch }) => d.decide(batch),
   forget: (d, { batch }) => d.forget(batch ?? undefined),
 };
+
+/** Ids as an array: a log written by quiver 0.1 holds them as JSON text. */
+const idList = (ids) => (typeof ids === "string" ? JSON.parse(ids) : ids);
