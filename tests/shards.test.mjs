@@ -9,7 +9,7 @@ import { usePage } from "./helpers.mjs";
 const SHARDS = Number(process.env.QUIVER_SHARDS ?? 100_000);
 const env = usePage(before, after);
 
-test(`${SHARDS.toLocaleString("en")} shards, 3,000 random uses through an LRU of 16, keep every record`, { timeout: 30 * 60_000 }, async () => {
+test(`${SHARDS.toLocaleString("en")} shards, 3,000 random uses through an LRU of 16, keep every record`, { timeout: 14 * 60_000 }, async () => {
   const out = await env.p.page.evaluate(async (SHARDS) => {
     // Shard i holds two records whose vectors and metadata are functions of i.
     const record = (i, j) => ({ id: `s${i}-r${j}`, vector: [1 + (i % 97), j + 1, (i * 7 + j) % 13, 1], metadata: { shard: i, j } });
