@@ -1,11 +1,14 @@
 // `npm run bench -- --suite NAME`: runs a suite in headless Chromium (and, for the
 // core suite, the same search natively), prints a table and writes
 // bench-results/NAME.json with the ratios computed from rows of this one run.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { launch, root } from "../tests/helpers.mjs";
+import { jsSearch, recall, timing } from "./bench/suites.js";
 import { serve } from "./serve.mjs";
 
 const args = process.argv.slice(2);
@@ -32,9 +35,11 @@ function normalise(v) {
 }
 
 /**
- * The datasets: real MiniLM code embeddings when ../shared/data has them (10k, the
- * full 20k with its exact ground truth, and 100k made of the 20k plus jittered
- * copies), else clustered random unit vectors of the same shape.
+ * The datasets: real MiniLM code embeddings when ../shared/data has them (the first
+ * 10k, the full 20k with its exact ground truth), else clustered random unit vectors
+ * of the same shape; and 100k made of the 20k plus 80k jittered copies of them, which
+ * is synthetic either way and named so. `file` names the data on disk and in URLs,
+ * `name` is what every row and table shows; `about` says where each came from.
  */
 function datasets() {
   const dim = 384;
@@ -63,21 +68,38 @@ function datasets() {
     base100.set(normalise(src.map((x) => x + 0.01 * r())), i * dim);
   }
   const prefix = real ? "code-minilm" : "synthetic";
-  const write = (name, base, q) => {
-    writeFileSync(join(outDir, `${name}.base.f32`), base);
-    writeFileSync(join(outDir, `${name}.queries.f32`), q);
-    return { base: `/bench-data/${name}.base.f32`, queries: `/bench-data/${name}.queries.f32` };
+  const source = real ? `MiniLM code embeddings from ${dataDir}` : "clustered random unit vectors (64 Gaussian centres)";
+  const write = (file, base, q) => {
+    writeFileSync(join(outDir, `${file}.base.f32`), base);
+    writeFileSync(join(outDir, `${file}.queries.f32`), q);
+    return { file, base: `/bench-data/${file}.base.f32`, queries: `/bench-data/${file}.queries.f32` };
   };
   return [
-    { name: `${prefix}-10k`, ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)), jsQueries: 30, repeat: 3 },
     {
+      size: "10k",
+      name: `${prefix}-10k`,
+      about: `the first 10k rows of the ${source}`,
+      ...write(`${prefix}-10k`, base20.subarray(0, 10000 * dim), queries.subarray(0, 200 * dim)),
+      jsQueries: 30,
+      repeat: 3,
+    },
+    {
+      size: "20k",
       name: `${prefix}-20k`,
+      about: `all 20k rows of the ${source}${real ? ", with its exact ground truth" : ""}`,
       ...write(`${prefix}-20k`, base20, queries.subarray(0, 200 * dim)),
       jsQueries: 30,
       repeat: 3,
       gt: real ? gt.slice(0, 200) : undefined,
     },
-    { name: `${prefix}-100k`, ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)), jsQueries: 10, repeat: 3 },
+    {
+      size: "100k",
+      name: real ? "code-minilm-20k+80k-jittered (synthetic)" : "synthetic-100k",
+      about: `the 20k rows above plus 80k copies of them, each component jittered by N(0, 0.01) and renormalised`,
+      ...write(`${prefix}-100k`, base100, queries.subarray(0, 50 * dim)),
+      jsQueries: 10,
+      repeat: 3,
+    },
   ].map((d) => ({ ...d, dim, metric: "cosine" }));
 }
 
@@ -135,79 +157,160 @@ async function inPage(browser, url, suite, args, expose = {}) {
 }
 
 /**
- * Runs crate/examples/native_search (built for this CPU on first use) over `ds`,
- * `repeat` times, on one thread and, when `threads` > 1, also split over that many;
- * returns its JSON output.
+ * Starts crate/examples/native_search (built for this CPU on first use) over `ds`, its
+ * searches also split over `threads` threads when more than one. Returns what it said
+ * on start (`info`: insert rate, kernel, bytes), `round()`, which times every query once
+ * in each layout and the memory bandwidth and adds that to `rounds`, and `close()`.
+ * Driven a round at a time, so that its rounds can take turns with the browser's.
  */
-function native(ds, repeat, threads = 1) {
+async function native(ds, threads = 1) {
   const targetDir = join(root, "target", "native-bench");
   execFileSync("cargo", ["build", "--release", "--example", "native_search", "-p", "quiver", "--target-dir", targetDir], {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, RUSTFLAGS: "-C target-cpu=native" },
   });
-  const files = [join(outDir, `${ds.name}.base.f32`), join(outDir, `${ds.name}.queries.f32`)];
-  const args = [...files, String(ds.dim), ds.metric, "10", String(repeat), String(threads)];
-  return JSON.parse(execFileSync(join(targetDir, "release", "examples", "native_search"), args, { maxBuffer: 1 << 28 }).toString());
+  const files = [join(outDir, `${ds.file}.base.f32`), join(outDir, `${ds.file}.queries.f32`)];
+  const args = [...files, String(ds.dim), ds.metric, "10", String(threads)];
+  const child = spawn(join(targetDir, "release", "examples", "native_search"), args, { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`native_search ${ds.file} exited with ${child.exitCode}`);
+    return JSON.parse(value);
+  };
+  const info = await next();
+  const rounds = [];
+  return {
+    info,
+    rounds,
+    async round() {
+      child.stdin.write("\n");
+      rounds.push(await next());
+    },
+    close() {
+      child.stdin.end();
+      return once(child, "exit");
+    },
+  };
 }
 
-async function runCore() {
-  const sets = datasets();
+/**
+ * The rows of a native run `nat` over `ds`: each layout's times over all its rounds,
+ * recall of its first round's answers against `truth` (the JS brute force's, for the
+ * first queries), and the memory bandwidth of its best round. `suffix` ends each config.
+ */
+function nativeRows(ds, nat, truth, suffix = "") {
+  const { info, rounds } = nat;
+  const base = { dataset: ds.name, n: info.prepared_bytes / 4 / ds.dim, d: ds.dim };
+  const layouts = [
+    ["core", "quiver-native", "flat, target-cpu=native", info.scan_bytes],
+    ["scan", "native-scan", `flat dot scan, ${info.kernel}`, info.prepared_bytes],
+  ];
+  const threads = rounds[0].core_pool
+    ? [
+        ["", ", 1 thread"],
+        ["_pool", ", 2 threads"],
+      ]
+    : [["", ""]];
+  const rows = [];
+  for (const [pool, label] of threads) {
+    for (const [key, engine, config, bytes] of layouts) {
+      const runs = rounds.map((r) => r[key + pool]);
+      rows.push({
+        ...base,
+        engine,
+        config: config + label + suffix,
+        recall_at_10: recall(runs[0].ids.slice(0, truth.length), truth),
+        ...timing(
+          runs.flatMap((r) => r.ms),
+          bytes,
+        ),
+        insert_per_s: key === "core" && !pool ? info.insert_per_s : undefined,
+      });
+    }
+    const memory = `memory read (sum over ${info.memory_bytes >> 20} MiB), best of ${5 * rounds.length}`;
+    const gbPerS = Math.max(...rounds.map((r) => r[`memory${pool}_gb_per_s`]));
+    rows.push({ ...base, engine: "machine", config: memory + label + suffix, gb_per_s: gbPerS });
+  }
+  return rows;
+}
+
+async function runCore(sets) {
+  // The native baselines right before and right after the browser's part, so that a
+  // slow spell of this shared machine shows as a difference between the two.
+  const nativeRuns = async () => {
+    const runs = [];
+    for (const ds of sets) {
+      const nat = await native(ds);
+      for (let r = 0; r < ds.repeat; r++) await nat.round();
+      await nat.close();
+      runs.push(nat);
+    }
+    return runs;
+  };
+  const before = await nativeRuns();
   const { rows, browser: browserVersion } = await inBrowser(async (browser, url) => [
     ...(await inPage(browser, url, "core", { datasets: sets })),
     // Inserts in a page of their own, so no earlier work is freed while they are timed.
-    ...(await inPage(browser, url, "inserts", { dataset: sets.find((d) => d.name.endsWith("-100k")) })),
+    ...(await inPage(browser, url, "inserts", { dataset: sets.find((d) => d.size === "100k") })),
   ]);
+  const after = await nativeRuns();
 
-  // The same core compiled natively for this CPU, searching the same data.
-  const { timing, recall } = await import("./bench/suites.js");
-  for (const ds of sets) {
-    const out = native(ds, ds.repeat);
-    const simd = rows.find((r) => r.dataset === ds.name && r.config === "simd128 flat, in worker");
-    const truthRow = rows.find((r) => r.dataset === ds.name && r.engine === "plain-js");
-    rows.push({
-      dataset: ds.name,
-      n: simd.n,
-      d: ds.dim,
-      engine: "quiver-native",
-      config: "flat, target-cpu=native",
-      recall_at_10: truthRow.truth ? recall(out.results.slice(0, truthRow.truth.length), truthRow.truth) : undefined,
-      ...timing(out.ms, out.scan_bytes),
-      insert_per_s: out.insert_per_s,
-    });
-  }
+  sets.forEach((ds, i) => {
+    const { truth } = rows.find((r) => r.dataset === ds.name && r.engine === "plain-js");
+    rows.push(...nativeRows(ds, before[i], truth, ", before the browser"));
+    rows.push(...nativeRows(ds, after[i], truth, ", after the browser"));
+  });
   for (const r of rows) delete r.truth;
 
-  const find = (ds, config) => rows.find((r) => r.dataset.endsWith(ds) && r.config === config);
+  const name = (size) => sets.find((d) => d.size === size).name;
+  const row = (size, config) => rows.find((r) => r.dataset === name(size) && r.config === config);
+  const p50 = (size, config) => row(size, config).p50_ms;
+  // The native rows at 100k of `engine`, before and after the browser: the faster, as
+  // the machine's limit is its best showing.
+  const native100k = (engine) => rows.filter((r) => r.dataset === name("100k") && r.engine === engine);
+  const nativeP50 = (engine) => Math.min(...native100k(engine).map((r) => r.p50_ms));
+  const wasm100k = row("100k", "simd128 flat, in worker");
   const ratios = {
-    simd_vs_scalar_flat: find("-10k", "scalar flat, in worker").p50_ms / find("-10k", "simd128 flat, in worker").p50_ms,
-    simd_vs_js_flat: find("-10k", "flat, main thread").p50_ms / find("-10k", "simd128 flat, in worker").p50_ms,
-    wasm_vs_native_flat: find("-100k", "flat, target-cpu=native").p50_ms / find("-100k", "simd128 flat, in worker").p50_ms,
+    simd_vs_scalar_flat: p50("10k", "scalar flat, in worker") / p50("10k", "simd128 flat, in worker"),
+    simd_vs_scalar_flat_api: p50("10k", "scalar flat, API round trip") / p50("10k", "simd128 flat, API round trip"),
+    simd_vs_js_flat: p50("10k", "flat, main thread") / p50("10k", "simd128 flat, API round trip"),
+    simd_vs_js_flat_in_worker: p50("10k", "flat, main thread") / p50("10k", "simd128 flat, in worker"),
+    wasm_vs_native_flat: nativeP50("native-scan") / wasm100k.p50_ms,
+    wasm_vs_native_portable_flat: nativeP50("quiver-native") / wasm100k.p50_ms,
+    wasm_flat_vs_memory_bandwidth: wasm100k.gb_per_s / Math.max(...native100k("machine").map((r) => r.gb_per_s)),
   };
   return { rows, ratios, browser: browserVersion };
 }
 
-async function runWorkers() {
-  const dataset = datasets().find((d) => d.name.endsWith("-100k"));
+async function runWorkers(sets) {
+  const dataset = sets.find((d) => d.size === "100k");
   // The ceilings: the simd128 build's scan in Node threads (no browser, no dispatch),
-  // and the same core natively, each on one thread and split over two. A
-  // bandwidth-bound scan gains from a second thread only what the machine's memory
-  // gives it, and on this VM that moves from minute to minute (vCPUs move between
-  // cores), so the Node ceiling takes its rounds between the browser's.
-  const { jsSearch, recall, timing } = await import("./bench/suites.js");
+  // the same core natively and a vectorised native scan, each on one thread and split
+  // over two, and the memory bandwidth. A bandwidth-bound scan gains from a second
+  // thread only what the machine's memory gives it, and on this VM that moves from
+  // minute to minute (vCPUs move between cores), so the ceilings take their rounds
+  // between the browser's, one after the other.
   const { wasmThreads } = await import("./bench/wasm-threads.mjs");
   const f32 = (path) => new Float32Array(readFileSync(path).buffer.slice(0));
-  const base = f32(join(outDir, `${dataset.name}.base.f32`));
-  const queries = f32(join(outDir, `${dataset.name}.queries.f32`));
+  const base = f32(join(outDir, `${dataset.file}.base.f32`));
+  const queries = f32(join(outDir, `${dataset.file}.queries.f32`));
   const dim = dataset.dim;
   const threads = await wasmThreads({ pkg: join(root, "pkg", "simd"), base, queries, dim, k: 10 });
+  const nat = await native(dataset, 2);
   let browserRows;
   try {
+    const betweenRounds = async () => {
+      await threads.round();
+      await nat.round();
+    };
     browserRows = await inBrowser((browser, url) =>
-      inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }, { betweenRounds: () => threads.round() }),
+      inPage(browser, url, "workers", { dataset, small: [500, 1000, 2000, 4000, 8000, 16000] }, { betweenRounds }),
     );
   } finally {
     await threads.close();
+    await nat.close();
   }
   const { rows, browser: browserVersion } = browserRows;
   const truth = Array.from({ length: 10 }, (_, q) => jsSearch(base, dim, queries.subarray(q * dim, (q + 1) * dim), 10));
@@ -224,14 +327,13 @@ async function runWorkers() {
   const t = threads.results;
   rows.push(ceiling("quiver-node", "simd128 scan, Node, 1 thread", t.one, t.oneIds));
   rows.push(ceiling("quiver-node", "simd128 scan, Node, 2 threads", t.two, t.twoIds));
-  const out = native(dataset, 3, 2);
-  rows.push(ceiling("quiver-native", "flat, target-cpu=native, 1 thread", out.ms, out.results));
-  rows.push(ceiling("quiver-native", "flat, target-cpu=native, 2 threads", out.pool_ms, out.pool_results));
+  rows.push(...nativeRows(dataset, nat, truth));
 
   const find = (config) => rows.find((r) => r.config === config);
   const p50 = (config) => find(config).p50_ms;
   const many = rows.find((r) => r.config.startsWith("simd128 searchMany"));
   const loop = rows.find((r) => r.config.startsWith("simd128 search loop"));
+  const scan = `flat dot scan, ${nat.info.kernel}`;
   const ratios = {
     pool_vs_one_worker_flat: p50("simd128 flat, 1 worker") / p50("simd128 flat, pool of 2"),
     pool_vs_one_worker_scalar: p50("scalar flat, 1 worker") / p50("scalar flat, pool of 2"),
@@ -239,6 +341,8 @@ async function runWorkers() {
     search_many_vs_loop: loop.p50_ms / many.p50_ms,
     wasm_two_threads_vs_one_flat: p50("simd128 scan, Node, 1 thread") / p50("simd128 scan, Node, 2 threads"),
     native_two_threads_vs_one_flat: p50("flat, target-cpu=native, 1 thread") / p50("flat, target-cpu=native, 2 threads"),
+    native_scan_two_threads_vs_one_flat: p50(`${scan}, 1 thread`) / p50(`${scan}, 2 threads`),
+    pool_vs_native_scan_two_threads_flat: p50(`${scan}, 2 threads`) / p50("simd128 flat, pool of 2"),
   };
   // The smallest size from which the pool answers faster than one worker, at every size.
   const sizes = rows.filter((r) => r.config.startsWith("simd128 partitioning, 1 worker"));
@@ -248,8 +352,8 @@ async function runWorkers() {
   return { rows, ratios, browser: browserVersion };
 }
 
-async function runStorage() {
-  const dataset = datasets().find((d) => d.name.endsWith("-100k"));
+async function runStorage(sets) {
+  const dataset = sets.find((d) => d.size === "100k");
   const shards = Number(arg("--shards") ?? 100_000);
   const { rows, browser } = await inBrowser((b, url) => inPage(b, url, "storage", { dataset, shards }));
   const p50 = (prefix) => rows.find((r) => r.config.startsWith(prefix)).p50_ms;
@@ -266,8 +370,11 @@ if (only !== null && !suites[only]) {
   console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);
 }
+const sets = datasets();
+console.log("datasets:");
+for (const d of sets) console.log(`  ${d.name}: ${d.about}`);
 for (const suite of only ? [only] : Object.keys(suites)) {
-  const { rows, ratios, browser } = await suites[suite]();
+  const { rows, ratios, browser } = await suites[suite](sets);
   const result = {
     suite,
     when: new Date().toISOString(),

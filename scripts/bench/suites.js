@@ -89,7 +89,7 @@ export async function core({ datasets, k = 10, rounds = 3 }) {
     const builds = ["simd128", "scalar"];
     const dbs = {};
     for (const build of builds) {
-      dbs[build] = await open({ name: `bench-${ds.name}-${build}`, build, workers: 1 });
+      dbs[build] = await open({ name: `bench-${ds.file}-${build}`, build, workers: 1 });
       await dbs[build]._pool.call(0, "extend", { module: new URL("./worker-ops.js", import.meta.url).href });
       await insertAll(await dbs[build].collection("bench", { dim, metric }), base, dim, false);
     }
@@ -257,7 +257,7 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
         many.push((performance.now() - t1) / nq);
       }
       rows.push(row(`simd128 search loop of ${nq}, pool of ${pool.size}`, { ...scored(pool.found), ...timing(loop, scanBytes), per: "query" }));
-      rows.push(row(`simd128 searchMany(${nq}), pool of ${pool.size}`, { ...scored(manyFound), ...timing(many, scanBytes), per: "query" }));
+      rows.push(row(`simd128 searchMany(${nq}), pool of ${pool.size}, effective GB/s`, { ...scored(manyFound), ...timing(many, scanBytes), per: "query" }));
     }
     for (const c of configs) await c.db.close();
     await new Promise((r) => setTimeout(r, 1500));
