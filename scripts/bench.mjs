@@ -3,7 +3,7 @@
 // bench-results/NAME.json with the ratios computed from rows of this one run.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -118,6 +118,9 @@ function table(rows) {
     "qps",
     "gb_per_s",
     "insert_per_s",
+    "bytes_per_vector",
+    "raw_bytes_per_vector",
+    "memory_mib",
   ].filter((c) => rows.some((r) => r[c] !== undefined));
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
@@ -352,15 +355,86 @@ async function runWorkers(sets) {
   return { rows, ratios, browser: browserVersion };
 }
 
+/**
+ * Resident bytes of this run's Chromium processes by pid, as the OS counts them (VmRSS
+ * in /proc): its renderers' (a page's dedicated workers run in its renderer) and all
+ * of them (the browser's own holds IndexedDB's side). Each page's heap is collected
+ * first, and the figures are read until they settle (two readings half a second apart
+ * within 1 MiB, for at most 10 s), so that memory still being freed does not count.
+ */
+async function residentBytes(browser) {
+  for (const page of browser.context.pages()) {
+    const cdp = await browser.context.newCDPSession(page);
+    await cdp.send("HeapProfiler.collectGarbage");
+    await cdp.detach();
+  }
+  const read = () => {
+    const procs = readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .map((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+          return {
+            pid: Number(pid),
+            ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]),
+            renderer: readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer"),
+            rss: 1024 * Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0),
+          };
+        } catch {
+          return null; // gone meanwhile
+        }
+      })
+      .filter(Boolean);
+    // This process's descendants: this run's Chromium, and no other run's on the machine.
+    const ours = new Set([process.pid]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const p of procs) {
+        if (!ours.has(p.pid) && ours.has(p.ppid)) {
+          ours.add(p.pid);
+          grew = true;
+        }
+      }
+    }
+    const chromium = procs.filter((p) => ours.has(p.pid) && p.pid !== process.pid);
+    const byPid = (list) => Object.fromEntries(list.map((p) => [p.pid, p.rss]));
+    return { renderers: byPid(chromium.filter((p) => p.renderer)), all: byPid(chromium) };
+  };
+  const total = (r) => Object.values(r.all).reduce((a, b) => a + b, 0);
+  let last = read();
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = read();
+    const settled = Math.abs(total(now) - total(last)) < 2 ** 20;
+    last = now;
+    if (settled) break;
+  }
+  return last;
+}
+
 async function runStorage(sets) {
   const dataset = sets.find((d) => d.size === "100k");
   const shards = Number(arg("--shards") ?? 100_000);
-  const { rows, browser } = await inBrowser((b, url) => inPage(b, url, "storage", { dataset, shards }));
-  const p50 = (prefix) => rows.find((r) => r.config.startsWith(prefix)).p50_ms;
+  const { rows, browser } = await inBrowser(async (b, url) => {
+    const rows = await inPage(b, url, "storage", { dataset, shards });
+    for (const storage of ["memory", "opfs", "idb"]) {
+      rows.push(...(await inPage(b, url, "resident", { dataset, storage }, { residentBytes: () => residentBytes(b) })));
+    }
+    return rows;
+  });
+  const find = (prefix) => rows.find((r) => r.config.startsWith(prefix));
+  const p50 = (prefix) => find(prefix).p50_ms;
+  const perVector = (storage) => {
+    const r = find(`resident memory, ${storage} storage`);
+    return r.bytes_per_vector / r.raw_bytes_per_vector;
+  };
   const ratios = {
     opfs_open_first_query_vs_raw_read: p50("opfs shard open + first query") / p50("raw read"),
     opfs_database_open_first_query_vs_raw_read: p50("opfs database open + first query") / p50("raw read"),
     idb_open_first_query_vs_raw_read: p50("idb database open + first query") / p50("raw read"),
+    memory_bytes_per_vector_vs_raw: perVector("memory"),
+    opfs_bytes_per_vector_vs_raw: perVector("opfs"),
+    idb_bytes_per_vector_vs_raw: perVector("idb"),
   };
   return { rows, ratios, browser };
 }

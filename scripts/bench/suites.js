@@ -332,8 +332,8 @@ export async function workers({ dataset, small, k = 10, rounds = 3, poolSize = 2
 
 /**
  * Suite `storage`: reopening a persisted collection from OPFS and answering its first
- * query, against the floor of reading the same bytes raw from an OPFS file, and against
- * inserting the same data afresh in memory.
+ * query, against the floor of reading its segment file raw, against reopening it from
+ * IndexedDB and against inserting the same data afresh in memory; and many small shards.
  */
 export async function storage({ dataset, k = 10, shards = 100_000 }) {
   const base = await fetchF32(dataset.base);
@@ -377,21 +377,24 @@ export async function storage({ dataset, k = 10, shards = 100_000 }) {
   await reopenTimed("opfs database open + first query, best of 3", true);
   await reopenTimed("opfs shard open + first query, best of 3", false);
 
-  // The floor: the same number of bytes read raw from an OPFS file, in 1 MiB calls.
+  // The floor: the collection's own segment file (what the reopens read, and the
+  // database now closed has let go of), read raw in 1 MiB calls.
   const raw = await new Promise((resolve, reject) => {
     const w = new Worker(new URL("./opfs-raw-worker.js", import.meta.url));
-    w.onmessage = ({ data }) => (w.terminate(), resolve(data.ms));
+    w.onmessage = ({ data }) => (w.terminate(), data.error ? reject(new Error(data.error)) : resolve(data));
     w.onerror = (e) => reject(new Error(e.message));
-    w.postMessage({ name: `${name}.raw`, bytes, chunk: 1 << 20 });
+    // The pool's directory of worker 0 (js/pool.js) and its segments beside it (workers/storage/opfs.js).
+    w.postMessage({ path: `quiver/${encodeURIComponent(name)}/w0-segments`, chunk: 1 << 20 });
   });
   rows.push({
     dataset: dataset.name,
     n,
     d: dim,
     engine: "opfs",
-    config: "raw read, sync access handle, 1 MiB calls",
-    p50_ms: raw,
-    gb_per_s: bytes / (raw / 1000) / 1e9,
+    config: "raw read of the segment file, sync access handle, 1 MiB calls, best of 3",
+    p50_ms: raw.ms,
+    gb_per_s: raw.bytes / (raw.ms / 1000) / 1e9,
+    bytes: raw.bytes,
   });
 
   // The same data kept in IndexedDB: written, closed (which stores its image), then
@@ -413,6 +416,38 @@ export async function storage({ dataset, k = 10, shards = 100_000 }) {
   await mem.close();
   rows.push(...(await manyShards({ shards })));
   return { rows };
+}
+
+/**
+ * Suite `resident`: what a vector costs in resident memory in `storage`: the
+ * renderer's (the page's and its workers') resident bytes, which the runner reads as
+ * the OS counts them, after inserting all of `dataset` through the API, less before
+ * (the database open, its collection empty), over the count. One worker; run in a
+ * page of its own, so that no earlier work is freed between the readings.
+ */
+export async function resident({ dataset, storage }) {
+  const base = await fetchF32(dataset.base);
+  const { dim, metric } = dataset;
+  const n = base.length / dim;
+  // Growth of the processes alive at both readings (one that ended between is no growth).
+  const grown = (before, after) => Object.keys(before).reduce((sum, pid) => sum + (after[pid] ?? before[pid]) - before[pid], 0);
+  const db = await open({ name: `resident-${storage}-${Date.now()}`, storage, workers: 1 });
+  const col = await db.collection("bench", { dim, metric });
+  const before = await globalThis.residentBytes();
+  await insertAll(col, base, dim, false);
+  const after = await globalThis.residentBytes();
+  await db.close();
+  const row = {
+    dataset: dataset.name,
+    n,
+    d: dim,
+    engine: "quiver",
+    config: `resident memory, ${storage} storage, 1 worker`,
+    bytes_per_vector: grown(before.renderers, after.renderers) / n,
+    all_processes_bytes_per_vector: grown(before.all, after.all) / n,
+    raw_bytes_per_vector: dim * 4,
+  };
+  return { rows: [row] };
 }
 
 /**
