@@ -1,6 +1,7 @@
 // `npm run bench -- --suite NAME`: runs a suite in headless Chromium (and, for the
-// core suite, the same search natively), prints a table and writes
-// bench-results/NAME.json with the ratios computed from rows of this one run.
+// core and workers suites, native baselines over the same data, in the same run),
+// prints a table and writes bench-results/NAME.json with the ratios computed from
+// rows of this one run. docs/BENCHMARKS.md says what each figure means.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
