@@ -205,14 +205,14 @@ export class Coordinator {
   async #write(parts, alwaysTwoPhase) {
     const pool = this.pool;
     const send = (p, op, extra) => pool.call(p.w, op, { ...p.args, ...extra }, [p.args.vectors.buffer, p.args.lengths.buffer]);
-    // Into the replica while the workers write (fresh replica memory costs page
-    // faults: off the critical path, inserts ran 10-20% faster); live once committed.
+    // Into the replica while the workers write, so its page faults on fresh memory
+    // are off the insert's critical path; live once committed.
     const copy = () => parts.forEach((p) => (p.first = p.c.copy?.[p.w].reserve(p.rows.vectors)));
     let counts;
     if (parts.length === 1 && !alwaysTwoPhase) {
       const written = send(parts[0], "upsert");
       copy();
-      counts = [(await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))).count];
+      counts = [await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))];
     } else {
       counts = await twoPhase(this, parts, send, copy);
     }

@@ -222,7 +222,7 @@ export class Placements {
       const args = upsertArgs(c.settings.name, columns, new Float32Array(part.length * dim));
       const written = call("upsert", args, [args.vectors.buffer, args.lengths.buffer]);
       const first = c.copy?.[i].reserve(columns.vectors);
-      c.counts[i] = (await written).count;
+      c.counts[i] = await written;
       c.copy?.[i].publish(first, columns.ids, columns.metadata, columns.texts);
     }
   }

@@ -57,7 +57,7 @@ export async function twoPhase(coordinator, parts, send, whileCommitting) {
     parts.map(async (p, j) => {
       if (committed[j].status === "rejected") await placements.settle(p.w);
       const value = committed[j].value;
-      return value ? value.count : pool.call(p.w, "count", { collection: p.c.settings.name });
+      return typeof value === "number" ? value : pool.call(p.w, "count", { collection: p.c.settings.name });
     }),
   );
   if (durable) pool.call(0, "forget", { batch }).catch(() => {});

@@ -49,16 +49,11 @@ impl<'a> CollectionOut<'a> {
     }
 }
 
-/// What a write answers: the ids, and the collection's count after it.
-#[derive(Serialize)]
-struct Written {
-    ids: Vec<String>,
-    count: usize,
-}
-
-fn written(db: &mut Database, collection: &str, ids: Vec<String>) -> Result<JsValue, JsValue> {
-    let count = db.count(collection).map_err(to_js)?;
-    to_value(&Written { ids, count })
+/// What a write answers: how many records the collection holds after it. Not its ids:
+/// the page settled them before sending, and a thousand strings made into JS values
+/// cost a batch more than its JSON did.
+fn written(db: &mut Database, collection: &str) -> Result<u32, JsValue> {
+    db.count(collection).map(|n| n as u32).map_err(to_js)
 }
 
 /// Search hits as JS reads them: `[{id, score, metadata}]`, best first.
@@ -283,8 +278,7 @@ impl Db {
     /// `ids` is a JSON array of strings or nulls (null: generate one); `metadata` and
     /// `texts`, when given, are JSON arrays of the same length. Columns rather than
     /// one array of objects: parsing a thousand small maps per batch showed up in
-    /// profiles. Returns `{ids, count}`: the ids, and how many records the collection
-    /// holds after the write.
+    /// profiles. Returns how many records the collection holds after the write.
     pub fn upsert(
         &mut self,
         collection: &str,
@@ -293,12 +287,12 @@ impl Db {
         lengths: &[u32],
         metadata: Option<String>,
         texts: Option<String>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<u32, JsValue> {
         let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
         reserve_heap(std::mem::size_of_val(vectors) * 3);
         let db = self.db()?;
-        let ids = db.upsert(collection, batch).map_err(to_js)?;
-        written(db, collection, ids)
+        db.upsert(collection, batch).map_err(to_js)?;
+        written(db, collection)
     }
 
     /// Validates a batch laid out as for [`Db::upsert`] and keeps it aside as `batch`,
@@ -330,10 +324,10 @@ impl Db {
     /// Writes (or, for a staged delete, applies) staged batch `batch`; answers as
     /// [`Db::upsert`] does, or `undefined` if it is not staged here (written already).
     #[wasm_bindgen(js_name = commitStaged)]
-    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<JsValue>, JsValue> {
+    pub fn commit_staged(&mut self, batch: &str) -> Result<Option<u32>, JsValue> {
         let db = self.db()?;
         match db.commit_staged(batch).map_err(to_js)? {
-            Some((collection, ids)) => written(db, &collection, ids).map(Some),
+            Some((collection, _)) => written(db, &collection).map(Some),
             None => Ok(None),
         }
     }
