@@ -136,8 +136,9 @@ export class WorkerClient {
 
   /**
    * Polls for a lone quick request's answer for up to SPIN_MS: waking the page from
-   * waitAsync took 50-100 us on a 2-core VM, more than a small search takes. Only for
-   * those, so a long scan never costs the page a core the workers need.
+   * waitAsync costs more than a small search takes (docs/BENCHMARKS.md, "Design
+   * measurements"). Only for those, so a long scan never costs the page a core the
+   * workers need.
    */
   #spin() {
     const start = performance.now();

@@ -1,8 +1,8 @@
 //! A collection's search copy as one file, so that opening it is a few large reads.
 //!
-//! Loading a collection row by row from SQLite reads a page per call, and in OPFS each
-//! call costs ~25 us whatever its size: 100k x 384 took ~0.8 s that way against ~0.1 s
-//! for the same bytes read in large calls. A segment is an index's [`Parts`]: the
+//! Loading a collection row by row from SQLite reads a page per call, and in OPFS a
+//! call costs about the same whatever its size, so reading the same bytes in a few
+//! large calls is several times faster (docs/BENCHMARKS.md). A segment is an index's [`Parts`]: the
 //! prepared vectors, block by block, followed by the ids and metadata. It is a cache, not
 //! the truth: SQLite records which change (`seq`) it was written at, and loading it
 //! replays the rows changed since; without a valid record the rows are read instead.
@@ -10,9 +10,8 @@
 //! A segment carries a checksum of all its bytes, checked on every read: a file damaged
 //! in storage would otherwise load as wrong vectors and answer wrong results without an
 //! error. The hash is xxh3, computed on each block of vectors while it is still in cache
-//! after its read: ~18 GB/s natively with SSE2, 7 (scalar) to 12 (simd128) GB/s in
-//! wasm under Node 20, so 10-20 ms on the 154 MB of 100k x 384, against the 0.1-0.2 s
-//! of reading it.
+//! after its read: it runs at several times the speed of the read itself, so the check
+//! adds a few percent to a load (docs/BENCHMARKS.md).
 //!
 //! Layout, little-endian: a 64-byte header, `rows x dim` f32s, then per row its id
 //! (u32 length + UTF-8) and its metadata (u32 length + JSON, or `u32::MAX` for none),

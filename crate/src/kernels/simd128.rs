@@ -3,9 +3,9 @@
 //!
 //! A scan is bound by loads: one row at a time, every product loads a query chunk and
 //! a row chunk. A pair of rows shares the query's loads. The two rows must lie apart:
-//! measured in V8 (10k x 384), a pair of far rows scanned in 0.33 ms, one row at a
-//! time 0.41-0.57 ms, but a pair of adjacent rows 2.24 ms. A lone row takes the same
-//! steps in the same order, so a row's score does not depend on its pairing.
+//! in V8 a pair of adjacent rows ran several times slower than one row at a time, a
+//! pair of far rows faster (docs/BENCHMARKS.md). A lone row takes the same steps in
+//! the same order, so a row's score does not depend on its pairing.
 
 use core::arch::wasm32::*;
 
