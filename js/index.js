@@ -8,7 +8,7 @@ import { Pool, canShare } from "./pool.js";
 import { Coordinator } from "./coordinator.js";
 import { canShareTabs, claim, Leader, Follower, remote } from "./tabs.js";
 import { limits } from "./protocol.js";
-import { randomHex } from "./two-phase.js";
+import { newRecordId, newSite } from "./ids.js";
 import { invalid, checkName, checkInteger, toVector, metadataText, searchOptions, checkCancel } from "./validate.js";
 
 export { QuiverError, codes, limits };
@@ -53,7 +53,7 @@ export async function open(options = {}) {
       size: workers,
       build: BUILDS[build],
       db: name,
-      site: randomHex(),
+      site: newSite(),
       storage,
       maxBytes: maxBytesEach,
       loaded: loadedCollections,
@@ -389,7 +389,7 @@ export class Collection {
       if (r === null || typeof r !== "object") throw invalid(`records[${i}]: must be an object`);
       rows.vectors[i] = toVector(r.vector, `records[${i}].vector`);
       if (r.id !== undefined && typeof r.id !== "string") throw invalid(`records[${i}].id: must be a string`);
-      rows.ids[i] = r.id ?? `${this.#db.site}-${randomHex()}`;
+      rows.ids[i] = r.id ?? newRecordId(this.#db.site);
       if (r.text !== undefined && r.text !== null && typeof r.text !== "string") {
         throw invalid(`records[${i}].text: must be a string`);
       }

@@ -5,9 +5,7 @@
 // database reopens (placement.js `settle`). A memory database, which a crash loses
 // anyway, puts back from the page's replica what a lost worker's partners committed.
 import { QuiverError } from "./errors.js";
-
-/** 64 random bits in hex: names a batch. */
-export const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+import { newBatch } from "./ids.js";
 
 /**
  * Writes `parts` ({w, c, indices, rows}: rows of collection placement `c` for worker
@@ -19,7 +17,7 @@ export const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(
  */
 export async function twoPhase(coordinator, parts, send, whileCommitting) {
   const { pool, placements } = coordinator;
-  const batch = randomHex();
+  const batch = newBatch();
   parts.forEach((p, j) => (p.id = `${batch}/${j}`));
   const durable = coordinator.storage !== "memory";
   const everywhere = (op) => Promise.allSettled(parts.map((p) => pool.call(p.w, op, { batch: p.id })));
