@@ -146,6 +146,7 @@ export class Coordinator {
     }
     return this.write(async () => {
       const created = [];
+      let records = 0;
       try {
         const parts = [];
         for (const { settings, ids, vectors, metadata, texts } of found) {
@@ -156,6 +157,7 @@ export class Coordinator {
           }
           const rows = { ids: JSON.parse(ids), vectors: [], metadata: JSON.parse(metadata).map((m) => JSON.stringify(m)), texts: JSON.parse(texts) };
           for (let j = 0; j < rows.ids.length; j++) rows.vectors.push(vectors.subarray(j * dim, (j + 1) * dim));
+          records += rows.ids.length;
           if (rows.ids.length > 0) parts.push(...(await this.#parts(await this.placements.get(name), rows)));
         }
         if (parts.length > 0) await this.#write(parts, true);
@@ -163,7 +165,7 @@ export class Coordinator {
         for (const name of created) await this.placements.drop(name).catch(() => {});
         throw e;
       }
-      return { collections: found.map((f) => f.settings.name), records: found.reduce((n, f) => n + JSON.parse(f.ids).length, 0) };
+      return { collections: found.map((f) => f.settings.name), records };
     });
   }
 

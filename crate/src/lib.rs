@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod metric;
 pub mod segment;
 pub mod store;
+pub mod vector;
 
 pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 pub use error::{Code, Error, Result};

@@ -6,6 +6,7 @@ import { SegmentFiles } from "./segment-files.js";
 
 export class OpfsStorage {
   durable = true;
+  #closed = false;
   #core;
   #vfs;
   #files;
@@ -38,11 +39,12 @@ export class OpfsStorage {
    * dropped meanwhile) costs load time later, nothing else.
    */
   async checkpoint() {
-    const db = this.db;
-    for (const [collection, key] of db.segmentsDue()) {
+    for (const [collection, key] of this.db.segmentsDue()) {
+      // A close while a file was being opened ends it: its handles are gone.
+      if (this.#closed) return;
       try {
         await this.#files.ensure(key);
-        if (this.db === db) db.writeSegment(collection);
+        if (!this.#closed) this.db.writeSegment(collection);
       } catch {
         // The next checkpoint tries again.
       }
@@ -50,6 +52,7 @@ export class OpfsStorage {
   }
 
   close() {
+    this.#closed = true;
     this.db.free();
     this.#files.close();
     // Lets go of the pool's files at once, for the next worker to open them.
