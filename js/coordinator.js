@@ -113,11 +113,12 @@ export class Coordinator {
     const names = collections ?? (await this.placements.names());
     const chosen = await Promise.all(names.map((n) => this.placements.get(n)));
     return this.write(async () => {
-      if (this.pool.size === 1 && collections === undefined) return this.pool.call(0, "toBytes");
+      // A memory database's file holds no vectors: its replica does.
+      if (this.pool.size === 1 && collections === undefined && this.storage !== "memory") return this.pool.call(0, "toBytes");
       const gathered = await Promise.all(
         chosen.map(async (c) => {
           const { name, dim, metric } = c.settings;
-          const parts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "rows", { collection: name })));
+          const parts = await Promise.all(this.placements.owners(c).map((w) => this.placements.rows(c, w)));
           return { name, dim, metric, parts };
         }),
       );
@@ -278,17 +279,24 @@ export class Coordinator {
     return Promise.all(this.pool.searchAll(owners, op, floats, request, cancel, quick).map((p) => p.then(JSON.parse)));
   }
 
-  /** The records with these ids, or null where there is none, in order. */
+  /**
+   * The records with these ids, or null where there is none, in order. A memory
+   * database's vectors come from its replica (its workers keep none in SQLite), so
+   * there it runs between writes, when worker and replica agree.
+   */
   async get(name, list) {
     const c = await this.placements.get(name);
-    const found = new Array(list.length);
-    await Promise.all(
-      [...this.#byOwner(c, list)].map(async ([w, indices]) => {
-        const part = JSON.parse(await this.pool.call(w, "get", { collection: name, ids: indices.map((i) => list[i]) }));
-        part.forEach((r, j) => (found[indices[j]] = r && { ...r, vector: Float32Array.from(r.vector) }));
-      }),
-    );
-    return found;
+    const read = async () => {
+      const found = new Array(list.length);
+      await Promise.all(
+        [...this.#byOwner(c, list)].map(async ([w, indices]) => {
+          const part = JSON.parse(await this.pool.call(w, "get", { collection: name, ids: indices.map((i) => list[i]) }));
+          part.forEach((r, j) => (found[indices[j]] = r && { ...r, vector: Float32Array.from(c.copy?.[w].get(r.id)[1] ?? r.vector) }));
+        }),
+      );
+      return found;
+    };
+    return c.copy ? this.write(read) : read();
   }
 
   async count(name) {

@@ -64,13 +64,15 @@ export interface OpenOptions {
   partitionThreshold?: number;
   /**
    * Caps the database's files at about this many bytes (shared evenly by the
-   * workers): a write past it fails with QUOTA_EXCEEDED, as running out of the
-   * origin's storage quota does, and writes nothing.
+   * workers; in memory storage, what the workers hold, vectors included): a write past
+   * it fails with QUOTA_EXCEEDED, as running out of the origin's storage quota does,
+   * and writes nothing.
    */
   maxBytes?: number;
   /**
    * Collections whose search copy each worker keeps in memory, least recently used
-   * evicted first (default 64); an evicted one reloads from SQLite when next used.
+   * evicted first (default 64); an evicted one reloads from SQLite when next used. A
+   * memory database keeps all of them: it has nowhere else to reload them from.
    */
   loadedCollections?: number;
 }

@@ -240,6 +240,20 @@ export class Placements {
   }
 
   /**
+   * Worker w's rows of collection `c`, as the `rows` op gives them. A memory database's
+   * worker keeps no vectors in SQLite, so there they are taken from its replica.
+   */
+  async rows(c, w) {
+    const cols = await this.pool.call(w, "rows", { collection: c.settings.name });
+    if (!c.copy) return cols;
+    const dim = c.settings.dim;
+    const ids = JSON.parse(cols.ids);
+    const vectors = new Float32Array(ids.length * dim);
+    ids.forEach((id, j) => vectors.set(c.copy[w].get(id)[1], j * dim));
+    return { ...cols, vectors };
+  }
+
+  /**
    * Spreads a collection that outgrew one worker over all of them: copies each row its
    * home does not own to its owner, then deletes it from the home. The layout says
    * "moving" meanwhile, and until the last step the home still holds every row, so a
@@ -250,7 +264,7 @@ export class Placements {
     c.moving = true;
     await this.#saveLayout();
     await Promise.all(this.owners({ partitioned: true }).map((i) => this.pool.call(i, "createCollection", { name, dim, metric })));
-    const cols = await this.pool.call(c.home, "rows", { collection: name });
+    const cols = await this.rows(c, c.home);
     const ids = JSON.parse(cols.ids);
     const metadata = JSON.parse(cols.metadata);
     const texts = JSON.parse(cols.texts);

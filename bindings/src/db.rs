@@ -81,6 +81,15 @@ impl Db {
             .map_err(to_js)
     }
 
+    /// Opens an in-memory database that stores no vectors in SQLite, for a page that
+    /// keeps every exact vector in its replica: `get` and `rows` answer empty vectors.
+    #[wasm_bindgen(js_name = withoutVectors)]
+    pub fn without_vectors(site: &str) -> Result<Db, JsValue> {
+        Database::open_in_memory_without_vectors(site)
+            .map(|d| Db { inner: Some(d) })
+            .map_err(to_js)
+    }
+
     /// Opens the persistent database `name` in the OPFS pool installed as `vfs` by
     /// `installOpfs`; `site` names this replica for sync when the file is new.
     #[wasm_bindgen(js_name = openPersistent)]

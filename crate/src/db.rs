@@ -87,6 +87,8 @@ pub struct Database {
     uses: u64,
     /// Where segments are kept; without, collections always load from rows.
     segments: Option<Box<dyn SegmentFiles>>,
+    /// The cap [`Database::set_max_bytes`] set.
+    max_bytes: Option<u64>,
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -118,6 +120,17 @@ impl Database {
     /// Opens a database held in memory; `site` names this replica for sync.
     pub fn open_in_memory(site: &str) -> Result<Database> {
         Self::from_connection(Connection::open_in_memory()?, site)
+    }
+
+    /// Opens a database held in memory that stores no vectors in SQLite, for a caller
+    /// that keeps every exact vector itself (quiver's memory storage: the page's
+    /// replica). Each vector is then held once here, in its search copy; [`Database::get`]
+    /// and [`Database::rows`] answer with empty vectors, and no collection is evicted,
+    /// since its rows could not rebuild it.
+    pub fn open_in_memory_without_vectors(site: &str) -> Result<Database> {
+        let mut db = Self::open_in_memory(site)?;
+        db.store.drop_vectors();
+        Ok(db)
     }
 
     /// Opens a database file (native only: in the browser storage is a VFS).
@@ -173,9 +186,31 @@ impl Database {
         Self::from_connection(conn, site)
     }
 
-    /// Caps the database file at about `bytes`; see [`Store::set_max_bytes`].
+    /// Caps the database at about `bytes`: its file (see [`Store::set_max_bytes`]), and in
+    /// a database that keeps no vectors in SQLite, its file and its search copies' vectors.
     pub fn set_max_bytes(&mut self, bytes: u64) -> Result<()> {
+        self.max_bytes = Some(bytes);
         self.store.set_max_bytes(bytes)
+    }
+
+    /// `QUOTA_EXCEEDED` when a batch of `records` would take a database that keeps no
+    /// vectors in SQLite past its cap; where SQLite keeps them, its page limit does this.
+    fn check_room(&self, records: &[Record]) -> Result<()> {
+        let Some(max) = self.max_bytes.filter(|_| !self.store.keeps_vectors()) else {
+            return Ok(());
+        };
+        let held: usize = self.collections.values().map(|c| c.index.matrix_bytes()).sum();
+        let adding: usize = records.iter().map(|r| std::mem::size_of_val(r.vector)).sum();
+        let total = self.store.file_bytes()? + (held + adding) as u64;
+        if total > max {
+            return Err(Error::new(
+                Code::QuotaExceeded,
+                format!(
+                    "storage: out of space: the batch would take the database to {total} bytes, past maxBytes {max}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The database as the bytes of a standalone SQLite file, which the `sqlite3` CLI
@@ -197,6 +232,7 @@ impl Database {
             max_loaded: DEFAULT_MAX_LOADED,
             uses: 0,
             segments: None,
+            max_bytes: None,
         })
     }
 
@@ -301,9 +337,7 @@ impl Database {
     /// least recently used; an evicted one is loaded again from SQLite when next used.
     pub fn set_max_loaded(&mut self, n: usize) {
         self.max_loaded = n.max(1);
-        while self.collections.len() > self.max_loaded {
-            self.evict_least_recent(None);
-        }
+        self.shed(None);
     }
 
     /// How many collections have their search copy in memory.
@@ -311,15 +345,20 @@ impl Database {
         self.collections.len()
     }
 
-    fn evict_least_recent(&mut self, except: Option<&str>) {
-        let victim = self
-            .collections
-            .iter()
-            .filter(|(n, _)| Some(n.as_str()) != except)
-            .min_by_key(|(_, c)| c.used)
-            .map(|(n, _)| n.clone());
-        if let Some(v) = victim {
-            self.collections.remove(&v);
+    /// Evicts the least recently used collections (but `except`) past the cap, unless
+    /// the rows could not rebuild them: in a database that keeps no vectors.
+    fn shed(&mut self, except: Option<&str>) {
+        while self.store.keeps_vectors() && self.collections.len() > self.max_loaded {
+            let victim = self
+                .collections
+                .iter()
+                .filter(|(n, _)| Some(n.as_str()) != except)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(n, _)| n.clone());
+            match victim {
+                Some(v) => self.collections.remove(&v),
+                None => break,
+            };
         }
     }
 
@@ -335,9 +374,7 @@ impl Database {
                 dirty,
             },
         );
-        while self.collections.len() > self.max_loaded {
-            self.evict_least_recent(Some(name));
-        }
+        self.shed(Some(name));
     }
 
     /// The collection's search copy, loaded on first use: from its segment and the
@@ -447,6 +484,7 @@ impl Database {
     /// [`Database::commit_staged`] writes it; [`Database::discard_staged`] drops it.
     pub fn stage(&mut self, batch: &str, name: &str, mut records: Vec<Record>) -> Result<()> {
         let valid = self.validate(name, &mut records)?;
+        self.check_room(&records)?;
         self.store.stage(batch, name, &rows(&records, &valid))
     }
 
@@ -524,6 +562,10 @@ impl Database {
     /// same transaction) and then to the search copy.
     fn write(&mut self, name: &str, mut records: Vec<Record>, staged: Option<&str>) -> Result<Vec<String>> {
         let valid = self.validate(name, &mut records)?;
+        // A staged batch had its room checked when staged.
+        if staged.is_none() {
+            self.check_room(&records)?;
+        }
         self.store.write(valid.key, &rows(&records, &valid), staged)?;
         let Valid { metric, ids, metas, .. } = valid;
         let c = self.collections.get_mut(name).expect("validated above");

@@ -130,6 +130,8 @@ pub struct Store {
     clock: u64,
     /// The local change counter: the `seq` the last written row was given.
     seq: u64,
+    /// Whether rows keep their vectors; see [`Store::drop_vectors`].
+    keeps_vectors: bool,
 }
 
 /// Decodes a vector BLOB into `out`.
@@ -189,11 +191,30 @@ impl Store {
         };
         let site = get("site")?;
         let (clock, seq) = (counter("clock")?, counter("seq")?);
-        Ok(Store { conn, site, clock, seq })
+        Ok(Store {
+            conn,
+            site,
+            clock,
+            seq,
+            keeps_vectors: true,
+        })
     }
 
     pub fn site(&self) -> &str {
         &self.site
+    }
+
+    /// Stops storing vectors in the rows written from now on (they are stored empty),
+    /// for a caller that keeps every exact vector itself: a database in memory whose
+    /// page holds a replica would otherwise hold each vector a third time. Staged rows
+    /// keep theirs until committed, since the commit gives them to the search copy.
+    pub fn drop_vectors(&mut self) {
+        self.keeps_vectors = false;
+    }
+
+    /// Whether rows keep their vectors (see [`Store::drop_vectors`]).
+    pub fn keeps_vectors(&self) -> bool {
+        self.keeps_vectors
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -319,10 +340,11 @@ impl Store {
             for row in rows {
                 clock += 1;
                 seq += 1;
+                let vector: &[f32] = if self.keeps_vectors { row.vector } else { &[] };
                 stmt.execute(params![
                     collection,
                     row.id,
-                    bytemuck::cast_slice::<f32, u8>(row.vector),
+                    bytemuck::cast_slice::<f32, u8>(vector),
                     row.metadata,
                     row.text,
                     clock as i64,
@@ -569,6 +591,16 @@ impl Store {
             |_| Ok(()),
         )?;
         Ok(())
+    }
+
+    /// The file's size: its pages, in use or free.
+    pub fn file_bytes(&self) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(bytes as u64)
     }
 
     /// The database as the bytes of a standalone SQLite file.

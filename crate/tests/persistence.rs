@@ -341,3 +341,72 @@ fn a_collection_records_its_index_kind_and_one_unknown_here_is_refused() {
     assert_eq!(err.code, Code::UnsupportedVersion);
     assert!(err.message.contains("\"ivf\""), "{}", err.message);
 }
+
+#[test]
+fn a_database_without_vectors_keeps_them_in_its_search_copies_only() {
+    let mut db = Database::open_in_memory_without_vectors("site").unwrap();
+    let vectors: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32, 1.0, -2.5]).collect();
+    for name in ["a", "b"] {
+        db.create_collection(name, 3, Metric::Euclidean).unwrap();
+        db.upsert(name, records(&vectors)).unwrap();
+    }
+    // Staged rows keep their vectors until the commit hands them to the search copy.
+    db.stage("batch/0", "a", records(&vectors[..1])).unwrap();
+    db.commit_staged("batch/0").unwrap();
+    // No collection may be evicted: its rows could not rebuild it.
+    db.set_max_loaded(1);
+    assert_eq!(db.loaded(), 2);
+    for name in ["a", "b"] {
+        let top = db
+            .search(
+                name,
+                &[7.0, 1.0, -2.5],
+                &quiver::SearchOptions {
+                    k: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!((top[0].id, top[0].score), ("r7", 0.0));
+        let got = db.get(name, "r4").unwrap().unwrap();
+        assert!(got.vector.is_empty(), "SQLite kept a vector: {:?}", got.vector);
+        assert_eq!(got.metadata.as_deref(), Some(r#"{"i":4}"#));
+        assert!(db.rows(name).unwrap().iter().all(|r| r.vector.is_empty()));
+        assert_eq!(db.count(name).unwrap(), 20);
+    }
+    // An ordinary database keeps them.
+    let mut kept = Database::open_in_memory("site").unwrap();
+    kept.create_collection("a", 3, Metric::Euclidean).unwrap();
+    kept.upsert("a", records(&vectors)).unwrap();
+    assert_eq!(kept.get("a", "r4").unwrap().unwrap().vector, vectors[4]);
+}
+
+#[test]
+fn a_database_without_vectors_counts_its_search_copies_against_max_bytes() {
+    let mut db = Database::open_in_memory_without_vectors("site").unwrap();
+    db.set_max_bytes(1 << 20).unwrap();
+    db.create_collection("c", 256, Metric::Dot).unwrap();
+    let vectors: Vec<Vec<f32>> = (0..100).map(|i| vec![i as f32; 256]).collect();
+    let mut written = 0;
+    let error = loop {
+        let batch = records(&vectors)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| Record {
+                id: Some(format!("{written}-{i}")),
+                ..r
+            })
+            .collect();
+        match db.upsert("c", batch) {
+            Ok(_) => written += 100,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(error.code, Code::QuotaExceeded, "{error}");
+    assert!(error.message.contains("maxBytes"), "{error}");
+    // About a MiB of 1 KiB vectors, less SQLite's file; the failed batch wrote nothing.
+    assert!((500..1024).contains(&written), "{written} rows fit");
+    assert_eq!(db.count("c").unwrap(), written);
+    let staged = db.stage("b/0", "c", records(&vectors));
+    assert_eq!(staged.unwrap_err().code, Code::QuotaExceeded);
+}

@@ -1,4 +1,7 @@
 // Memory storage: the database lives in the worker's wasm memory and goes with it.
+// SQLite stores no vectors here: the page's replica keeps every exact vector (to
+// reload a restarted worker) and the search copy its prepared one, so a third copy
+// would only cost memory; `get` and `rows` answer empty vectors the page fills in.
 // What every storage offers (see also opfs.js and idb.js):
 //   static open(core, {db, site, directory}) -> the storage, its database open
 //   db          the core database (a core.Db), to read from
@@ -11,7 +14,7 @@ export class MemoryStorage {
   durable = false;
 
   static async open(core, { site }) {
-    return new MemoryStorage(new core.Db(site));
+    return new MemoryStorage(core.Db.withoutVectors(site));
   }
 
   constructor(db) {
