@@ -125,6 +125,7 @@ fn filter_is_applied_during_the_scan_and_still_returns_k() {
                 k: 25,
                 filter: Some(filter),
                 threshold: None,
+                ef: None,
             },
         )
         .unwrap();
@@ -157,6 +158,7 @@ fn threshold_keeps_only_close_enough_rows() {
                     k: 300,
                     filter: None,
                     threshold: Some(t),
+                    ef: None,
                 },
             )
             .unwrap();
