@@ -6,7 +6,7 @@
 
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
-use crate::index::{Hit, Index, Kind, Metadata};
+use crate::index::{Hit, Index, Kind, Metadata, Query};
 use crate::metric::Metric;
 use crate::segment::{self, SegmentFiles};
 use crate::store::{self, Row, Scanned, SegmentRecord, Settings, Store, Stored};
@@ -24,6 +24,8 @@ pub const MAX_K: usize = 10_000;
 pub const MAX_DIM: usize = 65_536;
 /// Longest id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 512;
+/// Largest `ef` a search accepts: past the rows a collection holds it only costs memory.
+pub const MAX_EF: usize = 100_000;
 
 /// A record to upsert. Without an id, one is generated.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,6 +43,9 @@ pub struct SearchOptions {
     pub filter: Option<Filter>,
     /// Minimum score, or for Euclidean the maximum distance.
     pub threshold: Option<f32>,
+    /// Candidates an approximate index keeps while searching (efSearch); `None` is the
+    /// index's default. Exact search ignores it.
+    pub ef: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -49,6 +54,7 @@ impl Default for SearchOptions {
             k: 10,
             filter: None,
             threshold: None,
+            ef: None,
         }
     }
 }
@@ -272,8 +278,15 @@ impl Database {
         Ok(out)
     }
 
-    /// Creates a collection, or opens it when it exists with the same settings.
+    /// Creates a collection searched exactly, or opens it when it exists with the same
+    /// settings.
     pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
+        self.create_collection_with(name, dim, metric, Kind::Flat)
+    }
+
+    /// [`Database::create_collection`] with the index kind `index` for a new one (an
+    /// existing collection keeps its own).
+    pub fn create_collection_with(&mut self, name: &str, dim: usize, metric: Metric, index: Kind) -> Result<Settings> {
         check_name(name)?;
         if dim == 0 || dim > MAX_DIM {
             return Err(Error::invalid(format!(
@@ -292,8 +305,7 @@ impl Database {
             ))),
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
-                // Flat until an option chooses; the settings record which.
-                let settings = self.store.create_collection(name, dim, metric, Kind::Flat)?;
+                let settings = self.store.create_collection(name, dim, metric, index)?;
                 let index = settings.index.empty(dim, metric);
                 self.keep(name, settings.clone(), index, 0);
                 Ok(settings)
@@ -701,6 +713,12 @@ impl Database {
                 opts.k
             )));
         }
+        if opts.ef.is_some_and(|ef| ef == 0 || ef > MAX_EF) {
+            return Err(Error::invalid(format!(
+                "ef: must be an integer from 1 to {MAX_EF}, got {}",
+                opts.ef.unwrap_or_default()
+            )));
+        }
         if opts.threshold.is_some_and(|t| !t.is_finite()) {
             return Err(Error::invalid("threshold: must be a finite number"));
         }
@@ -718,8 +736,13 @@ impl Database {
             prepare(metric, query, &mut q);
             prepared.extend_from_slice(&q);
         }
-        Ok(c.index
-            .search_many(&prepared, opts.k, opts.filter.as_ref(), opts.threshold))
+        let query = Query {
+            k: opts.k,
+            filter: opts.filter.as_ref(),
+            threshold: opts.threshold,
+            ef: opts.ef,
+        };
+        Ok(c.index.search_many(&prepared, &query))
     }
 }
 

@@ -125,6 +125,7 @@ fn filter_is_applied_during_the_scan_and_still_returns_k() {
                 k: 25,
                 filter: Some(filter),
                 threshold: None,
+                ef: None,
             },
         )
         .unwrap();
@@ -157,6 +158,7 @@ fn threshold_keeps_only_close_enough_rows() {
                     k: 300,
                     filter: None,
                     threshold: Some(t),
+                    ef: None,
                 },
             )
             .unwrap();
@@ -525,4 +527,24 @@ fn staging_validates_and_writes_nothing_until_committed() {
     )
     .unwrap();
     assert_eq!(db.count("c").unwrap(), 1);
+}
+
+#[test]
+fn ef_is_checked_and_exact_search_ignores_it() {
+    let mut db = Database::open_in_memory("site").unwrap();
+    let rows = fill(&mut db, "c", 8, 200, Metric::Cosine, 21);
+    let q = rows[3].1.clone();
+    let with = |ef| SearchOptions {
+        k: 10,
+        ef,
+        ..Default::default()
+    };
+    let ids = |hits: Vec<quiver::index::Hit>| hits.iter().map(|h| (h.id.to_owned(), h.score)).collect::<Vec<_>>();
+    let plain = ids(db.search("c", &q, &with(None)).unwrap());
+    assert_eq!(ids(db.search("c", &q, &with(Some(1))).unwrap()), plain);
+    assert_eq!(ids(db.search("c", &q, &with(Some(5000))).unwrap()), plain);
+    for bad in [0, quiver::db::MAX_EF + 1] {
+        let e = db.search("c", &q, &with(Some(bad))).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{}", e.message);
+    }
 }

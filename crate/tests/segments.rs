@@ -313,3 +313,41 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused_untouched() {
         "a newer database is left as it was"
     );
 }
+
+#[test]
+fn an_hnsw_collection_loads_its_graph_from_its_segment() {
+    use quiver::index::{hnsw::Params, Kind};
+    let dir = Scratch::new("segments-hnsw");
+    let (mut db, _) = open(&dir.0, &dir.db());
+    let kind = Kind::Hnsw(Params::default());
+    assert_eq!(
+        db.create_collection_with("c", DIM, Metric::Euclidean, kind)
+            .unwrap()
+            .index,
+        kind
+    );
+    fill(&mut db, 0..ROWS);
+    db.write_segment("c").unwrap();
+    // Changes after the segment, replayed over the restored graph in the same order.
+    fill(&mut db, (0..ROWS).step_by(97).chain(ROWS..ROWS + 50));
+    assert_eq!(db.delete("c", &["r1", "r2", "r4000"]).unwrap(), 3);
+    let expected = answers(&mut db);
+    drop(db);
+
+    let (mut db, read) = open(&dir.0, &dir.db());
+    assert_eq!(db.collection("c").unwrap().index, kind);
+    assert_eq!(answers(&mut db), expected);
+    assert!(read.get() >= (ROWS * DIM * 4) as u64, "the graph came from the segment");
+    drop(db);
+
+    // Without segment files the graph is built again from the rows: another graph,
+    // nearly the same answers.
+    let mut plain = Database::open_with_vfs(&dir.db(), "unix", "site").unwrap();
+    let again = answers(&mut plain);
+    let same: usize = again
+        .iter()
+        .zip(&expected)
+        .map(|(a, e)| a.iter().filter(|hit| e.iter().any(|x| x.0 == hit.0)).count())
+        .sum();
+    assert!(same * 100 >= 95 * 8 * 20, "{same} of {} answers alike", 8 * 20);
+}

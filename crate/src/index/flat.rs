@@ -1,40 +1,29 @@
 //! Exact search: one scan over row-major copies of the vectors.
 //!
-//! Rows live in blocks of up to [`BLOCK_ROWS`] contiguous rows. Growing one big
-//! vector would reallocate and copy everything at each doubling, and in wasm every
-//! fresh page is a page fault: blocks keep bulk inserts to one pass over new memory.
 //! Rows are dense: deleting moves the last row into the hole, so the scan never skips
-//! tombstones.
+//! a vacant slot.
 
-use super::{Candidate, Hit, Id, Index, Kind, Metadata, Parts, TopK, BLOCK_ROWS};
+use super::rows::Rows;
+use super::{Candidate, Hit, Index, Kind, Metadata, Parts, Query, TopK, BLOCK_ROWS};
 use crate::filter::Filter;
 use crate::kernels;
 use crate::metric::Metric;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Rows scored against every query of a batch before moving on: 384 KiB at 384
 /// dimensions, so a tile stays in a core's L2 while the queries pass over it.
 const TILE_ROWS: usize = 256;
 
 pub struct Flat {
-    dim: usize,
     metric: Metric,
-    blocks: Vec<Vec<f32>>,
-    ids: Vec<Id>,
-    metadata: Vec<Option<Metadata>>,
-    slots: HashMap<Id, u32>,
+    rows: Rows,
 }
 
 impl Flat {
     pub fn new(dim: usize, metric: Metric) -> Self {
         Flat {
-            dim,
             metric,
-            blocks: Vec::new(),
-            ids: Vec::new(),
-            metadata: Vec::new(),
-            slots: HashMap::new(),
+            rows: Rows::new(dim),
         }
     }
 
@@ -47,30 +36,12 @@ impl Flat {
             metadata,
             own,
         } = parts;
-        let rows = ids.len();
-        let laid_out = blocks.len() == rows.div_ceil(BLOCK_ROWS)
-            && blocks
-                .iter()
-                .enumerate()
-                .all(|(b, block)| block.len() == (rows - b * BLOCK_ROWS).min(BLOCK_ROWS) * dim);
-        if !laid_out || metadata.len() != rows || !own.is_empty() {
+        if !own.is_empty() {
             return None;
         }
-        let ids = ids.into_owned();
-        let slots = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
-        Some(Flat {
-            dim,
-            metric,
-            blocks: blocks.into_owned(),
-            ids,
-            metadata: metadata.into_owned(),
-            slots,
-        })
-    }
-
-    fn row_mut(&mut self, slot: usize) -> &mut [f32] {
-        let (b, r) = (slot / BLOCK_ROWS, slot % BLOCK_ROWS);
-        &mut self.blocks[b][r * self.dim..(r + 1) * self.dim]
+        let rows = Rows::restore(dim, blocks, ids, metadata)?;
+        // Flat keeps no vacant slot.
+        (rows.live() == rows.slots()).then_some(Flat { metric, rows })
     }
 
     /// Scores every row against every query, a tile of rows at a time (so the tile is
@@ -87,20 +58,23 @@ impl Flat {
         key: impl Fn(&[f32], &[f32]) -> f32,
         pair: impl Fn(&[f32], [&[f32]; 2]) -> [f32; 2],
     ) -> Vec<TopK<'_>> {
-        let dim = self.dim;
-        let mut tops: Vec<TopK> = queries.chunks_exact(dim).map(|_| TopK::new(k, &self.ids)).collect();
+        let dim = self.rows.dim();
+        let mut tops: Vec<TopK> = queries
+            .chunks_exact(dim)
+            .map(|_| TopK::new(k, self.rows.ids()))
+            .collect();
         // The bar a row must clear, per query, kept apart from the heap: it changes only
         // when a row enters.
         let mut bars = vec![min_key; tops.len()];
         let mut pass = [true; TILE_ROWS];
-        for (b, block) in self.blocks.iter().enumerate() {
+        for (b, block) in self.rows.blocks().iter().enumerate() {
             for (t, tile) in block.chunks(TILE_ROWS * dim).enumerate() {
                 let first = b * BLOCK_ROWS + t * TILE_ROWS;
                 let rows = tile.len() / dim;
                 // The filter depends on the row only: judge it once for all queries.
                 if let Some(f) = filter {
                     for (r, p) in pass[..rows].iter_mut().enumerate() {
-                        *p = f.matches(self.metadata[first + r].as_ref());
+                        *p = f.matches(self.rows.metadata(first + r));
                     }
                 }
                 let half = rows / 2;
@@ -136,91 +110,47 @@ impl Index for Flat {
     }
 
     fn dim(&self) -> usize {
-        self.dim
+        self.rows.dim()
     }
 
     fn len(&self) -> usize {
-        self.ids.len()
+        self.rows.live()
     }
 
     fn reserve(&mut self, rows: usize) {
-        self.ids.reserve(rows);
-        self.metadata.reserve(rows);
-        self.slots.reserve(rows);
+        self.rows.reserve(rows);
     }
 
     fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
-        debug_assert_eq!(vector.len(), self.dim);
-        match self.slots.get(id) {
-            Some(&slot) => {
-                self.row_mut(slot as usize).copy_from_slice(vector);
-                self.metadata[slot as usize] = metadata;
-            }
+        match self.rows.slot(id) {
+            Some(slot) => self.rows.set(slot, id, vector, metadata),
             None => {
-                if self.ids.len().is_multiple_of(BLOCK_ROWS) {
-                    // The first block grows with the collection, so a small one stays
-                    // small; later ones are allocated whole, never copied.
-                    let rows = if self.blocks.is_empty() { 0 } else { BLOCK_ROWS };
-                    self.blocks.push(Vec::with_capacity(rows * self.dim));
-                }
-                self.blocks.last_mut().expect("pushed above").extend_from_slice(vector);
-                let id: Id = id.into();
-                self.slots.insert(id.clone(), self.ids.len() as u32);
-                self.ids.push(id);
-                self.metadata.push(metadata);
+                self.rows.push(id, vector, metadata);
             }
         }
     }
 
     fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slots.remove(id) else {
+        let Some(slot) = self.rows.slot(id) else {
             return false;
         };
-        let (s, last) = (slot as usize, self.ids.len() - 1);
-        let dim = self.dim;
-        if s != last {
-            // Move the last row into the hole, in place: it lives in the last block,
-            // the hole in that block or an earlier one.
-            let (b, r) = (s / BLOCK_ROWS, (s % BLOCK_ROWS) * dim);
-            let last_block = self.blocks.len() - 1;
-            let (head, tail) = self.blocks.split_at_mut(last_block);
-            let tail = &mut tail[0];
-            let from = tail.len() - dim;
-            if b == head.len() {
-                tail.copy_within(from.., r);
-            } else {
-                head[b][r..r + dim].copy_from_slice(&tail[from..]);
-            }
-            self.slots.insert(self.ids[last].clone(), slot);
-        }
-        let tail = self.blocks.last_mut().expect("a row exists");
-        tail.truncate(tail.len() - dim);
-        if tail.is_empty() {
-            self.blocks.pop();
-        }
-        self.ids.swap_remove(s);
-        self.metadata.swap_remove(s);
+        self.rows.swap_remove(slot);
         true
     }
 
     /// In slot order.
     fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.ids.iter().map(|id| &**id))
+        Box::new(self.rows.live_ids())
     }
 
     /// One pass over the rows for the whole batch: a tile of rows is scored against
     /// every query while it is in cache, so a batch reads memory once, not once a query.
-    fn search_many(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-        threshold: Option<f32>,
-    ) -> Vec<Vec<Hit<'_>>> {
+    /// Exact, so `query.ef` means nothing here.
+    fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>> {
         let metric = self.metric;
         // Rank by a key where larger is better for every metric.
-        let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
-        let min_key = threshold.map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
+        let (min_key, sign) = query.bounds(metric);
+        let (k, filter) = (query.k, query.filter);
         // One monomorphised scan per kernel keeps the metric's branch out of the loop.
         let tops = match metric {
             Metric::Cosine | Metric::Dot => self.scan(queries, k, filter, min_key, kernels::dot, kernels::dot_pair),
@@ -234,30 +164,16 @@ impl Index for Flat {
             ),
         };
         tops.into_iter()
-            .map(|top| {
-                top.into_sorted()
-                    .into_iter()
-                    .map(|c| Hit {
-                        id: &self.ids[c.slot as usize],
-                        score: metric.public_score(sign * c.key),
-                        metadata: self.metadata[c.slot as usize].as_ref(),
-                    })
-                    .collect()
-            })
+            .map(|top| self.rows.hits(metric, sign, top.into_sorted()))
             .collect()
     }
 
     fn matrix_bytes(&self) -> usize {
-        self.blocks.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<f32>()
+        self.rows.matrix_bytes()
     }
 
     fn parts(&self) -> Parts<'_> {
-        Parts {
-            blocks: Cow::Borrowed(&self.blocks),
-            ids: Cow::Borrowed(&self.ids),
-            metadata: Cow::Borrowed(&self.metadata),
-            own: Cow::Borrowed(&[]),
-        }
+        self.rows.parts(Cow::Borrowed(&[]))
     }
 }
 
@@ -272,16 +188,22 @@ mod tests {
         for i in 0..n {
             f.upsert(&format!("{i}"), &[i as f32, 1.0], None);
         }
-        assert_eq!(f.blocks.len(), 2);
+        assert_eq!(f.rows.blocks().len(), 2);
         // Remove a row of the first block: the last row moves into its slot.
         assert!(f.remove("3"));
         assert_eq!(f.len(), n - 1);
         assert_eq!(f.ids().nth(3), Some(format!("{}", n - 1).as_str()));
-        let top = f.search_many(&[1.0, 0.0], 1, None, None);
+        let query = Query {
+            k: 1,
+            filter: None,
+            threshold: None,
+            ef: None,
+        };
+        let top = f.search_many(&[1.0, 0.0], &query);
         assert_eq!(top[0][0].id, format!("{}", n - 1));
         for i in (0..n).filter(|&i| i != 3).rev() {
             assert!(f.remove(&format!("{i}")), "{i}");
         }
-        assert!(f.is_empty() && f.blocks.is_empty());
+        assert!(f.is_empty() && f.rows.blocks().is_empty());
     }
 }

@@ -2,11 +2,14 @@
 //! seam: the [`Index`] trait, which each index kind implements in a module of its own.
 
 pub mod flat;
+pub mod hnsw;
+pub mod rows;
 
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
 use crate::metric::Metric;
 use flat::Flat;
+use hnsw::Hnsw;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -34,6 +37,10 @@ pub struct Hit<'a> {
 pub enum Kind {
     /// Exact search: every row scored, one pass over the vectors ([`Flat`]).
     Flat,
+    /// Approximate search over a graph ([`Hnsw`]), built with these parameters. Only the
+    /// name is stored in settings, so a collection loaded from its rows is rebuilt with
+    /// the defaults; a segment keeps the parameters its graph was built with.
+    Hnsw(hnsw::Params),
 }
 
 impl Kind {
@@ -42,6 +49,7 @@ impl Kind {
     pub fn parse(name: &str, field: &str) -> Result<Kind> {
         match name {
             "flat" => Ok(Kind::Flat),
+            "hnsw" => Ok(Kind::Hnsw(hnsw::Params::default())),
             other => Err(Error::new(
                 Code::UnsupportedVersion,
                 format!("{field}: index kind {other:?} is unknown to this build; open it with a newer quiver"),
@@ -53,6 +61,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Flat => "flat",
+            Kind::Hnsw(_) => "hnsw",
         }
     }
 
@@ -60,6 +69,7 @@ impl Kind {
     pub fn empty(self, dim: usize, metric: Metric) -> Box<dyn Index> {
         match self {
             Kind::Flat => Box::new(Flat::new(dim, metric)),
+            Kind::Hnsw(params) => Box::new(Hnsw::new(dim, metric, params)),
         }
     }
 
@@ -68,6 +78,7 @@ impl Kind {
     pub fn restore(self, dim: usize, metric: Metric, parts: Parts) -> Option<Box<dyn Index>> {
         match self {
             Kind::Flat => Flat::restore(dim, metric, parts).map(|f| Box::new(f) as Box<dyn Index>),
+            Kind::Hnsw(_) => Hnsw::restore(dim, metric, parts).map(|h| Box::new(h) as Box<dyn Index>),
         }
     }
 }
@@ -105,22 +116,43 @@ pub trait Index {
     /// The ids of all rows.
     fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_>;
 
-    /// For each query of `queries` (prepared, back to back), the `k` closest rows that
-    /// pass `filter` and, when given, reach `threshold` (a minimum score, or for
-    /// Euclidean a maximum distance), best first.
-    fn search_many(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-        threshold: Option<f32>,
-    ) -> Vec<Vec<Hit<'_>>>;
+    /// For each query of `queries` (prepared, back to back), the `query.k` closest rows
+    /// that pass its filter and reach its threshold, best first.
+    fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>>;
 
     /// Bytes the vectors occupy: what one exact scan reads.
     fn matrix_bytes(&self) -> usize;
 
     /// What a segment keeps of the index, borrowed; [`Kind::restore`] rebuilds it.
     fn parts(&self) -> Parts<'_>;
+}
+
+/// What a search asks of an index besides the query vectors: one struct, so that a
+/// knob only some kinds have (`ef`) does not change every kind's signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// How many rows to return at most.
+    pub k: usize,
+    /// Only rows whose metadata passes it are returned.
+    pub filter: Option<&'a Filter>,
+    /// A minimum score, or for Euclidean a maximum distance.
+    pub threshold: Option<f32>,
+    /// How many candidates an approximate index keeps while it searches (efSearch):
+    /// more is slower and closer to exact; `None` is the index's default. Exact
+    /// indexes ignore it.
+    pub ef: Option<usize>,
+}
+
+impl Query<'_> {
+    /// The smallest key (larger is closer, whatever the metric) a row must reach, and
+    /// the sign that turns a metric's internal score into a key.
+    pub fn bounds(&self, metric: Metric) -> (f32, f32) {
+        let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
+        let min_key = self
+            .threshold
+            .map_or(f32::NEG_INFINITY, |t| sign * metric.internal_threshold(t));
+        (min_key, sign)
+    }
 }
 
 /// An index as a segment keeps it, so that loading rebuilds nothing.

@@ -1,0 +1,107 @@
+//! Builds an HNSW graph over a real embedding set and prints its build time, and for
+//! several efSearch its queries a second (one thread, one query at a time) and its
+//! recall@10 against the set's exact top 100; and the same for exact search, as the
+//! baseline.
+//!
+//! Usage: hnsw_recall [DIR] [DIM]; DIR holds base.f32 and queries.f32 (row-major
+//! little-endian f32) and gt.i32 (100 exact neighbour row numbers a query, best first),
+//! by default /work/shared/data/code-minilm-20k at 384 dimensions. Run it with
+//! `cargo run -p quiver --release --example hnsw_recall`.
+
+use quiver::index::flat::Flat;
+use quiver::index::hnsw::{Hnsw, Params};
+use quiver::index::{Index, Query};
+use quiver::metric::Metric;
+use quiver::vector::prepare;
+use std::time::Instant;
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .unwrap_or_else(|| "/work/shared/data/code-minilm-20k".into());
+    let dim: usize = args.next().map_or(384, |d| d.parse().expect("DIM is a number"));
+    let mut base = Vec::new();
+    quiver::store::read_f32(&read(&format!("{dir}/base.f32")), &mut base);
+    let mut queries = Vec::new();
+    quiver::store::read_f32(&read(&format!("{dir}/queries.f32")), &mut queries);
+    let gt: Vec<i32> = read(&format!("{dir}/gt.i32"))
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let (n, nq) = (base.len() / dim, queries.len() / dim);
+    let depth = gt.len() / nq;
+    let metric = Metric::Cosine;
+    let params = Params::default();
+    println!(
+        "{n} rows x {dim}, {nq} queries, M {} efConstruction {}",
+        params.m, params.ef_construction
+    );
+
+    let mut index = Hnsw::new(dim, metric, params);
+    let mut flat = Flat::new(dim, metric);
+    let mut prepared = Vec::with_capacity(dim);
+    let t0 = Instant::now();
+    for (i, row) in base.chunks_exact(dim).enumerate() {
+        prepare(metric, row, &mut prepared);
+        index.upsert(&i.to_string(), &prepared, None);
+    }
+    let build = t0.elapsed().as_secs_f64();
+    println!("build: {build:.2} s ({:.0} rows/s)", n as f64 / build);
+    for (i, row) in base.chunks_exact(dim).enumerate() {
+        prepare(metric, row, &mut prepared);
+        flat.upsert(&i.to_string(), &prepared, None);
+    }
+
+    let prepared_queries: Vec<Vec<f32>> = queries
+        .chunks_exact(dim)
+        .map(|q| {
+            let mut p = Vec::new();
+            prepare(metric, q, &mut p);
+            p
+        })
+        .collect();
+    let indexes: [(&str, &dyn Index); 5] = [
+        ("hnsw ef  16", &index),
+        ("hnsw ef  32", &index),
+        ("hnsw ef  64", &index),
+        ("hnsw ef 128", &index),
+        ("flat (exact)", &flat),
+    ];
+    for ((name, index), ef) in indexes.into_iter().zip([16, 32, 64, 128, 0]) {
+        let query = Query {
+            k: 10,
+            filter: None,
+            threshold: None,
+            ef: Some(ef).filter(|&ef| ef > 0),
+        };
+        let t0 = Instant::now();
+        let answers: Vec<Vec<usize>> = prepared_queries
+            .iter()
+            .map(|q| {
+                index.search_many(q, &query)[0]
+                    .iter()
+                    .map(|h| h.id.parse().unwrap())
+                    .collect()
+            })
+            .collect();
+        let secs = t0.elapsed().as_secs_f64();
+        let hits: usize = answers
+            .iter()
+            .enumerate()
+            .map(|(i, got)| {
+                let want = &gt[i * depth..i * depth + 10];
+                got.iter().filter(|&&g| want.contains(&(g as i32))).count()
+            })
+            .sum();
+        println!(
+            "{name:<12}: {:>7.0} queries/s, recall@10 {:.4}",
+            nq as f64 / secs,
+            hits as f64 / (nq * 10) as f64
+        );
+    }
+}

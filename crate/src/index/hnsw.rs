@@ -1,0 +1,1158 @@
+//! Approximate search: a hierarchical navigable small world graph (Malkov & Yashunin,
+//! "Efficient and robust approximate nearest neighbor search using Hierarchical
+//! Navigable Small World graphs", TPAMI 2018), laid out as hnswlib lays it out.
+//!
+//! Each slot of [`Rows`] is a node. Its level is drawn once, `floor(-ln(U) * mL)` with
+//! `mL = 1/ln(M)`, from a seeded generator so that a build is reproducible. Layer 0
+//! keeps up to `M_max0 = 2M` links a node, in one flat array of fixed stride (a count
+//! then the links); a node with upper layers keeps `M` links a layer in an array of its
+//! own. Keys are larger-is-closer as everywhere in the index: the dot product for
+//! cosine (rows are unit length) and dot, the negative squared distance for Euclidean.
+//!
+//! Deletion marks the node deleted and vacates its row; the node stays in the graph,
+//! vector and links, as a waypoint searches walk through but never return, and its
+//! slot goes on a free list that the next insert takes (hnswlib's
+//! `allow_replace_deleted`). Taking a slot, like updating a row, runs hnswlib's
+//! `updatePoint` repair: the node's old neighbours choose their links again among
+//! their two-hop neighbourhood, and the node finds its own from the entry point.
+//! Slots are thus bounded by the most rows the collection has held at once, and a
+//! node deleted and not yet replaced costs a walk a few steps, not a broken path.
+//! Removing and reinserting a row would do the same work as the update in place, so
+//! an update is that repair on its own slot. Deleted nodes are never chosen as new
+//! links, so they drift out of the graph until their slot is taken.
+
+use super::rows::Rows;
+use super::{Candidate, Hit, Index, Kind, Metadata, Parts, Query, TopK};
+use crate::filter::Filter;
+use crate::kernels;
+use crate::metric::Metric;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// Highest level a node may draw: past it, a layer would hold a node in about `M^31`.
+const MAX_LEVEL: usize = 31;
+
+/// efSearch when a query does not say: at least k.
+pub const DEFAULT_EF: usize = 64;
+
+/// Rows of a filtered search's sample: enough to tell 5% from 2% matching.
+const FILTER_SAMPLE: usize = 1024;
+/// Below this share of matching rows a filtered search is exact over the matches.
+const EXACT_BELOW_SHARE: f64 = 0.05;
+/// Below this many matching rows, likewise.
+const EXACT_BELOW_ROWS: usize = 2000;
+
+/// First word of [`Hnsw`]'s own bytes, "HNSW" little-endian.
+const MAGIC: u32 = u32::from_le_bytes(*b"HNSW");
+/// Version of the own bytes' layout.
+const VERSION: u32 = 1;
+/// Words before the free list: magic, version, m, efConstruction, keepPruned, seed (2),
+/// generator state (2), slots, entry.
+const HEAD_WORDS: usize = 11;
+const NO_ENTRY: u32 = u32::MAX;
+
+/// How a graph is built; the paper's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Links a node keeps on each layer above 0 (`M`); layer 0 keeps `2M`. At least 2.
+    pub m: usize,
+    /// Candidates kept while linking a new node (`efConstruction`).
+    pub ef_construction: usize,
+    /// Algorithm 4's `keepPrunedConnections`: fill a short list with candidates the
+    /// heuristic pruned. Off by default, as hnswlib leaves it.
+    pub keep_pruned: bool,
+    /// Seed of the level draws.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            m: 16,
+            ef_construction: 200,
+            keep_pruned: false,
+            seed: 0x5EED_0F9A_2024,
+        }
+    }
+}
+
+/// A node as a search holds it: its key to the query and its slot. Ordered by key,
+/// then by slot, lower first, so that heaps break ties the same way every run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Near {
+    key: f32,
+    slot: u32,
+}
+
+impl Eq for Near {}
+
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.total_cmp(&other.key).then(other.slot.cmp(&self.slot))
+    }
+}
+
+/// The nodes a walk has seen, by generation: clearing it is one increment.
+#[derive(Default)]
+struct Visited {
+    marks: Vec<u32>,
+    stamp: u32,
+}
+
+impl Visited {
+    fn start(&mut self, slots: usize) {
+        self.marks.resize(slots, 0);
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.marks.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Marks `slot`; whether it was unmarked.
+    #[inline(always)]
+    fn insert(&mut self, slot: u32) -> bool {
+        let m = &mut self.marks[slot as usize];
+        let fresh = *m != self.stamp;
+        *m = self.stamp;
+        fresh
+    }
+}
+
+/// splitmix64: small, seedable, and enough for level draws.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How one filtered search runs; see [`Hnsw::plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Walk the graph; only passing rows enter the result.
+    Walk,
+    /// Score the matching rows only, exactly.
+    Exact,
+}
+
+pub struct Hnsw {
+    metric: Metric,
+    params: Params,
+    rows: Rows,
+    /// Each slot's top layer.
+    levels: Vec<u8>,
+    /// Whether each slot's node is deleted (its row vacant, its slot free).
+    deleted: Vec<bool>,
+    /// Layer 0: for each slot, a count then room for `2M` links.
+    links0: Vec<u32>,
+    /// Layers 1 and up: for each slot, per layer a count then room for `M` links.
+    upper: Vec<Vec<u32>>,
+    /// Where every search starts: a live node on the top layer.
+    entry: Option<u32>,
+    /// Deleted slots, taken last-in first-out by inserts.
+    free: Vec<u32>,
+    /// The level generator's state.
+    rng: u64,
+    visited: RefCell<Visited>,
+}
+
+impl Hnsw {
+    pub fn new(dim: usize, metric: Metric, params: Params) -> Self {
+        let params = Params {
+            m: params.m.clamp(2, u16::MAX as usize),
+            ef_construction: params.ef_construction.max(1),
+            ..params
+        };
+        Hnsw {
+            metric,
+            params,
+            rows: Rows::new(dim),
+            levels: Vec::new(),
+            deleted: Vec::new(),
+            links0: Vec::new(),
+            upper: Vec::new(),
+            entry: None,
+            free: Vec::new(),
+            rng: params.seed,
+            visited: RefCell::default(),
+        }
+    }
+
+    /// The parameters it was built with.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Slots held, deleted ones waiting for reuse included: the memory it takes.
+    pub fn slots(&self) -> usize {
+        self.rows.slots()
+    }
+
+    fn m_max(&self, level: usize) -> usize {
+        if level == 0 {
+            2 * self.params.m
+        } else {
+            self.params.m
+        }
+    }
+
+    /// Where `slot`'s list on `level` lives: a count, then room for the links.
+    fn list_range(&self, slot: u32, level: usize) -> (bool, std::ops::Range<usize>) {
+        let s = slot as usize;
+        if level == 0 {
+            let w = 1 + 2 * self.params.m;
+            (true, s * w..(s + 1) * w)
+        } else {
+            let w = 1 + self.params.m;
+            (false, (level - 1) * w..level * w)
+        }
+    }
+
+    #[inline(always)]
+    fn links(&self, slot: u32, level: usize) -> &[u32] {
+        let (zero, range) = self.list_range(slot, level);
+        let list = if zero {
+            &self.links0[range]
+        } else {
+            &self.upper[slot as usize][range]
+        };
+        &list[1..1 + list[0] as usize]
+    }
+
+    fn set_links(&mut self, slot: u32, level: usize, links: &[u32]) {
+        debug_assert!(links.len() <= self.m_max(level));
+        let (zero, range) = self.list_range(slot, level);
+        let list = if zero {
+            &mut self.links0[range]
+        } else {
+            &mut self.upper[slot as usize][range]
+        };
+        list[0] = links.len() as u32;
+        list[1..1 + links.len()].copy_from_slice(links);
+    }
+
+    /// The ranking key of `slot` for `q`: larger is closer.
+    #[inline(always)]
+    fn key(&self, q: &[f32], slot: u32) -> f32 {
+        let row = self.rows.row(slot as usize);
+        match self.metric {
+            Metric::Cosine | Metric::Dot => kernels::dot(q, row),
+            Metric::Euclidean => -kernels::l2_squared(q, row),
+        }
+    }
+
+    fn near(&self, q: &[f32], slot: u32) -> Near {
+        Near {
+            key: self.key(q, slot),
+            slot,
+        }
+    }
+
+    fn draw_level(&mut self) -> usize {
+        let u = (splitmix(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
+        let ml = 1.0 / (self.params.m as f64).ln();
+        ((-(1.0 - u).ln() * ml) as usize).min(MAX_LEVEL)
+    }
+
+    /// Greedy descent on one upper layer (SEARCH-LAYER with ef = 1, as hnswlib runs it).
+    fn greedy(&self, q: &[f32], mut best: Near, level: usize) -> Near {
+        loop {
+            let at = best.slot;
+            for &e in self.links(at, level) {
+                let n = self.near(q, e);
+                if n > best {
+                    best = n;
+                }
+            }
+            if best.slot == at {
+                return best;
+            }
+        }
+    }
+
+    /// From the entry point down to layer `level + 1`: the closest node found to `q`.
+    fn descend(&self, q: &[f32], level: usize) -> Option<Near> {
+        let entry = self.entry?;
+        let mut ep = self.near(q, entry);
+        for lc in (level + 1..=self.levels[entry as usize] as usize).rev() {
+            ep = self.greedy(q, ep, lc);
+        }
+        Some(ep)
+    }
+
+    /// SEARCH-LAYER (Algorithm 2): the `ef` nodes closest to `q` on `level` reachable
+    /// from `entry`, best first, among those `accept` lets into the result. The walk
+    /// goes through every node; while fewer than `ef` accepted nodes are found it does
+    /// not stop, as hnswlib's filtered search.
+    fn search_layer(&self, q: &[f32], entry: Near, ef: usize, level: usize, accept: impl Fn(u32) -> bool) -> Vec<Near> {
+        let mut visited = self.visited.borrow_mut();
+        visited.start(self.rows.slots());
+        visited.insert(entry.slot);
+        let mut candidates = BinaryHeap::from([entry]);
+        let mut found: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(ef + 1);
+        if accept(entry.slot) {
+            found.push(Reverse(entry));
+        }
+        while let Some(c) = candidates.pop() {
+            if found.len() >= ef && c < found.peek().expect("full").0 {
+                break;
+            }
+            for &e in self.links(c.slot, level) {
+                if !visited.insert(e) {
+                    continue;
+                }
+                let n = self.near(q, e);
+                if found.len() < ef || n > found.peek().expect("full").0 {
+                    candidates.push(n);
+                    if accept(e) {
+                        found.push(Reverse(n));
+                        if found.len() > ef {
+                            found.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Near> = found.into_iter().map(|r| r.0).collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out
+    }
+
+    /// SELECT-NEIGHBORS-HEURISTIC (Algorithm 4) over `candidates`, best first by key to
+    /// their base node: a candidate is kept unless it is closer to one already kept
+    /// than to the base, which spreads links over directions instead of one cluster.
+    fn select(&self, candidates: &[Near], m: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(m);
+        let mut pruned = Vec::new();
+        for c in candidates {
+            if kept.len() >= m {
+                break;
+            }
+            let e = self.rows.row(c.slot as usize);
+            if kept.iter().all(|&r| self.key(e, r) <= c.key) {
+                kept.push(c.slot);
+            } else if self.params.keep_pruned {
+                pruned.push(c.slot);
+            }
+        }
+        let room = m - kept.len();
+        kept.extend(pruned.into_iter().take(room));
+        kept
+    }
+
+    /// Links `slot` on `level` to the best of `found` (best first) by the heuristic, and
+    /// them back to it; a list that overflows is shrunk with the heuristic too.
+    fn connect(&mut self, slot: u32, found: &[Near], level: usize) {
+        let candidates: Vec<Near> = found
+            .iter()
+            .filter(|n| n.slot != slot && !self.deleted[n.slot as usize])
+            .copied()
+            .collect();
+        let chosen = self.select(&candidates, self.params.m);
+        self.set_links(slot, level, &chosen);
+        let cap = self.m_max(level);
+        for &n in &chosen {
+            let mut list = self.links(n, level).to_vec();
+            if list.contains(&slot) {
+                continue;
+            }
+            if list.len() < cap {
+                list.push(slot);
+            } else {
+                let base = self.rows.row(n as usize);
+                let mut around: Vec<Near> = list
+                    .iter()
+                    .chain([&slot])
+                    .map(|&s| Near {
+                        key: self.key(base, s),
+                        slot: s,
+                    })
+                    .collect();
+                around.sort_unstable_by(|a, b| b.cmp(a));
+                list = self.select(&around, cap);
+            }
+            self.set_links(n, level, &list);
+        }
+    }
+
+    /// INSERT (Algorithm 1) of the node in `slot`, new and linked to nothing yet.
+    fn insert(&mut self, slot: u32) {
+        let level = self.levels[slot as usize] as usize;
+        let Some(entry) = self.entry else {
+            self.entry = Some(slot);
+            return;
+        };
+        let top = self.levels[entry as usize] as usize;
+        let q = self.rows.row(slot as usize).to_vec();
+        let mut ep = self.descend(&q, level).expect("an entry point");
+        for lc in (0..=level.min(top)).rev() {
+            let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
+            if let Some(&best) = found.iter().find(|n| n.slot != slot) {
+                ep = best;
+            }
+            self.connect(slot, &found, lc);
+        }
+        if level > top {
+            self.entry = Some(slot);
+        }
+    }
+
+    /// hnswlib's `updatePoint`: the node in `slot` has a new vector (an update, or a
+    /// deleted slot taken by a new row); its neighbours choose their links again among
+    /// their two-hop neighbourhood, then it finds its own from the entry point.
+    fn relink(&mut self, slot: u32) {
+        if self.rows.live() == 1 {
+            // The only row: it is the entry point, and has nothing to link to.
+            self.entry = Some(slot);
+            return;
+        }
+        let level = self.levels[slot as usize] as usize;
+        for lc in 0..=level {
+            let one_hop = self.links(slot, lc).to_vec();
+            if one_hop.is_empty() {
+                continue;
+            }
+            let mut around = one_hop.clone();
+            around.push(slot);
+            for &n in &one_hop {
+                around.extend_from_slice(self.links(n, lc));
+            }
+            around.sort_unstable();
+            around.dedup();
+            for &n in &one_hop {
+                let base = self.rows.row(n as usize);
+                let mut candidates: Vec<Near> = around
+                    .iter()
+                    .filter(|&&s| s != n && !self.deleted[s as usize])
+                    .map(|&s| Near {
+                        key: self.key(base, s),
+                        slot: s,
+                    })
+                    .collect();
+                candidates.sort_unstable_by(|a, b| b.cmp(a));
+                candidates.truncate(self.params.ef_construction);
+                let chosen = self.select(&candidates, self.m_max(lc));
+                self.set_links(n, lc, &chosen);
+            }
+        }
+        let entry = self.entry.expect("a live row besides this one");
+        let top = self.levels[entry as usize] as usize;
+        let q = self.rows.row(slot as usize).to_vec();
+        let mut ep = self.descend(&q, level).expect("an entry point");
+        for lc in (0..=level.min(top)).rev() {
+            let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
+            if let Some(&best) = found.iter().find(|n| n.slot != slot) {
+                ep = best;
+            }
+            self.connect(slot, &found, lc);
+        }
+        if level > top {
+            // A taken slot can stand above the entry point, which was chosen again when
+            // the old one was deleted: its links up there led to deleted nodes.
+            for lc in top + 1..=level {
+                self.set_links(slot, lc, &[]);
+            }
+            self.entry = Some(slot);
+        }
+    }
+
+    /// Forgets every node: the graph of no rows.
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.levels.clear();
+        self.deleted.clear();
+        self.links0.clear();
+        self.upper.clear();
+        self.free.clear();
+        self.entry = None;
+    }
+
+    /// How a search under `filter` runs, decided once for a batch from a fixed sample
+    /// of up to 1,024 slots:
+    ///
+    /// - when under 5% of the sampled rows match, or the matches it implies are fewer
+    ///   than 2,000, exact over the matching rows ([`Plan::Exact`]): that many scores
+    ///   cost about what a graph walk does, and a walk would wade through the
+    ///   non-matching majority to fill its result;
+    /// - otherwise a walk over the whole graph in which only matching rows enter the
+    ///   result ([`Plan::Walk`]). `ef` counts matching rows, so the walk goes on until
+    ///   it holds `ef` of them: it visits about `ef` divided by the matching share, the
+    ///   raise a selective filter needs, without raising `ef` itself.
+    fn plan(&self, filter: &Filter) -> Plan {
+        let n = self.rows.slots();
+        let draws = n.min(FILTER_SAMPLE);
+        let mut state = 0x0F11_7E25;
+        let (mut seen, mut pass) = (0usize, 0usize);
+        for i in 0..draws {
+            // Every slot once when the sample is all of them.
+            let s = if draws == n {
+                i
+            } else {
+                (splitmix(&mut state) % n as u64) as usize
+            };
+            if !self.deleted[s] {
+                seen += 1;
+                pass += filter.matches(self.rows.metadata(s)) as usize;
+            }
+        }
+        let share = pass as f64 / seen.max(1) as f64;
+        let matching = share * self.rows.live() as f64;
+        if share < EXACT_BELOW_SHARE || matching < EXACT_BELOW_ROWS as f64 {
+            Plan::Exact
+        } else {
+            Plan::Walk
+        }
+    }
+
+    /// The `k` closest accepted rows to `q`, best first, ties by id.
+    fn knn(&self, q: &[f32], k: usize, ef: usize, plan: Plan, accept: impl Fn(u32) -> bool) -> Vec<Candidate> {
+        let mut top = TopK::new(k, self.rows.ids());
+        match plan {
+            Plan::Exact => {
+                for s in 0..self.rows.slots() as u32 {
+                    if accept(s) {
+                        top.push(Candidate {
+                            key: self.key(q, s),
+                            slot: s,
+                        });
+                    }
+                }
+            }
+            Plan::Walk => {
+                if let Some(ep) = self.descend(q, 0) {
+                    for n in self.search_layer(q, ep, ef, 0, accept) {
+                        top.push(Candidate {
+                            key: n.key,
+                            slot: n.slot,
+                        });
+                    }
+                }
+            }
+        }
+        top.into_sorted()
+    }
+
+    /// The graph as [`Parts::own`] keeps it: little-endian u32 words, see
+    /// [`Hnsw::restore`].
+    fn own_bytes(&self) -> Vec<u8> {
+        let p = self.params;
+        let mut w: Vec<u32> = vec![
+            MAGIC,
+            VERSION,
+            p.m as u32,
+            p.ef_construction.min(u32::MAX as usize) as u32,
+            p.keep_pruned as u32,
+            p.seed as u32,
+            (p.seed >> 32) as u32,
+            self.rng as u32,
+            (self.rng >> 32) as u32,
+            self.rows.slots() as u32,
+            self.entry.unwrap_or(NO_ENTRY),
+            self.free.len() as u32,
+        ];
+        w.extend_from_slice(&self.free);
+        w.extend(self.levels.iter().map(|&l| l as u32));
+        w.extend_from_slice(&self.links0);
+        for list in &self.upper {
+            w.extend_from_slice(list);
+        }
+        bytemuck::cast_slice(&w).to_vec()
+    }
+
+    /// A graph rebuilt from the parts [`Index::parts`] gave, without inserting a row.
+    ///
+    /// `own` is little-endian u32 words: the magic "HNSW", the layout version (1), `M`,
+    /// `efConstruction`, keepPruned (0 or 1), the seed (low word first), the level
+    /// generator's state (likewise), the slots `n`, the entry point (`u32::MAX` for
+    /// none), the number of deleted slots then those slots (the free list, in order),
+    /// `n` levels, `n` layer-0 lists of `1 + 2M` words (a count, then links, then
+    /// unused room), then for each slot with a level `l > 0`, in slot order, `l` lists
+    /// of `1 + M` words. `None` for anything inconsistent: wrong lengths or version, a
+    /// link out of range or to a node without that layer, an entry point that is
+    /// deleted or not on the top layer, or vacant rows that are not the deleted ones.
+    pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
+        let Parts {
+            blocks,
+            ids,
+            metadata,
+            own,
+        } = parts;
+        let rows = Rows::restore(dim, blocks, ids, metadata)?;
+        if !own.len().is_multiple_of(4) {
+            return None;
+        }
+        // Copied into u32s: the bytes need not be aligned for a cast in place.
+        let mut words = vec![0u32; own.len() / 4];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words).copy_from_slice(&own);
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u32]> {
+            let got = words.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(got)
+        };
+        let head = take(HEAD_WORDS + 1)?;
+        let [magic, version, m, ef_construction, keep_pruned, seed_lo, seed_hi, rng_lo, rng_hi, n, entry, free] =
+            head.try_into().ok()?;
+        let (m, n) = (m as usize, n as usize);
+        if magic != MAGIC || version != VERSION || !(2..=u16::MAX as usize).contains(&m) || keep_pruned > 1 {
+            return None;
+        }
+        if ef_construction == 0 || n != rows.slots() {
+            return None;
+        }
+        let params = Params {
+            m,
+            ef_construction: ef_construction as usize,
+            keep_pruned: keep_pruned == 1,
+            seed: seed_lo as u64 | (seed_hi as u64) << 32,
+        };
+        let free = take(free as usize)?.to_vec();
+        let mut deleted = vec![false; n];
+        for &s in &free {
+            if s as usize >= n || std::mem::replace(&mut deleted[s as usize], true) {
+                return None;
+            }
+        }
+        if (0..n).any(|s| deleted[s] != rows.is_vacant(s)) {
+            return None;
+        }
+        let levels: Vec<u8> = take(n)?
+            .iter()
+            .map(|&l| (l as usize <= MAX_LEVEL).then_some(l as u8))
+            .collect::<Option<_>>()?;
+        let links0 = take(n.checked_mul(1 + 2 * m)?)?.to_vec();
+        let mut upper = Vec::with_capacity(n);
+        for &l in &levels {
+            upper.push(take(l as usize * (1 + m))?.to_vec());
+        }
+        if at != words.len() {
+            return None;
+        }
+        let entry = match entry {
+            NO_ENTRY if rows.live() == 0 => None,
+            e if (e as usize) < n && !deleted[e as usize] => Some(e),
+            _ => return None,
+        };
+        if n > 0 && rows.live() == 0 {
+            return None;
+        }
+        let top = entry.map_or(0, |e| levels[e as usize]);
+        if (0..n).any(|s| !deleted[s] && levels[s] > top) {
+            return None;
+        }
+        let graph = Hnsw {
+            metric,
+            params,
+            rows,
+            levels,
+            deleted,
+            links0,
+            upper,
+            entry,
+            free,
+            rng: rng_lo as u64 | (rng_hi as u64) << 32,
+            visited: RefCell::default(),
+        };
+        for s in 0..n as u32 {
+            for lc in 0..=graph.levels[s as usize] as usize {
+                let (zero, range) = graph.list_range(s, lc);
+                let list = if zero {
+                    &graph.links0[range]
+                } else {
+                    &graph.upper[s as usize][range]
+                };
+                let count = list[0] as usize;
+                if count >= list.len()
+                    || list[1..1 + count]
+                        .iter()
+                        .any(|&e| e as usize >= n || (graph.levels[e as usize] as usize) < lc)
+                {
+                    return None;
+                }
+            }
+        }
+        Some(graph)
+    }
+}
+
+impl Index for Hnsw {
+    fn kind(&self) -> Kind {
+        Kind::Hnsw(self.params)
+    }
+
+    fn dim(&self) -> usize {
+        self.rows.dim()
+    }
+
+    fn len(&self) -> usize {
+        self.rows.live()
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        let new = rows.saturating_sub(self.free.len());
+        self.rows.reserve(new);
+        self.levels.reserve(new);
+        self.deleted.reserve(new);
+        self.links0.reserve(new * (1 + 2 * self.params.m));
+        self.upper.reserve(new);
+    }
+
+    fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
+        debug_assert_eq!(vector.len(), self.rows.dim());
+        if let Some(slot) = self.rows.slot(id) {
+            self.rows.set(slot, id, vector, metadata);
+            self.relink(slot);
+        } else if let Some(slot) = self.free.pop() {
+            self.deleted[slot as usize] = false;
+            self.rows.set(slot, id, vector, metadata);
+            self.relink(slot);
+        } else {
+            let slot = self.rows.push(id, vector, metadata);
+            let level = self.draw_level();
+            self.levels.push(level as u8);
+            self.deleted.push(false);
+            self.links0.resize(self.links0.len() + 1 + 2 * self.params.m, 0);
+            self.upper.push(vec![0; level * (1 + self.params.m)]);
+            self.insert(slot);
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(slot) = self.rows.slot(id) else {
+            return false;
+        };
+        if self.rows.live() == 1 {
+            self.clear();
+            return true;
+        }
+        self.rows.vacate(slot);
+        self.deleted[slot as usize] = true;
+        self.free.push(slot);
+        if self.entry == Some(slot) {
+            // The live node on the highest layer, lowest slot first, so that a search
+            // never starts from a row it cannot return and the top layers stay reachable.
+            let best = (0..self.rows.slots())
+                .filter(|&s| !self.deleted[s])
+                .max_by_key(|&s| (self.levels[s], Reverse(s)))
+                .expect("a live row remains");
+            self.entry = Some(best as u32);
+        }
+        true
+    }
+
+    /// In slot order.
+    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.rows.live_ids())
+    }
+
+    /// Each query walks the graph with `ef = max(query.ef or 64, k)`; a filter may make
+    /// it exact over the matching rows instead (see [`Hnsw::plan`]). The threshold is
+    /// applied to the k found, which are the k best that reach it when the walk is exact.
+    fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>> {
+        let metric = self.metric;
+        let (min_key, sign) = query.bounds(metric);
+        let k = query.k;
+        let ef = query.ef.unwrap_or(DEFAULT_EF).max(k);
+        let plan = query.filter.map_or(Plan::Walk, |f| self.plan(f));
+        let deleted = &self.deleted;
+        queries
+            .chunks_exact(self.rows.dim())
+            .map(|q| {
+                let mut found = match query.filter {
+                    None => self.knn(q, k, ef, plan, |s| !deleted[s as usize]),
+                    Some(f) => self.knn(q, k, ef, plan, |s| {
+                        !deleted[s as usize] && f.matches(self.rows.metadata(s as usize))
+                    }),
+                };
+                found.retain(|c| c.key >= min_key);
+                self.rows.hits(metric, sign, found)
+            })
+            .collect()
+    }
+
+    fn matrix_bytes(&self) -> usize {
+        self.rows.matrix_bytes()
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        self.rows.parts(Cow::Owned(self.own_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::prepare;
+    use serde_json::json;
+
+    const DIM: usize = 32;
+
+    /// Deterministic floats in [-1, 1) (xorshift), so failures reproduce.
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed.max(1);
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    /// `n` raw vectors around 40 centres, with norms spread over [0.5, 1.5] so that dot
+    /// and Euclidean rank differently from cosine.
+    fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut r = rng(seed);
+        let mut centres = rng(7);
+        let centres: Vec<Vec<f32>> = (0..40).map(|_| (0..DIM).map(|_| centres()).collect()).collect();
+        (0..n)
+            .map(|_| {
+                let c = &centres[((r() + 1.0) * 20.0) as usize % 40];
+                let scale = 1.0 + r() * 0.5;
+                c.iter().map(|x| (x + 0.35 * r()) * scale).collect()
+            })
+            .collect()
+    }
+
+    /// The oracle: every row scored in f64 from the raw vectors, best first, ties by id.
+    fn brute_force(metric: Metric, q: &[f32], rows: &[(String, Vec<f32>)], k: usize) -> Vec<String> {
+        let score = |v: &[f32]| {
+            let dot: f64 = q.iter().zip(v).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let norm = |x: &[f32]| x.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+            match metric {
+                Metric::Dot => dot,
+                Metric::Cosine => dot / (norm(q) * norm(v)),
+                // Negated so that larger is closer, as for the others.
+                Metric::Euclidean => -q
+                    .iter()
+                    .zip(v)
+                    .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                    .sum::<f64>(),
+            }
+        };
+        let mut all: Vec<(f64, &str)> = rows.iter().map(|(id, v)| (score(v), id.as_str())).collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        all.into_iter().take(k).map(|(_, id)| id.to_owned()).collect()
+    }
+
+    fn params() -> Params {
+        Params {
+            ef_construction: 100,
+            ..Params::default()
+        }
+    }
+
+    fn rows(n: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
+        clustered(n, seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("r{i:05}"), v))
+            .collect()
+    }
+
+    fn upsert(h: &mut Hnsw, metric: Metric, id: &str, v: &[f32], metadata: Option<Metadata>) {
+        let mut p = Vec::new();
+        prepare(metric, v, &mut p);
+        h.upsert(id, &p, metadata);
+    }
+
+    fn build(metric: Metric, rows: &[(String, Vec<f32>)]) -> Hnsw {
+        let mut h = Hnsw::new(DIM, metric, params());
+        for (id, v) in rows {
+            upsert(
+                &mut h,
+                metric,
+                id,
+                v,
+                Some(
+                    json!({ "n": id[1..].parse::<u32>().unwrap() })
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            );
+        }
+        h
+    }
+
+    fn query(k: usize, filter: Option<&Filter>, ef: Option<usize>) -> Query<'_> {
+        Query {
+            k,
+            filter,
+            threshold: None,
+            ef,
+        }
+    }
+
+    fn ids(h: &Hnsw, metric: Metric, q: &[f32], query: &Query) -> Vec<String> {
+        let mut p = Vec::new();
+        prepare(metric, q, &mut p);
+        h.search_many(&p, query)[0]
+            .iter()
+            .map(|hit| hit.id.to_owned())
+            .collect()
+    }
+
+    /// Mean recall@k of `h` against the oracle over `queries`, among the rows `truth`.
+    fn recall(h: &Hnsw, metric: Metric, truth: &[(String, Vec<f32>)], queries: &[Vec<f32>], query: &Query) -> f64 {
+        let mut hit = 0;
+        for q in queries {
+            let want = brute_force(metric, q, truth, query.k);
+            let got = ids(h, metric, q, query);
+            hit += got.iter().filter(|id| want.contains(id)).count();
+        }
+        hit as f64 / (queries.len() * query.k) as f64
+    }
+
+    #[test]
+    fn recall_at_10_is_high_for_every_metric() {
+        let base = rows(3000, 1);
+        let queries = clustered(100, 2);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+            let h = build(metric, &base);
+            let r = recall(&h, metric, &base, &queries, &query(10, None, None));
+            assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
+        }
+    }
+
+    #[test]
+    fn a_higher_ef_recalls_at_least_as_much() {
+        let base = rows(3000, 3);
+        let queries = clustered(100, 4);
+        let h = build(Metric::Cosine, &base);
+        let mut last = 0.0;
+        for ef in [10, 20, 40, 80, 160] {
+            let r = recall(&h, Metric::Cosine, &base, &queries, &query(10, None, Some(ef)));
+            assert!(r >= last, "ef {ef}: recall {r} below {last}");
+            last = r;
+        }
+        assert!(last >= 0.98, "ef 160: recall {last}");
+    }
+
+    #[test]
+    fn churn_keeps_slots_bounded_and_recall_high() {
+        let metric = Metric::Euclidean;
+        let n = 2000;
+        let all = rows(n * 4, 5);
+        let mut live: Vec<(String, Vec<f32>)> = all[..n].to_vec();
+        let mut h = build(metric, &live);
+        let mut next = n;
+        let mut r = rng(6);
+        for _ in 0..10 {
+            // Delete a fifth, chosen at random, then insert as many new rows.
+            for _ in 0..n / 5 {
+                let i = ((r() + 1.0) / 2.0 * live.len() as f32) as usize % live.len();
+                let (id, _) = live.swap_remove(i);
+                assert!(h.remove(&id));
+            }
+            for _ in 0..n / 5 {
+                let (id, v) = (format!("n{next:05}"), all[next].1.clone());
+                upsert(&mut h, metric, &id, &v, None);
+                live.push((id, v));
+                next += 1;
+            }
+            assert_eq!(h.len(), n);
+            assert!(h.slots() <= n * 3 / 2, "{} slots for {n} rows", h.slots());
+        }
+        assert!(!h.deleted[h.entry.unwrap() as usize]);
+        let r = recall(&h, metric, &live, &clustered(100, 8), &query(10, None, None));
+        assert!(r >= 0.9, "recall@10 after churn {r}");
+    }
+
+    #[test]
+    fn deleting_the_entry_point_chooses_another_and_the_last_row_empties_it() {
+        let base = rows(300, 9);
+        let mut h = build(Metric::Cosine, &base);
+        for _ in 0..50 {
+            let entry = h.entry.unwrap();
+            let id = h.rows.ids()[entry as usize].to_string();
+            assert!(h.remove(&id));
+            let e = h.entry.unwrap() as usize;
+            assert!(!h.deleted[e] && e != entry as usize);
+            let top = h.levels[e];
+            assert!((0..h.slots()).all(|s| h.deleted[s] || h.levels[s] <= top));
+        }
+        assert_eq!(h.len(), 250);
+        let q = &base[299].1;
+        assert!(base[..]
+            .iter()
+            .any(|(id, _)| ids(&h, Metric::Cosine, q, &query(1, None, None))[0] == *id));
+        for (id, _) in &base {
+            h.remove(id);
+        }
+        assert!(h.is_empty() && h.slots() == 0 && h.entry.is_none());
+        assert!(ids(&h, Metric::Cosine, q, &query(5, None, None)).is_empty());
+    }
+
+    #[test]
+    fn an_update_moves_the_row() {
+        let metric = Metric::Cosine;
+        let base = rows(2000, 10);
+        let mut h = build(metric, &base);
+        // Move rows onto other rows' places: each must then be found first at its new one.
+        for i in (0..2000).step_by(97) {
+            let target = &base[(i + 1000) % 2000].1;
+            let moved: Vec<f32> = target
+                .iter()
+                .enumerate()
+                .map(|(j, x)| x + 0.02 * (j % 3) as f32)
+                .collect();
+            upsert(&mut h, metric, &base[i].0, &moved, None);
+            assert_eq!(ids(&h, metric, &moved, &query(1, None, None))[0], base[i].0);
+        }
+        assert_eq!(h.len(), 2000);
+        assert_eq!(h.slots(), 2000);
+    }
+
+    #[test]
+    fn a_selective_filter_returns_k_at_high_recall_and_an_empty_one_nothing() {
+        let metric = Metric::Cosine;
+        let base = rows(5000, 11);
+        let h = build(metric, &base);
+        let queries = clustered(50, 12);
+        for (share, filter) in [
+            (1, json!({ "n": { "$lt": 50 } })),
+            (50, json!({ "n": { "$gte": 2500 } })),
+        ] {
+            let filter = Filter::parse(&filter).unwrap();
+            let passing: Vec<_> = base
+                .iter()
+                .filter(|(id, _)| {
+                    filter.matches(Some(
+                        json!({ "n": id[1..].parse::<u32>().unwrap() }).as_object().unwrap(),
+                    ))
+                })
+                .cloned()
+                .collect();
+            assert_eq!(passing.len(), 5000 * share / 100);
+            let plan = h.plan(&filter);
+            assert_eq!(plan, if share == 1 { Plan::Exact } else { Plan::Walk });
+            let q = query(10, Some(&filter), None);
+            for v in &queries {
+                assert_eq!(ids(&h, metric, v, &q).len(), 10);
+            }
+            let r = recall(&h, metric, &passing, &queries, &q);
+            assert!(r >= 0.95, "{share}% filter: recall@10 {r}");
+        }
+        let none = Filter::parse(&json!({ "n": { "$lt": 0 } })).unwrap();
+        assert!(ids(&h, metric, &queries[0], &query(10, Some(&none), None)).is_empty());
+    }
+
+    #[test]
+    fn the_threshold_keeps_what_flat_keeps() {
+        use crate::index::flat::Flat;
+        let metric = Metric::Euclidean;
+        let base = rows(1000, 13);
+        let h = build(metric, &base);
+        let mut f = Flat::new(DIM, metric);
+        for (id, v) in &base {
+            let mut p = Vec::new();
+            prepare(metric, v, &mut p);
+            f.upsert(id, &p, None);
+        }
+        let mut p = Vec::new();
+        prepare(metric, &clustered(1, 14)[0], &mut p);
+        let all = f.search_many(&p, &query(1000, None, None)).remove(0);
+        let threshold = all[20].score;
+        let q = Query {
+            threshold: Some(threshold),
+            ..query(50, None, Some(1000))
+        };
+        let got: Vec<_> = h
+            .search_many(&p, &q)
+            .remove(0)
+            .into_iter()
+            .map(|h| (h.id, h.score))
+            .collect();
+        let want: Vec<_> = f
+            .search_many(&p, &q)
+            .remove(0)
+            .into_iter()
+            .map(|h| (h.id, h.score))
+            .collect();
+        assert_eq!(got, want);
+        assert!(got.len() >= 21 && got.len() < 50);
+    }
+
+    #[test]
+    fn parts_restore_the_same_graph_and_damaged_ones_are_refused() {
+        let metric = Metric::Dot;
+        let base = rows(1500, 15);
+        let mut h = build(metric, &base);
+        for (id, _) in base.iter().step_by(7) {
+            h.remove(id);
+        }
+        let Parts {
+            blocks,
+            ids,
+            metadata,
+            own,
+        } = h.parts();
+        let (blocks, ids, metadata, own) = (
+            blocks.into_owned(),
+            ids.into_owned(),
+            metadata.into_owned(),
+            own.into_owned(),
+        );
+        let restore = |own: Vec<u8>| {
+            let parts = Parts {
+                blocks: Cow::Borrowed(&blocks),
+                ids: Cow::Borrowed(&ids),
+                metadata: Cow::Borrowed(&metadata),
+                own: Cow::Owned(own),
+            };
+            Hnsw::restore(DIM, metric, parts)
+        };
+        let mut back = restore(own.clone()).expect("restores");
+        let queries: Vec<f32> = clustered(30, 16).concat();
+        let results = |h: &Hnsw| -> Vec<Vec<(String, f32)>> {
+            h.search_many(&queries, &query(10, None, Some(40)))
+                .into_iter()
+                .map(|hits| hits.into_iter().map(|h| (h.id.to_owned(), h.score)).collect())
+                .collect()
+        };
+        assert_eq!(results(&back), results(&h));
+        assert_eq!(back.free, h.free);
+        // Both go on the same way: the same slots reused, the same levels drawn.
+        let more = clustered(300, 18);
+        for (i, v) in more.iter().enumerate() {
+            let id = format!("x{i}");
+            upsert(&mut h, metric, &id, v, None);
+            upsert(&mut back, metric, &id, v, None);
+        }
+        assert_eq!(results(&back), results(&h));
+        assert_eq!(back.own_bytes(), h.own_bytes());
+
+        // Damage: a link out of range, a count over capacity, a cut, a version.
+        let words = |w: &[u32]| bytemuck::cast_slice::<u32, u8>(w).to_vec();
+        let mut w: Vec<u32> = bytemuck::cast_slice(&own).to_vec();
+        let links0_at = HEAD_WORDS + 1 + w[HEAD_WORDS] as usize + 1500;
+        let mut bad = w.clone();
+        bad[links0_at + 1] = 1500;
+        assert!(restore(words(&bad)).is_none());
+        let mut bad = w.clone();
+        bad[links0_at] = 33;
+        assert!(restore(words(&bad)).is_none());
+        assert!(restore(own[..own.len() - 4].to_vec()).is_none());
+        assert!(restore(own[..own.len() - 1].to_vec()).is_none());
+        assert!(restore(Vec::new()).is_none());
+        w[1] = 2;
+        assert!(restore(words(&w)).is_none());
+    }
+
+    #[test]
+    fn builds_are_reproducible() {
+        let base = rows(500, 17);
+        let (a, b) = (build(Metric::Cosine, &base), build(Metric::Cosine, &base));
+        assert_eq!(a.own_bytes(), b.own_bytes());
+    }
+}
