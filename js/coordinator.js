@@ -52,10 +52,10 @@ export class Coordinator {
     return this.#writes;
   }
 
-  /** Opens a collection's settings; with `options` ({dim, metric}) creates it if missing. */
+  /** Opens a collection's settings; with `options` ({dim, metric, index?}) creates it if missing. */
   async collection(name, options) {
     if (options === undefined) return (await this.placements.get(name)).settings;
-    return this.write(() => this.placements.create(name, options.dim, options.metric));
+    return this.write(() => this.placements.create(name, options));
   }
 
   dropCollection(name) {
@@ -117,9 +117,9 @@ export class Coordinator {
       if (this.pool.size === 1 && collections === undefined && this.storage !== "memory") return this.pool.call(0, "toBytes");
       const gathered = await Promise.all(
         chosen.map(async (c) => {
-          const { name, dim, metric } = c.settings;
+          const { name, dim, metric, index } = c.settings;
           const parts = await Promise.all(this.placements.owners(c).map((w) => this.placements.rows(c, w)));
-          return { name, dim, metric, parts };
+          return { name, dim, metric, index, parts };
         }),
       );
       return this.pool.call(0, "buildExport", { site: this.site, collections: gathered });
@@ -151,9 +151,9 @@ export class Coordinator {
       try {
         const parts = [];
         for (const { settings, ids, vectors, metadata, texts } of found) {
-          const { name, dim, metric } = settings;
+          const { name, dim } = settings;
           if (!(await this.placements.find(name))) {
-            await this.placements.create(name, dim, metric);
+            await this.placements.create(name, settings);
             created.push(name);
           }
           const rows = { ids: JSON.parse(ids), vectors: [], metadata: JSON.parse(metadata).map((m) => JSON.stringify(m)), texts: JSON.parse(texts) };

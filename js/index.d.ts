@@ -77,10 +77,19 @@ export interface OpenOptions {
   loadedCollections?: number;
 }
 
+/**
+ * How a collection is searched: "flat" exactly (every record scored); "hnsw" through a
+ * graph (approximate: recall below 1, fast at any size); "auto" exactly until a worker
+ * holds 20,000 of its records, then through a graph.
+ */
+export type IndexKind = "flat" | "hnsw" | "auto";
+
 export interface CollectionOptions {
   dim: number;
   /** Default "cosine". */
   metric?: Metric;
+  /** Default "flat" for a new collection; an existing one keeps its own, and must match when given. */
+  index?: IndexKind;
 }
 
 export interface UpsertRecord {
@@ -114,6 +123,11 @@ export interface SearchOptions {
   filter?: Filter;
   /** Minimum score (cosine, dot) or maximum distance (euclidean). */
   threshold?: number;
+  /**
+   * Candidates a graph search keeps (efSearch), 1..100000: more is slower and closer to
+   * exact. Default max(k, 64). Exact search ignores it.
+   */
+  ef?: number;
   /** Cancels the search: it fails with ABORTED. */
   signal?: AbortSignal;
   /** Fails the search with TIMEOUT after this many milliseconds. */
@@ -153,6 +167,7 @@ export declare class Collection {
   readonly name: string;
   readonly dim: number;
   readonly metric: Metric;
+  readonly index: IndexKind;
   /** Inserts or replaces records in one transaction; returns their ids. */
   upsert(records: UpsertRecord | UpsertRecord[]): Promise<string[]>;
   /** The k closest records, best first. */

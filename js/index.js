@@ -9,7 +9,7 @@ import { Coordinator } from "./coordinator.js";
 import { canShareTabs, claim, Leader, Follower, remote } from "./tabs.js";
 import { limits } from "./protocol.js";
 import { newRecordId, newSite } from "./ids.js";
-import { invalid, checkName, checkInteger, toVector, metadataText, searchOptions, checkCancel } from "./validate.js";
+import { invalid, checkName, checkInteger, checkIndex, toVector, metadataText, searchOptions, checkCancel } from "./validate.js";
 
 export { QuiverError, codes, limits };
 
@@ -180,19 +180,23 @@ export class Database {
 
   /**
    * Opens a collection. With `options`, creates it when missing (and checks that an
-   * existing one has the same dim and metric); without, it must exist (NOT_FOUND).
+   * existing one has the same dim and metric, and index when given); without, it must
+   * exist (NOT_FOUND). `index`: "flat" (exact, the default), "hnsw" (a graph:
+   * approximate, fast at any size) or "auto" (exact until a worker holds 20,000 of its
+   * records, then a graph).
    * @param {string} name
-   * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot"}} [options]
+   * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot", index?: "flat"|"hnsw"|"auto"}} [options]
    */
   async collection(name, options) {
     const engine = this._engine();
     checkName(name, "name");
     if (options !== undefined) {
       if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-      const { dim, metric = "cosine" } = options;
+      const { dim, metric = "cosine", index } = options;
       checkInteger(dim, "dim", 1, limits.maxDim);
       if (typeof metric !== "string") throw invalid("metric: must be a string");
-      options = { dim, metric };
+      if (index !== undefined) checkIndex(index);
+      options = { dim, metric, index };
     }
     return new Collection(this, await engine.collection(name, options));
   }
@@ -368,11 +372,13 @@ export class Collection {
   #db;
 
   /** @internal use {@link Database#collection} */
-  constructor(db, { name, dim, metric }) {
+  constructor(db, { name, dim, metric, index }) {
     this.#db = db;
     this.name = name;
     this.dim = dim;
     this.metric = metric;
+    /** How it is searched: "flat", "hnsw" or "auto". */
+    this.index = index;
   }
 
   /**

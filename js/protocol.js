@@ -21,10 +21,15 @@ export const codes = Object.freeze([
   "INTERNAL",
 ]);
 
+/** The ways a collection is searched (the core's index kinds). */
+export const INDEXES = Object.freeze(["flat", "hnsw", "auto"]);
+
 /** Limits on arguments, as the core enforces them. */
 export const limits = Object.freeze({
   /** Largest k a search accepts. */
   maxK: 10_000,
+  /** Largest ef (candidates a graph search keeps) a search accepts. */
+  maxEf: 100_000,
   /** Largest vector dimension a collection accepts. */
   maxDim: 65_536,
   /** Longest id, in UTF-8 bytes. */
@@ -51,7 +56,7 @@ export const OPS = Object.freeze({
   ring: "{buffer, doorbells, index} -> undefined; searches may come by ring from now on",
   extend: "{module} -> undefined; adds the ops module's ops() gives (benchmarks)",
   site: "{} -> the file's site id",
-  createCollection: "{name, dim, metric} -> settings {name, dim, metric}",
+  createCollection: "{name, dim, metric, index?} -> settings {name, dim, metric, index}",
   collection: "{name} -> settings, or NOT_FOUND",
   dropCollection: "{name} -> undefined, or NOT_FOUND",
   collections: "{} -> [name]",
@@ -65,7 +70,7 @@ export const OPS = Object.freeze({
   decide: "{batch} -> undefined; records that the batch commits",
   decided: "{batch} -> boolean",
   forget: "{batch?} -> how many decisions were forgotten",
-  search: "{collection, query: Float32Array, options: JSON {k, filter, threshold}} -> JSON [{id, score, metadata}]",
+  search: "{collection, query: Float32Array, options: JSON {k, filter, threshold, ef}} -> JSON [{id, score, metadata}]",
   searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
   searchShards: "{names, query, options: JSON} -> [JSON [hit]], one list a collection",
   get: "{collection, ids: [id]} -> JSON [{id, vector, metadata, text} | null]",
@@ -79,6 +84,6 @@ export const OPS = Object.freeze({
   loaded: "{} -> collections whose search copy is in memory",
   memoryBytes: "{} -> bytes of the wasm instance's memory",
   toBytes: "{} -> Uint8Array: the database file",
-  buildExport: "{site, collections: [{name, dim, metric, parts: [rows]}]} -> Uint8Array: a database file",
+  buildExport: "{site, collections: [{name, dim, metric, index, parts: [rows]}]} -> Uint8Array: a database file",
   readExport: "{site, bytes} -> [{settings, ...rows}], or CORRUPT_DATABASE",
 });

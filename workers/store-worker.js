@@ -129,12 +129,12 @@ const ops = {
   toBytes: ({ db }) => transferred(handle(db).toBytes()),
 
   // Builds a standalone database file from the collections' rows gathered from every
-  // worker: `collections` is [{name, dim, metric, parts: [rows op results]}].
+  // worker: `collections` is [{name, dim, metric, index, parts: [rows op results]}].
   buildExport({ site, collections }) {
     const file = new core.Db(site);
     try {
-      for (const { name, dim, metric, parts } of collections) {
-        file.createCollection(name, dim, metric);
+      for (const { name, dim, metric, index, parts } of collections) {
+        file.createCollection(name, dim, metric, index);
         for (const p of parts) {
           const n = JSON.parse(p.ids).length;
           if (n) file.upsert(name, p.ids, p.vectors, new Uint32Array(n).fill(dim), p.metadata, p.texts);

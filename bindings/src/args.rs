@@ -2,7 +2,8 @@
 //! never wrapped: wasm-bindgen's own `u32` turns `2**32 + 3` into 3 without a word.
 //! Plain Rust, so it is tested natively.
 
-use quiver::{Error, Filter, Record, Result, SearchOptions, MAX_K};
+use quiver::index::Kind;
+use quiver::{Error, Filter, Record, Result, SearchOptions, MAX_EF, MAX_K};
 use serde_json::Value;
 
 /// A JS number given as argument `field` that must be an integer from `min` to `max`;
@@ -27,7 +28,14 @@ pub fn parse_json(text: &str, field: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
 }
 
-/// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5}`.
+/// The index a collection is created with: `"flat"`, `"hnsw"` or `"auto"`.
+pub fn index_kind(name: &str) -> Result<Kind> {
+    Kind::parse(name, "index")
+        .map_err(|_| Error::invalid(format!("index: must be \"flat\", \"hnsw\" or \"auto\", got {name:?}")))
+}
+
+/// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5,
+/// "ef": 64}`.
 pub fn search_options(text: &str) -> Result<SearchOptions> {
     let v = parse_json(text, "options")?;
     let mut opts = SearchOptions::default();
@@ -40,6 +48,14 @@ pub fn search_options(text: &str) -> Result<SearchOptions> {
     }
     if let Some(f) = v.get("filter").filter(|f| !f.is_null()) {
         opts.filter = Some(Filter::parse(f)?);
+    }
+    if let Some(ef) = v.get("ef").filter(|ef| !ef.is_null()) {
+        opts.ef = Some(
+            ef.as_u64()
+                .filter(|ef| (1..=MAX_EF as u64).contains(ef))
+                .ok_or_else(|| Error::invalid(format!("ef: must be an integer from 1 to {MAX_EF}, got {ef}")))?
+                as usize,
+        );
     }
     if let Some(t) = v.get("threshold").filter(|t| !t.is_null()) {
         opts.threshold = Some(
@@ -147,6 +163,24 @@ mod tests {
         assert_eq!(
             message(records("[1, null]", &vectors, &[2, 3], None, None)),
             "records[0].id: must be a string"
+        );
+    }
+
+    #[test]
+    fn ef_and_the_index_kind_are_checked_and_named() {
+        assert_eq!(search_options(r#"{"ef": 200}"#).unwrap().ef, Some(200));
+        assert_eq!(search_options(r#"{"ef": null}"#).unwrap().ef, None);
+        for ef in ["0", "-1", "100001", "1.5"] {
+            assert_eq!(
+                message(search_options(&format!(r#"{{"ef": {ef}}}"#))),
+                format!("ef: must be an integer from 1 to 100000, got {ef}")
+            );
+        }
+        assert_eq!(index_kind("hnsw").unwrap().as_str(), "hnsw");
+        assert_eq!(index_kind("auto").unwrap().as_str(), "auto");
+        assert_eq!(
+            message(index_kind("ivf").map(|_| ())),
+            r#"index: must be "flat", "hnsw" or "auto", got "ivf""#
         );
     }
 

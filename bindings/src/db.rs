@@ -1,7 +1,7 @@
 //! The `Db` class: one database, each method converting its arguments, calling the
 //! core and converting the answer.
 
-use crate::args::{integer, parse_json, records, search_options};
+use crate::args::{index_kind, integer, parse_json, records, search_options};
 use crate::chunks::Chunks;
 use crate::heap::reserve_heap;
 use crate::segment_files::{JsFiles, JsSegmentFiles};
@@ -34,6 +34,7 @@ struct CollectionOut<'a> {
     name: &'a str,
     dim: usize,
     metric: &'static str,
+    index: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<usize>,
 }
@@ -44,6 +45,7 @@ impl<'a> CollectionOut<'a> {
             name: &s.name,
             dim: s.dim,
             metric: s.metric.as_str(),
+            index: s.index.as_str(),
             count,
         }
     }
@@ -242,15 +244,23 @@ impl Db {
         self.inner = None;
     }
 
-    /// Creates a collection, or opens it if it exists with the same settings;
-    /// answers `{name, dim, metric}`.
+    /// Creates a collection searched with `index` ("flat", "hnsw" or "auto"; flat when
+    /// not given), or opens it if it exists with the same dim, metric and (when given)
+    /// index; answers `{name, dim, metric, index}`.
     #[wasm_bindgen(js_name = createCollection)]
-    pub fn create_collection(&mut self, name: &str, dim: f64, metric: &str) -> Result<JsValue, JsValue> {
+    pub fn create_collection(
+        &mut self,
+        name: &str,
+        dim: f64,
+        metric: &str,
+        index: Option<String>,
+    ) -> Result<JsValue, JsValue> {
         let dim = integer(dim, "dim", 1, MAX_DIM as u64).map_err(to_js)?;
         let metric = Metric::parse(metric, "metric").map_err(to_js)?;
+        let index = index.as_deref().map(index_kind).transpose().map_err(to_js)?;
         let settings = self
             .db()?
-            .create_collection(name, dim as usize, metric)
+            .create_collection_with(name, dim as usize, metric, index)
             .map_err(to_js)?;
         to_value(&CollectionOut::new(&settings, None))
     }

@@ -281,12 +281,18 @@ impl Database {
     /// Creates a collection searched exactly, or opens it when it exists with the same
     /// settings.
     pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
-        self.create_collection_with(name, dim, metric, Kind::Flat)
+        self.create_collection_with(name, dim, metric, None)
     }
 
-    /// [`Database::create_collection`] with the index kind `index` for a new one (an
-    /// existing collection keeps its own).
-    pub fn create_collection_with(&mut self, name: &str, dim: usize, metric: Metric, index: Kind) -> Result<Settings> {
+    /// [`Database::create_collection`] searched with `index` (exact without); an existing
+    /// collection keeps its own, and `index`, when given, must name the same kind.
+    pub fn create_collection_with(
+        &mut self,
+        name: &str,
+        dim: usize,
+        metric: Metric,
+        index: Option<Kind>,
+    ) -> Result<Settings> {
         check_name(name)?;
         if dim == 0 || dim > MAX_DIM {
             return Err(Error::invalid(format!(
@@ -303,8 +309,14 @@ impl Database {
                 s.metric.as_str(),
                 metric.as_str()
             ))),
+            Some(s) if index.is_some_and(|i| i.as_str() != s.index.as_str()) => Err(Error::invalid(format!(
+                "index: collection {name:?} exists with index {:?}, not {:?}",
+                s.index.as_str(),
+                index.map_or("", Kind::as_str)
+            ))),
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
+                let index = index.unwrap_or(Kind::Flat);
                 let settings = self.store.create_collection(name, dim, metric, index)?;
                 let index = settings.index.empty(dim, metric);
                 self.keep(name, settings.clone(), index, 0);

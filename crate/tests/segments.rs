@@ -321,7 +321,7 @@ fn an_hnsw_collection_loads_its_graph_from_its_segment() {
     let (mut db, _) = open(&dir.0, &dir.db());
     let kind = Kind::Hnsw(Params::default());
     assert_eq!(
-        db.create_collection_with("c", DIM, Metric::Euclidean, kind)
+        db.create_collection_with("c", DIM, Metric::Euclidean, Some(kind))
             .unwrap()
             .index,
         kind

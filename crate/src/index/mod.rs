@@ -1,6 +1,7 @@
 //! Search structures over the in-memory copy of a collection's vectors, behind one
 //! seam: the [`Index`] trait, which each index kind implements in a module of its own.
 
+pub mod auto;
 pub mod flat;
 pub mod hnsw;
 pub mod rows;
@@ -8,6 +9,7 @@ pub mod rows;
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
 use crate::metric::Metric;
+use auto::Auto;
 use flat::Flat;
 use hnsw::Hnsw;
 use serde_json::{Map, Value};
@@ -41,6 +43,9 @@ pub enum Kind {
     /// name is stored in settings, so a collection loaded from its rows is rebuilt with
     /// the defaults; a segment keeps the parameters its graph was built with.
     Hnsw(hnsw::Params),
+    /// Exact search until the rows reach [`auto::HNSW_FROM_ROWS`], then a graph
+    /// ([`Auto`]).
+    Auto(hnsw::Params),
 }
 
 impl Kind {
@@ -50,6 +55,7 @@ impl Kind {
         match name {
             "flat" => Ok(Kind::Flat),
             "hnsw" => Ok(Kind::Hnsw(hnsw::Params::default())),
+            "auto" => Ok(Kind::Auto(hnsw::Params::default())),
             other => Err(Error::new(
                 Code::UnsupportedVersion,
                 format!("{field}: index kind {other:?} is unknown to this build; open it with a newer quiver"),
@@ -62,6 +68,7 @@ impl Kind {
         match self {
             Kind::Flat => "flat",
             Kind::Hnsw(_) => "hnsw",
+            Kind::Auto(_) => "auto",
         }
     }
 
@@ -70,6 +77,7 @@ impl Kind {
         match self {
             Kind::Flat => Box::new(Flat::new(dim, metric)),
             Kind::Hnsw(params) => Box::new(Hnsw::new(dim, metric, params)),
+            Kind::Auto(params) => Box::new(Auto::new(dim, metric, params)),
         }
     }
 
@@ -79,6 +87,7 @@ impl Kind {
         match self {
             Kind::Flat => Flat::restore(dim, metric, parts).map(|f| Box::new(f) as Box<dyn Index>),
             Kind::Hnsw(_) => Hnsw::restore(dim, metric, parts).map(|h| Box::new(h) as Box<dyn Index>),
+            Kind::Auto(params) => Auto::restore(dim, metric, params, parts).map(|a| Box::new(a) as Box<dyn Index>),
         }
     }
 }
