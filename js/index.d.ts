@@ -102,19 +102,25 @@ export interface UpsertRecord {
 }
 
 type Scalar = string | number | boolean | null;
-type FieldCondition =
-  | Scalar
-  | {
-      $eq?: Scalar;
-      $ne?: Scalar;
-      $in?: Scalar[];
-      $nin?: Scalar[];
-      $gt?: number | string;
-      $gte?: number | string;
-      $lt?: number | string;
-      $lte?: number | string;
-    };
-/** MongoDB-style filter over top-level metadata keys. */
+interface FieldOperators {
+  $eq?: Scalar;
+  $ne?: Scalar;
+  $in?: Scalar[];
+  $nin?: Scalar[];
+  $gt?: number | string;
+  $gte?: number | string;
+  $lt?: number | string;
+  $lte?: number | string;
+  /** Whether the key is present; a key holding null is present. */
+  $exists?: boolean;
+  /** The operators inside do not all hold (a row without the key matches). */
+  $not?: FieldOperators;
+}
+type FieldCondition = Scalar | FieldOperators;
+/**
+ * MongoDB-style filter over metadata keys. A key is a path: dots always separate nested
+ * keys (`"repo.lang"`); arrays are not traversed.
+ */
 export type Filter = { $and?: Filter[]; $or?: Filter[] } & { [key: string]: FieldCondition | Filter[] | undefined };
 
 export interface SearchOptions {

@@ -14,6 +14,9 @@ const ids: string[] = await col.upsert([
   { vector: new Float32Array(3) },
 ]);
 const hits: Hit[] = await col.search([1, 0, 0], { k: 5, filter: { lang: { $in: ["rust"] }, $or: [{ stars: { $gt: 2 } }] } });
+const nested: Hit[] = await col.search([1, 0, 0], {
+  filter: { "repo.lang": "rust", license: { $exists: false }, $or: [{ price: { $not: { $gt: 5, $exists: true } } }] },
+});
 const ctl = new AbortController();
 const lists: Hit[][] = await col.searchMany([[1, 0, 0], new Float32Array(3)], { k: 2, signal: ctl.signal, timeout: 50 });
 const one: StoredRecord | null = await col.get("parse");
@@ -37,11 +40,15 @@ await db.collection("x", { dim: 3, metric: "manhattan" });
 await col.upsert([{ id: "a" }]);
 // @ts-expect-error k is a number
 await col.search([1, 0, 0], { k: "5" });
+// @ts-expect-error $exists takes a boolean
+await col.search([1, 0, 0], { filter: { lang: { $exists: "yes" } } });
+// @ts-expect-error $not takes an operator object
+await col.search([1, 0, 0], { filter: { price: { $not: 5 } } });
 // @ts-expect-error searchMany takes a list of vectors
 await col.searchMany([1, 0, 0]);
 // @ts-expect-error search over shards takes a list of shard ids
 await db.search("agent-7", [1, 0, 0]);
 // @ts-expect-error storage is "memory", "opfs", "idb" or "auto"
 await open({ storage: "disk" });
-console.log(build, storage, workers, site, maxK, ids, hits, lists, one, many, n, listed, shardOf, fallback.storage);
+console.log(build, storage, workers, site, maxK, ids, hits, nested, lists, one, many, n, listed, shardOf, fallback.storage);
 await db.close();

@@ -142,6 +142,129 @@ fn filter_is_applied_during_the_scan_and_still_returns_k() {
     assert_same_ranking(Metric::Cosine, &got, &want);
 }
 
+/// One row's nested metadata as plain fields, so the oracle reads these, not the JSON.
+enum Repo {
+    /// No `repo` key (but an array of objects under `tags`).
+    Missing,
+    /// `repo` is a string, not an object.
+    NotObject,
+    /// `{lang, stars?, owner?: {org}}`; `org` None is a present null.
+    Object {
+        lang: &'static str,
+        stars: Option<u32>,
+        owner: Option<Option<&'static str>>,
+    },
+}
+
+#[test]
+fn dotted_not_and_exists_filter_equals_brute_force() {
+    let (dim, n) = (12, 400);
+    let mut db = Database::open_in_memory("site").unwrap();
+    db.create_collection("c", dim, Metric::Cosine).unwrap();
+    let mut r = rng(21);
+    let langs = ["rust", "go", "js"];
+    let orgs = [None, Some("acme"), Some("mozilla")];
+    let mut rows = Vec::new();
+    let mut meta = Vec::new();
+    for i in 0..n {
+        let repo = match i % 9 {
+            0 => Repo::Missing,
+            1 => Repo::NotObject,
+            _ => Repo::Object {
+                lang: langs[i % 3],
+                stars: (i % 4 != 0).then_some((i * 7 % 50) as u32),
+                owner: (i % 5 != 0).then_some(orgs[i % 3]),
+            },
+        };
+        let json = match repo {
+            Repo::Missing => json!({"tags": [{"lang": "go"}]}),
+            Repo::NotObject => json!({"repo": "not an object"}),
+            Repo::Object { lang, stars, owner } => {
+                let mut o = json!({"lang": lang});
+                if let Some(s) = stars {
+                    o["stars"] = json!(s);
+                }
+                if let Some(org) = owner {
+                    o["owner"] = json!({"org": org});
+                }
+                json!({"repo": o, "i": i})
+            }
+        };
+        rows.push((format!("v{i:05}"), (0..dim).map(|_| r()).collect::<Vec<f32>>()));
+        meta.push((repo, json));
+    }
+    let records: Vec<Record> = rows
+        .iter()
+        .zip(&meta)
+        .map(|((id, v), (_, m))| Record {
+            id: Some(id.clone()),
+            vector: v,
+            metadata: Some(m.clone()),
+            text: None,
+        })
+        .collect();
+    db.upsert("c", records).unwrap();
+
+    // Not in Go, has stars, and either no owner.org (owner missing) or at least 25 stars
+    // (a missing or non-object repo fails "has stars").
+    let filter = Filter::parse(&json!({
+        "repo.lang": {"$not": {"$in": ["go"]}},
+        "repo.stars": {"$exists": true},
+        "$or": [
+            {"repo.owner.org": {"$exists": false}},
+            {"repo.stars": {"$not": {"$lt": 25}}},
+        ],
+    }))
+    .unwrap();
+    let oracle = |m: &Repo| match *m {
+        Repo::Object {
+            lang,
+            stars: Some(stars),
+            owner,
+        } => lang != "go" && (owner.is_none() || stars >= 25),
+        _ => false,
+    };
+    // A present null org counts as present: a $not without $exists lets missing keys in.
+    let nulls = Filter::parse(&json!({
+        "repo.owner.org": {"$exists": true, "$not": {"$ne": null}},
+        "tags.lang": {"$exists": false},
+    }))
+    .unwrap();
+    let nulls_oracle = |m: &Repo| matches!(m, Repo::Object { owner: Some(None), .. });
+    let lonely = Filter::parse(&json!({"repo.lang": {"$not": {"$exists": true}}})).unwrap();
+    let lonely_oracle = |m: &Repo| !matches!(m, Repo::Object { .. });
+
+    let q = rows[3].1.clone();
+    for (filter, oracle) in [
+        (filter, &oracle as &dyn Fn(&Repo) -> bool),
+        (nulls, &nulls_oracle),
+        (lonely, &lonely_oracle),
+    ] {
+        let matching: Vec<_> = rows
+            .iter()
+            .zip(&meta)
+            .filter(|(_, (m, _))| oracle(m))
+            .map(|(row, _)| row.clone())
+            .collect();
+        assert!(matching.len() >= 20 && matching.len() < n / 2, "{}", matching.len());
+        for k in [10, n] {
+            let hits = db
+                .search(
+                    "c",
+                    &q,
+                    &SearchOptions {
+                        k,
+                        filter: Some(filter.clone()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let got: Vec<_> = hits.iter().map(|h| (h.id.to_owned(), h.score)).collect();
+            assert_same_ranking(Metric::Cosine, &got, &brute_force(Metric::Cosine, &q, &matching, k));
+        }
+    }
+}
+
 #[test]
 fn threshold_keeps_only_close_enough_rows() {
     for metric in [Metric::Cosine, Metric::Euclidean] {
