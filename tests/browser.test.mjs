@@ -97,6 +97,38 @@ test("both builds give the same results in the browser, and auto picks simd128",
   assert.equal(out.simd128.hits[0][0].id, "v0");
 });
 
+test("filters with dotted paths, $exists and $not answer as a predicate in the page does", async () => {
+  const out = await page.evaluate(async () => {
+    const db = await quiver.open({ name: "filters" });
+    const col = await db.collection("c", { dim: 2, metric: "dot" });
+    const metadata = (i) => [{ repo: { lang: ["rust", "go"][i % 2], stars: i } }, { repo: "flat" }, { repo: { lang: null } }, {}, { price: i }][i % 5];
+    await col.upsert(Array.from({ length: 200 }, (_, i) => ({ id: `r${i}`, vector: [1, i / 200], metadata: metadata(i) })));
+    const cases = [
+      [{ "repo.lang": "rust" }, (m) => m.repo?.lang === "rust"],
+      [{ "repo.lang": { $exists: true } }, (m) => typeof m.repo === "object" && m.repo !== null && "lang" in m.repo],
+      [{ "repo.stars": { $not: { $gt: 100 } } }, (m) => !(typeof m.repo?.stars === "number" && m.repo.stars > 100)],
+      [{ price: { $exists: false }, "repo.lang": { $ne: "go" } }, (m) => !("price" in m) && m.repo?.lang !== "go"],
+    ];
+    const answers = [];
+    for (const [filter, keep] of cases) {
+      const got = (await col.search([0, 1], { k: 200, filter })).map((h) => h.id).sort();
+      const want = Array.from({ length: 200 }, (_, i) => i)
+        .filter((i) => keep(metadata(i)))
+        .map((i) => `r${i}`)
+        .sort();
+      answers.push({ n: want.length, same: JSON.stringify(got) === JSON.stringify(want) });
+    }
+    const bad = await col.search([0, 1], { filter: { price: { $not: 5 } } }).then(
+      () => "ok",
+      (e) => `${e.code}: ${e.message}`,
+    );
+    await db.close();
+    return { answers, bad };
+  });
+  for (const a of out.answers) assert.ok(a.same && a.n > 0 && a.n < 200, JSON.stringify(out.answers));
+  assert.match(out.bad, /^INVALID_ARGUMENT: filter\.price\.\$not: expected an operator object/);
+});
+
 test("get, delete, count, ids, threshold and generated ids", async () => {
   const out = await page.evaluate(async () => {
     const db = await quiver.open({ name: "crud" });
