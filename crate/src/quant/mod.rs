@@ -183,7 +183,7 @@ impl Codes {
     /// learnt from none): then later rows may lie outside what was learnt, and an index
     /// should [`Codes::build`] anew from its rows.
     pub fn stale(&self) -> bool {
-        self.len() > 0 && self.len() >= 2 * self.trained_on
+        !self.is_empty() && self.len() >= 2 * self.trained_on
     }
 
     /// Codes a new slot at the end.

@@ -215,9 +215,9 @@ fn binary_estimates_stay_within_their_bound() {
                 err += (key - exact) as f64;
             }
         }
-        // The bound is ε0 standard deviations of the estimator's error, so a one-sided
-        // Gaussian tail's share (about 3% for ε0 = 1.9) lies above it.
-        assert!(over * 25 <= total, "{metric:?}: {over} of {total} above the bound");
+        // The bound is ε0 spreads of the estimator's error, so a one-sided Gaussian
+        // tail's share lies above it.
+        assert!(over * 100 <= total, "{metric:?}: {over} of {total} above the bound");
         // Unbiased: the errors' mean is small beside the keys' spread.
         assert!(
             (err / total as f64).abs() < 0.02,
@@ -381,12 +381,12 @@ fn query_forms() {
     let (mut tf, mut ti) = (0f64, 0f64);
     for q in &queries {
         let t = Instant::now();
-        let fq = c.query(q);
-        let kf: Vec<f32> = (0..rows.len()).map(|s| black_box(c.key(&fq, s))).collect();
+        let fq = c.key_f32(q);
+        let kf: Vec<f32> = (0..rows.len()).map(|s| black_box(fq(s))).collect();
         tf += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let iq = c.query_i8(q);
-        let ki: Vec<f32> = (0..rows.len()).map(|s| black_box(c.key_i8(&iq, s))).collect();
+        let iq = c.query(q);
+        let ki: Vec<f32> = (0..rows.len()).map(|s| black_box(c.key(&iq, s))).collect();
         ti += t.elapsed().as_secs_f64();
         for (s, r) in rows.iter().enumerate() {
             let e = exact_key(metric, q, r);
