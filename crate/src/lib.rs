@@ -17,6 +17,7 @@ pub mod filter;
 pub mod index;
 pub mod kernels;
 pub mod metric;
+pub mod quant;
 pub mod segment;
 pub mod store;
 pub mod vector;
