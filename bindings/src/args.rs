@@ -103,7 +103,7 @@ pub fn records<'a>(
         let vector = &vectors[offset..offset + len as usize];
         offset += len as usize;
         batch.push(Record {
-            id: string(id, i, "id")?,
+            id: string(id, i, "id")?.ok_or_else(|| Error::invalid(format!("records[{i}].id: must be a string")))?,
             vector,
             metadata: Some(metadata),
             text: string(text, i, "text")?,
@@ -148,8 +148,8 @@ mod tests {
     fn columns_become_records_and_their_faults_are_named() {
         let vectors = [1.0, 2.0, 3.0, 4.0, 5.0];
         let metadata = || Some(r#"[{"x": 1}, null]"#.to_owned());
-        let batch = records(r#"["a", null]"#, &vectors, &[2, 3], metadata(), None).unwrap();
-        assert_eq!((batch[0].id.as_deref(), batch[1].id.as_deref()), (Some("a"), None));
+        let batch = records(r#"["a", "b"]"#, &vectors, &[2, 3], metadata(), None).unwrap();
+        assert_eq!((batch[0].id.as_str(), batch[1].id.as_str()), ("a", "b"));
         assert_eq!(batch[1].vector, &vectors[2..]);
         assert_eq!(batch[0].metadata, Some(serde_json::json!({"x": 1})));
         assert_eq!(
@@ -163,6 +163,10 @@ mod tests {
         assert_eq!(
             message(records("[1, null]", &vectors, &[2, 3], None, None)),
             "records[0].id: must be a string"
+        );
+        assert_eq!(
+            message(records(r#"["a", null]"#, &vectors, &[2, 3], None, None)),
+            "records[1].id: must be a string"
         );
     }
 

@@ -294,7 +294,7 @@ impl Db {
     }
 
     /// Upserts a batch. Vectors lie back to back in `vectors`, `lengths[i]` floats each;
-    /// `ids` is a JSON array of strings or nulls (null: generate one); `metadata` and
+    /// `ids` is a JSON array of strings (the page made any the caller left out); `metadata` and
     /// `texts`, when given, are JSON arrays of the same length. Columns rather than
     /// one array of objects: parsing a thousand small maps per batch showed up in
     /// profiles. Returns how many records the collection holds after the write.

@@ -45,7 +45,7 @@ fn load(base: &[f32], first: usize, dim: usize, metric: Metric) -> (Database, f6
             .chunks_exact(dim)
             .zip(&ids)
             .map(|(v, id)| Record {
-                id: Some(id.clone()),
+                id: id.clone(),
                 vector: v,
                 ..Default::default()
             })

@@ -27,10 +27,11 @@ pub const MAX_ID_BYTES: usize = 512;
 /// Largest `ef` a search accepts: past the rows a collection holds it only costs memory.
 pub const MAX_EF: usize = 100_000;
 
-/// A record to upsert. Without an id, one is generated.
+/// A record to upsert. Its id is the caller's: quiver makes ids in one place, the page
+/// (`js/ids.js`), which must know a record's id to route it to the worker it hashes to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Record<'a> {
-    pub id: Option<String>,
+    pub id: String,
     pub vector: &'a [f32],
     pub metadata: Option<Value>,
     pub text: Option<String>,
@@ -546,7 +547,7 @@ impl Database {
             .map(|s| {
                 let metadata = s.metadata.as_deref().map(serde_json::from_str).transpose();
                 Ok(Record {
-                    id: Some(s.id.clone()),
+                    id: s.id.clone(),
                     vector: &s.vector,
                     metadata: metadata.map_err(|e| Error::new(Code::Storage, format!("staged.metadata: {e}")))?,
                     text: s.text.clone(),
@@ -604,27 +605,20 @@ impl Database {
         Ok(ids)
     }
 
-    /// Checks every record of a batch and settles its ids (generating missing ones) and
-    /// serialised metadata; touches nothing.
+    /// Checks every record of a batch and settles its ids and serialised metadata;
+    /// touches nothing.
     fn validate(&mut self, name: &str, records: &mut [Record]) -> Result<Valid> {
         let Settings { key, dim, metric, .. } = self.load(name)?.settings;
         let mut ids = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());
-        let mut next = self.store.clock();
         for (i, r) in records.iter_mut().enumerate() {
             check_vector(r.vector, dim, metric, || format!("records[{i}].vector"))?;
-            ids.push(match &r.id {
-                Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
-                    return Err(Error::invalid(format!(
-                        "records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes"
-                    )))
-                }
-                Some(id) => id.clone(),
-                None => {
-                    next += 1;
-                    format!("{}-{next:x}", self.store.site())
-                }
-            });
+            if r.id.is_empty() || r.id.len() > MAX_ID_BYTES {
+                return Err(Error::invalid(format!(
+                    "records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes"
+                )));
+            }
+            ids.push(std::mem::take(&mut r.id));
             metas.push(match r.metadata.take() {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(m)) => {

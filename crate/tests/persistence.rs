@@ -15,7 +15,7 @@ fn records(vectors: &[Vec<f32>]) -> Vec<Record<'_>> {
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
-            id: Some(format!("r{i}")),
+            id: format!("r{i}"),
             vector: v,
             metadata: (i % 2 == 0).then(|| json!({"i": i})),
             text: (i % 3 == 0).then(|| format!("text {i}")),
@@ -112,7 +112,7 @@ fn running_out_of_space_is_quota_exceeded_and_leaves_the_collection_as_it_was() 
     let batch = |b: usize| -> Vec<Record> {
         (0..100)
             .map(|j| Record {
-                id: Some(format!("{b}-{j}")),
+                id: format!("{b}-{j}"),
                 vector: &v,
                 ..Default::default()
             })
@@ -148,7 +148,7 @@ fn many_collections_stay_correct_through_a_small_lru() {
             .iter()
             .enumerate()
             .map(|(i, v)| Record {
-                id: Some(format!("{c}-{i}")),
+                id: format!("{c}-{i}"),
                 vector: v,
                 ..Default::default()
             })
@@ -187,7 +187,7 @@ fn a_dropped_collection_is_gone_and_its_name_free_again() {
         db.upsert(
             name,
             vec![Record {
-                id: Some("a".into()),
+                id: "a".into(),
                 vector: &v,
                 ..Default::default()
             }],
@@ -393,7 +393,7 @@ fn a_database_without_vectors_counts_its_search_copies_against_max_bytes() {
             .into_iter()
             .enumerate()
             .map(|(i, r)| Record {
-                id: Some(format!("{written}-{i}")),
+                id: format!("{written}-{i}"),
                 ..r
             })
             .collect();

@@ -60,7 +60,7 @@ fn fill(db: &mut Database, name: &str, dim: usize, n: usize, metric: Metric, see
         .iter()
         .enumerate()
         .map(|(i, (id, v))| Record {
-            id: Some(id.clone()),
+            id: id.clone(),
             vector: v,
             metadata: Some(json!({"parity": i % 2, "bucket": i % 7})),
             text: None,
@@ -197,7 +197,7 @@ fn dotted_not_and_exists_filter_equals_brute_force() {
         .iter()
         .zip(&meta)
         .map(|((id, v), (_, m))| Record {
-            id: Some(id.clone()),
+            id: id.clone(),
             vector: v,
             metadata: Some(m.clone()),
             text: None,
@@ -327,7 +327,7 @@ fn updates_and_deletes_are_seen_by_search_count_and_get() {
     db.upsert(
         "c",
         vec![Record {
-            id: Some("v00020".into()),
+            id: "v00020".into(),
             vector: &v,
             metadata: None,
             text: Some("moved".into()),
@@ -355,60 +355,13 @@ fn updates_and_deletes_are_seen_by_search_count_and_get() {
     db.upsert(
         "c",
         vec![Record {
-            id: Some("v00003".into()),
+            id: "v00003".into(),
             vector: &v,
             ..Default::default()
         }],
     )
     .unwrap();
     assert_eq!(db.count("c").unwrap(), 49);
-}
-
-#[test]
-fn generated_ids_are_unique_and_stable_across_reopen() {
-    let dir = std::env::temp_dir().join(format!("quiver-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ids.db");
-    let _ = std::fs::remove_file(&path);
-    let v = [1.0f32, 2.0];
-    let mut first = {
-        let mut db = Database::open(&path, "a1").unwrap();
-        db.create_collection("c", 2, Metric::Dot).unwrap();
-        db.upsert(
-            "c",
-            vec![
-                Record {
-                    vector: &v,
-                    ..Default::default()
-                },
-                Record {
-                    vector: &v,
-                    ..Default::default()
-                },
-            ],
-        )
-        .unwrap()
-    };
-    let mut db = Database::open(&path, "other-site-ignored").unwrap();
-    assert_eq!(db.site(), "a1");
-    assert_eq!(db.collection("c").unwrap().dim, 2);
-    first.extend(
-        db.upsert(
-            "c",
-            vec![Record {
-                vector: &v,
-                ..Default::default()
-            }],
-        )
-        .unwrap(),
-    );
-    let mut unique = first.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 3, "{first:?}");
-    assert_eq!(db.count("c").unwrap(), 3);
-    assert_eq!(db.store().integrity_check().unwrap(), "ok");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -422,7 +375,7 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
     let zero = [0.0f32; 3];
     let big = json!({"blob": "x".repeat(70_000)});
     let rec = |v: &'static [f32]| Record {
-        id: Some("new".into()),
+        id: "new".into(),
         vector: v,
         ..Default::default()
     };
@@ -470,7 +423,7 @@ fn bad_input_is_rejected_with_a_code_naming_the_field_and_changes_nothing() {
         ),
         (
             vec![Record {
-                id: Some(String::new()),
+                id: String::new(),
                 ..rec(leak(&ok))
             }],
             Code::InvalidArgument,
@@ -548,7 +501,7 @@ proptest! {
             } else {
                 // Offset keeps cosine vectors non-zero.
                 let v: Vec<f32> = raw[..dim].iter().map(|x| *x as f32 / 10.0 + 0.05).collect();
-                db.upsert("c", vec![Record { id: Some(id.clone()), vector: &v, ..Default::default() }]).unwrap();
+                db.upsert("c", vec![Record { id: id.clone(), vector: &v, ..Default::default() }]).unwrap();
                 live.insert(id, v);
             }
         }
@@ -619,7 +572,7 @@ fn staging_validates_and_writes_nothing_until_committed() {
     db.create_collection("c", 3, Metric::Dot).unwrap();
     let good = [1.0, 2.0, 3.0];
     let record = |id: &str, vector: &'static [f32]| Record {
-        id: Some(id.into()),
+        id: id.into(),
         vector,
         ..Default::default()
     };
@@ -643,7 +596,7 @@ fn staging_validates_and_writes_nothing_until_committed() {
     db.upsert(
         "c",
         vec![Record {
-            id: Some("a".into()),
+            id: "a".into(),
             vector: &good,
             ..Default::default()
         }],

@@ -88,7 +88,7 @@ fn fill(db: &mut Database, ids: impl Iterator<Item = usize>) {
     let records = vectors
         .iter()
         .map(|(i, v)| Record {
-            id: Some(format!("r{i}")),
+            id: format!("r{i}"),
             vector: v,
             metadata: (i % 3 == 0).then(|| json!({"i": i, "tag": format!("t{}", i % 5)})),
             text: None,
@@ -144,7 +144,7 @@ fn a_collection_loads_from_its_segment_plus_the_changes_since() {
     db.upsert(
         "c",
         vec![Record {
-            id: Some("r5".into()),
+            id: "r5".into(),
             vector: &vector(77, DIM),
             metadata: Some(json!({"new": true})),
             text: None,
@@ -269,7 +269,7 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused_untouched() {
     db.upsert(
         "c",
         vec![Record {
-            id: Some("c".into()),
+            id: "c".into(),
             vector: &[0.5, 0.5],
             metadata: None,
             text: None,
