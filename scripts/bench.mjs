@@ -112,8 +112,11 @@ function table(rows) {
     "config",
     "recall_at_10",
     "recall_at_10_gt",
+    "recall_at_5",
+    "ef",
     "p50_ms",
     "p95_ms",
+    "p99_ms",
     "p50_us",
     "p95_us",
     "qps",
@@ -122,6 +125,8 @@ function table(rows) {
     "bytes_per_vector",
     "raw_bytes_per_vector",
     "memory_mib",
+    "build_s",
+    "open_s",
   ].filter((c) => rows.some((r) => r[c] !== undefined));
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
@@ -440,7 +445,78 @@ async function runStorage(sets) {
   return { rows, ratios, browser };
 }
 
-const suites = { core: runCore, workers: runWorkers, storage: runStorage };
+/**
+ * The ann suite's synthetic set: `n` points clustered around the real rows (each a
+ * random row of `centres` plus N(0, 0.03) in every component, renormalised, so a
+ * point's cosine to its centre is about 0.86, as close as real neighbours here are),
+ * and `q` queries drawn the same way, with their exact top 10 by cosine computed here.
+ * Clustered rather than jittered copies: no point has a near-duplicate by design.
+ */
+function clusteredSet(centres, dim, n, q, seed) {
+  const r = gaussian(seed);
+  const count = centres.length / dim;
+  let s = seed;
+  const pick = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % count;
+  const draw = (out, i) => {
+    const c = pick();
+    const v = new Float32Array(dim);
+    for (let j = 0; j < dim; j++) v[j] = centres[c * dim + j] + 0.03 * r();
+    out.set(normalise(v), i * dim);
+  };
+  const base = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) draw(base, i);
+  const queries = new Float32Array(q * dim);
+  for (let i = 0; i < q; i++) draw(queries, i);
+  const gt = Array.from({ length: q }, (_, qi) => jsSearch(base, dim, queries.subarray(qi * dim, (qi + 1) * dim), 10));
+  return { base, queries, gt };
+}
+
+async function runAnn(sets) {
+  const dim = 384;
+  const real = sets.find((d) => d.size === "20k");
+  const real20k = new Float32Array(readFileSync(join(outDir, `${real.file}.base.f32`)).buffer.slice(0));
+  const n = Number(arg("--ann-n") ?? 100_000);
+  const file = `clustered-${n / 1000}k`;
+  const synth = clusteredSet(real20k, dim, n, 100, 11);
+  writeFileSync(join(outDir, `${file}.base.f32`), synth.base);
+  writeFileSync(join(outDir, `${file}.queries.f32`), synth.queries);
+  const about = real.gt ? "code-minilm-20k rows" : "the synthetic 20k";
+  const ann = [
+    { dataset: { ...real, n: 20000 }, gt: real.gt },
+    {
+      dataset: {
+        name: `clustered-${n / 1000}k (synthetic, around ${about})`,
+        n,
+        dim,
+        metric: "cosine",
+        base: `/bench-data/${file}.base.f32`,
+        queries: `/bench-data/${file}.queries.f32`,
+      },
+      gt: synth.gt,
+    },
+  ].filter((d) => d.gt);
+  const efs = [16, 32, 64, 128, 256];
+  const { rows, browser } = await inBrowser(async (b, url) => {
+    const rows = [];
+    for (const { dataset, gt } of ann) rows.push(...(await inPage(b, url, "ann", { dataset: { ...dataset, gt: undefined }, gt, efs })));
+    return rows;
+  });
+  const ratios = {};
+  for (const { dataset } of ann) {
+    const of = rows.filter((r) => r.dataset === dataset.name);
+    const flat = of.find((r) => r.config.startsWith("flat"));
+    const graph = of.filter((r) => r.ef !== undefined);
+    const at = (floor) => Math.max(...graph.filter((r) => r.recall_at_10 >= floor).map((r) => r.qps));
+    const tag = dataset.n >= 100_000 ? `${dataset.n / 1000}k` : "20k";
+    ratios[`hnsw_vs_flat_qps_at_095_${tag}`] = at(0.95) / flat.qps;
+    ratios[`hnsw_vs_flat_qps_at_099_${tag}`] = at(0.99) / flat.qps;
+    const reopened = of.find((r) => r.open_s !== undefined);
+    ratios[`hnsw_open_vs_build_${tag}`] = reopened.open_s / reopened.build_s;
+  }
+  return { rows, ratios, browser };
+}
+
+const suites = { core: runCore, workers: runWorkers, storage: runStorage, ann: runAnn };
 if (only !== null && !suites[only]) {
   console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);
