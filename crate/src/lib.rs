@@ -20,6 +20,7 @@ pub mod metric;
 pub mod quant;
 pub mod segment;
 pub mod store;
+pub mod sync;
 pub mod vector;
 
 pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
