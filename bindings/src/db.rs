@@ -400,7 +400,11 @@ impl Db {
         let (hits, vectors) = self.db()?.candidates(collection, query, &opts).map_err(to_js)?;
         let out = js_sys::Object::new();
         js_sys::Reflect::set(&out, &"hits".into(), &hits_json(&hits).to_string().into())?;
-        js_sys::Reflect::set(&out, &"vectors".into(), &js_sys::Float32Array::from(&vectors[..]).into())?;
+        js_sys::Reflect::set(
+            &out,
+            &"vectors".into(),
+            &js_sys::Float32Array::from(&vectors[..]).into(),
+        )?;
         Ok(out)
     }
 
