@@ -4,7 +4,7 @@
 // a tab that does not lead a shared database reaches the leading tab's coordinator
 // through tabs.js, with the same methods and arguments.
 import { QuiverError } from "./errors.js";
-import { compareIds, mergeTopK } from "./partitions.js";
+import { compareIds, fuseRanks, mergeTopK } from "./partitions.js";
 import { Placements, upsertArgs } from "./placement.js";
 import { twoPhase, renumber } from "./two-phase.js";
 import { invalid } from "./validate.js";
@@ -249,11 +249,63 @@ export class Coordinator {
     });
   }
 
-  /** The k closest records to `q`, merged over the collection's workers. */
-  async search(name, q, { k, text }, cancel = []) {
+  /**
+   * The k closest records to `q`, merged over the collection's workers; fused with a
+   * keyword ranking when `opts.hybrid` says so, picked for diversity when `opts.mmr` does.
+   */
+  async search(name, q, opts, cancel = []) {
     const c = await this.placements.get(name);
-    const lists = await this.#searchOwners(c, "search", q, text, cancel);
-    return mergeTopK(lists, k, c.settings.metric !== "euclidean");
+    if (opts.hybrid) return this.#hybrid(c, q, opts, cancel);
+    if (opts.mmr) return this.#mmr(c, q, opts);
+    const lists = await this.#searchOwners(c, "search", q, opts.text, cancel);
+    return mergeTopK(lists, opts.k, c.settings.metric !== "euclidean");
+  }
+
+  /**
+   * The k records whose text best matches `words` by BM25, merged over the
+   * collection's workers. Each worker scores with its own file's term statistics.
+   */
+  async searchText(name, words, { k, text }) {
+    const c = await this.placements.get(name);
+    return mergeTopK(await this.#textOwners(c, words, text), k, true);
+  }
+
+  #textOwners(c, words, options) {
+    const request = { collection: c.settings.name, text: words, options };
+    return Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "searchText", request).then(JSON.parse)));
+  }
+
+  /**
+   * Hybrid search: every owner's top fetchK by vector and by BM25, each ranking merged
+   * over the whole collection first, so that ranks are the collection's, and fused here
+   * by their ranks (fuseRanks): fusing per worker would rank each worker's best first.
+   */
+  async #hybrid(c, q, { k, hybrid }, cancel) {
+    const { words, weight, rrfK, fetchK, vector, keyword } = hybrid;
+    const [byVector, byText] = await Promise.all([this.#searchOwners(c, "search", q, vector, cancel), this.#textOwners(c, words, keyword)]);
+    return fuseRanks(mergeTopK(byVector, fetchK, c.settings.metric !== "euclidean"), mergeTopK(byText, fetchK, true), { k, weight, rrfK });
+  }
+
+  /**
+   * MMR: every owner's fetchK nearest with their vectors, merged into the collection's
+   * fetchK nearest, then picked from by one worker's core (MMR is not decomposable:
+   * picking per worker would keep near-duplicates held by different workers).
+   */
+  async #mmr(c, q, { k, mmr }) {
+    const { name, dim, metric } = c.settings;
+    const owners = this.placements.owners(c);
+    const parts = await Promise.all(owners.map((w) => this.pool.call(w, "candidates", { collection: name, query: q, options: mmr.candidates })));
+    const lists = parts.map(({ hits, vectors }) => JSON.parse(hits).map((hit, j) => ({ ...hit, vector: vectors.subarray(j * dim, (j + 1) * dim) })));
+    const merged = mergeTopK(lists, mmr.fetchK, metric !== "euclidean");
+    if (merged.length === 0) return [];
+    const vectors = new Float32Array(merged.length * dim);
+    merged.forEach((hit, j) => vectors.set(hit.vector, j * dim));
+    const scores = Float32Array.from(merged, (hit) => hit.score);
+    const picks = await this.pool.call(owners[0], "mmr", { metric, vectors, scores, k, lambda: mmr.lambda }, [vectors.buffer, scores.buffer]);
+    return Array.from(picks, (i) => {
+      const { vector: _vector, ...hit } = merged[i];
+      return hit;
+    });
   }
 
   /** One result list per query of `packed` (the queries back to back). */

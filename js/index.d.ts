@@ -21,6 +21,8 @@ export declare const codes: readonly ErrorCode[];
 export declare const limits: {
   /** Largest k a search accepts (10,000). */
   readonly maxK: number;
+  /** Most candidates a hybrid or MMR search fetches, its fetchK (10,000). */
+  readonly maxFetchK: number;
   /** Largest vector dimension a collection accepts (65,536). */
   readonly maxDim: number;
   /** Longest id, in UTF-8 bytes (512). */
@@ -140,9 +142,53 @@ export interface SearchOptions {
   timeout?: number;
 }
 
+/** How a hybrid search fuses its vector and keyword rankings (reciprocal rank fusion). */
+export interface HybridOptions {
+  /** 0..1, default 0.5: the vector ranking's share; the keyword ranking has the rest. */
+  weight?: number;
+  /** RRF's rank constant, 1..10000, default 60: larger flattens the top ranks' lead. */
+  k?: number;
+  /** How deep each ranking goes, k..10000, default min(4k, 10000). */
+  fetchK?: number;
+}
+
+/** Maximal marginal relevance: k diverse results among the fetchK nearest. */
+export interface MmrOptions {
+  /** 0..1, default 0.5: 1 is plain search, lower favours results unlike those picked. */
+  lambda?: number;
+  /** Candidates picked from, k..10000, default min(4k, 10000). */
+  fetchK?: number;
+}
+
+/** Options of `col.search`: a vector search, hybrid with `text`, or diversified with `mmr`. */
+export type CollectionSearchOptions = SearchOptions &
+  (
+    | { text?: undefined; hybrid?: undefined; mmr?: undefined }
+    | {
+        /** Words to match by BM25 and fuse with the vector ranking; `score` is then the fused score. */
+        text: string;
+        hybrid?: HybridOptions;
+        mmr?: undefined;
+      }
+    | { text?: undefined; hybrid?: undefined; mmr: MmrOptions }
+  );
+
+/** Options of `col.searchText`. */
+export interface TextSearchOptions {
+  /** 1..10000, default 10. */
+  k?: number;
+  filter?: Filter;
+  signal?: AbortSignal;
+  timeout?: number;
+}
+
 export interface Hit {
   id: string;
-  /** Cosine similarity or dot product (higher is closer), or Euclidean distance (lower is closer). */
+  /**
+   * Cosine similarity or dot product (higher is closer), or Euclidean distance (lower is
+   * closer); for a hybrid search the fused RRF score, and for searchText BM25 (higher
+   * is better).
+   */
   score: number;
   metadata: Metadata | null;
 }
@@ -176,8 +222,10 @@ export declare class Collection {
   readonly index: IndexKind;
   /** Inserts or replaces records in one transaction; returns their ids. */
   upsert(records: UpsertRecord | UpsertRecord[]): Promise<string[]>;
-  /** The k closest records, best first. */
-  search(query: Vector, options?: SearchOptions): Promise<Hit[]>;
+  /** The k closest records, best first; hybrid with `text`, diversified with `mmr`. */
+  search(query: Vector, options?: CollectionSearchOptions): Promise<Hit[]>;
+  /** The k records whose text best matches `text` by BM25 (score: BM25, higher is better). */
+  searchText(text: string, options?: TextSearchOptions): Promise<Hit[]>;
   /** One result list per query, in order; much faster than a loop of searches. */
   searchMany(queries: Vector[], options?: SearchOptions): Promise<Hit[][]>;
   get(id: string): Promise<StoredRecord | null>;

@@ -9,7 +9,19 @@ import { Coordinator } from "./coordinator.js";
 import { canShareTabs, claim, Leader, Follower, remote } from "./tabs.js";
 import { limits } from "./protocol.js";
 import { newRecordId, newSite } from "./ids.js";
-import { invalid, checkName, checkInteger, checkIndex, toVector, metadataText, searchOptions, checkCancel } from "./validate.js";
+import {
+  invalid,
+  checkName,
+  checkInteger,
+  checkIndex,
+  toVector,
+  metadataText,
+  searchOptions,
+  plainSearchOptions,
+  textOptions,
+  checkWords,
+  checkCancel,
+} from "./validate.js";
 
 export { QuiverError, codes, limits };
 
@@ -240,7 +252,7 @@ export class Database {
   /**
    * Searches several shards at once: the k closest records among all of them, best
    * first, each hit naming its `shard`. The shards must share dim and metric.
-   * Options as for {@link Collection#search}.
+   * Options as for {@link Collection#search}, but for `text`, `hybrid` and `mmr`.
    * @param {string[]} shards
    */
   search(shards, query, options = {}) {
@@ -248,7 +260,7 @@ export class Database {
       const engine = this._engine();
       if (!Array.isArray(shards) || shards.length === 0) throw invalid("shards: must be a non-empty array of shard ids");
       shards.forEach((id, i) => checkName(id, `shards[${i}]`));
-      const opts = searchOptions(options);
+      const opts = plainSearchOptions(options, "db.search");
       const q = toVector(query, "query");
       return cancellable(() => engine.searchShards(shards, q, opts), options.signal, options.timeout);
     });
@@ -410,6 +422,10 @@ export class Collection {
    * The k records closest to `query`, best first: `[{id, score, metadata}]`.
    * `score` is the cosine similarity or dot product (higher is closer) or the
    * Euclidean distance (lower is closer); `threshold` bounds it the same way.
+   * With `text` (and `hybrid: {weight, k, fetchK}`), the vector ranking is fused with
+   * the BM25 ranking of the records' texts by reciprocal rank fusion, and `score` is
+   * the fused score; with `mmr: {lambda, fetchK}`, k of the fetchK closest are picked
+   * by maximal marginal relevance, keeping their scores.
    * `signal` (an AbortSignal) cancels it with ABORTED; after `timeout` ms it fails
    * with TIMEOUT.
    */
@@ -423,6 +439,20 @@ export class Collection {
   }
 
   /**
+   * The k records whose text best matches `text` (any of its words) by BM25, best
+   * first: `[{id, score, metadata}]`, `score` being BM25 (positive, higher better).
+   * Options: `k`, `filter`, `signal`, `timeout`.
+   */
+  searchText(text, options = {}) {
+    return guard(() => {
+      const engine = this.#db._engine();
+      checkWords(text, "text");
+      const opts = textOptions(options);
+      return cancellable(() => engine.searchText(this.name, text, opts), options.signal, options.timeout);
+    });
+  }
+
+  /**
    * Answers many queries in one call: one result list per query, in order. Each
    * worker scores a tile of its rows against every query while the tile is in cache,
    * so a batch costs far less than the same searches one by one.
@@ -431,7 +461,7 @@ export class Collection {
     return guard(() => {
       const engine = this.#db._engine();
       if (!Array.isArray(queries)) throw invalid("queries: must be an array of vectors");
-      const opts = searchOptions(options);
+      const opts = plainSearchOptions(options, "col.searchMany");
       if (queries.length === 0) return Promise.resolve([]);
       const packed = new Float32Array(queries.length * this.dim);
       queries.forEach((v, i) => {

@@ -37,3 +37,25 @@ export function mergeTopK(lists, k, higherIsCloser) {
   all.sort((a, b) => sign * (a.score - b.score) || compareIds(a.id, b.id));
   return all.length > k ? all.slice(0, k) : all;
 }
+
+/**
+ * Reciprocal rank fusion (Cormack, Clarke & Büttcher 2009) of a vector ranking and a
+ * keyword ranking, each best first over the whole collection: a record scores
+ * `weight / (rrfK + its vector rank) + (1 - weight) / (rrfK + its keyword rank)`, ranks
+ * from 1, a ranking it is missing from adding nothing. The best `k`, best first, ties
+ * by id; each hit's `score` is its fused score.
+ */
+export function fuseRanks(byVector, byText, { k, weight, rrfK }) {
+  const fused = new Map();
+  const add = (list, w) =>
+    list.forEach((hit, i) => {
+      const entry = fused.get(hit.id) ?? { id: hit.id, score: 0, metadata: hit.metadata };
+      entry.score += w / (rrfK + i + 1);
+      fused.set(hit.id, entry);
+    });
+  add(byVector, weight);
+  add(byText, 1 - weight);
+  const all = [...fused.values()];
+  all.sort((a, b) => b.score - a.score || compareIds(a.id, b.id));
+  return all.slice(0, k);
+}

@@ -30,6 +30,8 @@ export const limits = Object.freeze({
   maxK: 10_000,
   /** Largest ef (candidates a graph search keeps) a search accepts. */
   maxEf: 100_000,
+  /** Most candidates a hybrid or MMR search fetches (its fetchK). */
+  maxFetchK: 10_000,
   /** Largest vector dimension a collection accepts. */
   maxDim: 65_536,
   /** Longest id, in UTF-8 bytes. */
@@ -72,6 +74,9 @@ export const OPS = Object.freeze({
   forget: "{batch?} -> how many decisions were forgotten",
   search: "{collection, query: Float32Array, options: JSON {k, filter, threshold, ef}} -> JSON [{id, score, metadata}]",
   searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
+  searchText: "{collection, text, options: JSON {k, filter}} -> JSON [{id, score: BM25, metadata}]",
+  candidates: "{collection, query: Float32Array, options: JSON} -> {hits: JSON [hit], vectors: Float32Array, prepared, back to back}",
+  mmr: "{metric, vectors: Float32Array, scores: Float32Array, k, lambda} -> Uint32Array: the picks' positions, in order",
   searchShards: "{names, query, options: JSON} -> [JSON [hit]], one list a collection",
   get: "{collection, ids: [id]} -> JSON [{id, vector, metadata, text} | null]",
   delete: "{collection, ids: [id]} -> how many existed",

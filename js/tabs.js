@@ -67,6 +67,7 @@ const FORWARDED = {
   upsert: 2,
   search: 3,
   searchMany: 3,
+  searchText: 3,
   get: 2,
   delete: 2,
   count: 1,

@@ -110,20 +110,88 @@ export function metadataText(m, i) {
   return jsonText(m, "INVALID_METADATA", field);
 }
 
-/** Search options as the core reads them (JSON text), checked for what JSON cannot carry. */
+/** A filter as JSON text ("null" for none), checked for what JSON cannot carry. */
+function filterText(filter) {
+  if (filter === undefined || filter === null) return "null";
+  if (typeof filter !== "object" || Array.isArray(filter)) throw invalid(`filter: must be an object, got ${show(filter)}`);
+  return jsonText(filter, "INVALID_ARGUMENT", "filter");
+}
+
+/** An object of options named `field` ({} when not given). */
+function optionObject(value, field) {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw invalid(`${field}: must be an object, got ${show(value)}`);
+  return value;
+}
+
+/** A number from 0 to 1. */
+function checkUnit(value, field) {
+  if (!(typeof value === "number" && value >= 0 && value <= 1)) throw invalid(`${field}: must be a number from 0 to 1, got ${show(value)}`);
+  return value;
+}
+
+/** The words of a keyword search: a string holding more than whitespace. */
+export function checkWords(text, field) {
+  if (typeof text !== "string" || text.trim() === "") throw invalid(`${field}: must be a string holding a word to search for, got ${show(text)}`);
+  return text;
+}
+
+/** How many candidates a re-ranking search fetches: `k` or more, 4k when not given. */
+function fetchK(value, k, field) {
+  if (value === undefined) return Math.min(4 * k, limits.maxFetchK);
+  if (Number.isInteger(value) && value < k) throw invalid(`${field}: must be at least k (${k}), got ${value}`);
+  return checkInteger(value, field, k, limits.maxFetchK);
+}
+
+/**
+ * Search options as the core reads them (JSON text `text`), checked for what JSON
+ * cannot carry. With words to match (`text`, tuned by `hybrid`), also `hybrid`: what
+ * each owner is asked (`vector` and `keyword` options, `fetchK` of each) and how the
+ * two rankings are fused; with `mmr`, what its candidates are fetched with and picked by.
+ */
 export function searchOptions(options) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { k = 10, filter, threshold, ef } = options;
+  const { k = 10, filter, threshold, ef, text, hybrid, mmr } = options;
   checkInteger(k, "k", 1, limits.maxK);
   if (ef !== undefined) checkInteger(ef, "ef", 1, limits.maxEf);
   if (threshold !== undefined && !(typeof threshold === "number" && Number.isFinite(threshold))) {
     throw invalid(`threshold: must be a finite number, got ${show(threshold)}`);
   }
-  if (filter !== undefined && filter !== null && (typeof filter !== "object" || Array.isArray(filter))) {
-    throw invalid(`filter: must be an object, got ${show(filter)}`);
+  const where = filterText(filter);
+  const core = (n) => `{"k":${n},"filter":${where},"threshold":${threshold ?? null},"ef":${ef ?? null}}`;
+  const out = { k, text: core(k) };
+  if (text !== undefined || hybrid !== undefined) {
+    if (mmr !== undefined) throw invalid("mmr: cannot be combined with text or hybrid: a search is either hybrid or diversified by MMR");
+    checkWords(text, "text");
+    const { weight = 0.5, k: rrfK = 60, fetchK: n } = optionObject(hybrid, "hybrid");
+    checkUnit(weight, "hybrid.weight");
+    checkInteger(rrfK, "hybrid.k", 1, limits.maxK);
+    const fetched = fetchK(n, k, "hybrid.fetchK");
+    out.hybrid = { words: text, weight, rrfK, fetchK: fetched, vector: core(fetched), keyword: `{"k":${fetched},"filter":${where}}` };
   }
-  const filterText = filter === undefined || filter === null ? "null" : jsonText(filter, "INVALID_ARGUMENT", "filter");
-  return { k, text: `{"k":${k},"filter":${filterText},"threshold":${threshold ?? null},"ef":${ef ?? null}}` };
+  if (mmr !== undefined) {
+    const { lambda = 0.5, fetchK: n } = optionObject(mmr, "mmr");
+    checkUnit(lambda, "mmr.lambda");
+    const fetched = fetchK(n, k, "mmr.fetchK");
+    out.mmr = { lambda, fetchK: fetched, candidates: core(fetched) };
+  }
+  return out;
+}
+
+/** Search options for a call that takes neither words nor MMR (`call` names it). */
+export function plainSearchOptions(options, call) {
+  const opts = searchOptions(options);
+  const extra = ["text", "hybrid", "mmr"].find((key) => options[key] !== undefined);
+  if (extra) throw invalid(`${extra}: ${call} does not take it; col.search does`);
+  return opts;
+}
+
+/** Options of a keyword search, `{k, filter}`, as the core reads them (JSON `text`). */
+export function textOptions(options) {
+  if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+  const { k = 10, filter } = options;
+  checkInteger(k, "k", 1, limits.maxK);
+  return { k, text: `{"k":${k},"filter":${filterText(filter)}}` };
 }
 
 /** A search's `signal` and `timeout`, checked. */

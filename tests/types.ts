@@ -17,6 +17,20 @@ const hits: Hit[] = await col.search([1, 0, 0], { k: 5, filter: { lang: { $in: [
 const nested: Hit[] = await col.search([1, 0, 0], {
   filter: { "repo.lang": "rust", license: { $exists: false }, $or: [{ price: { $not: { $gt: 5, $exists: true } } }] },
 });
+const byWords: Hit[] = await col.searchText("parse_json", { k: 5, filter: { lang: "rust" }, timeout: 100 });
+const hybrid: Hit[] = await col.search([1, 0, 0], { k: 5, text: "parse json", hybrid: { weight: 0.7, k: 60, fetchK: 40 } });
+const fused: Hit[] = await col.search([1, 0, 0], { text: "parse" });
+const diverse: Hit[] = await col.search([1, 0, 0], { k: 5, mmr: { lambda: 0.3, fetchK: 50 }, filter: { lang: "rust" } });
+const maxFetchK: number = limits.maxFetchK;
+// @ts-expect-error hybrid needs text
+await col.search([1, 0, 0], { hybrid: { weight: 0.5 } });
+// @ts-expect-error mmr and text do not go together
+await col.search([1, 0, 0], { text: "parse", mmr: {} });
+// @ts-expect-error searchText takes words, not a vector
+await col.searchText([1, 0, 0]);
+// @ts-expect-error lambda is a number
+await col.search([1, 0, 0], { mmr: { lambda: "high" } });
+console.log(byWords, hybrid, fused, diverse, maxFetchK);
 const ctl = new AbortController();
 const lists: Hit[][] = await col.searchMany([[1, 0, 0], new Float32Array(3)], { k: 2, signal: ctl.signal, timeout: 50 });
 const one: StoredRecord | null = await col.get("parse");

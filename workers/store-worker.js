@@ -107,6 +107,14 @@ const ops = {
   upsert: (args) => write("upsert", args),
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
+  searchText: ({ db, collection, text, options }) => handle(db).searchText(collection, text, options),
+  candidates({ db, collection, query, options }) {
+    const found = handle(db).candidates(collection, query, options);
+    outgoing.push(found.vectors.buffer);
+    return found;
+  },
+  // Needs no database: it ranks the candidates it is sent, gathered from every owner.
+  mmr: ({ metric, vectors, scores, k, lambda }) => core.mmr(metric, vectors, scores, k, lambda),
   // The phases of a write that spans workers. The batch is staged in the database
   // (and an IndexedDB log), so that in a persistent one it outlives a crash until it
   // is committed or discarded.

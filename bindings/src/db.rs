@@ -384,6 +384,30 @@ impl Db {
         Ok(hits_json(&hits).to_string())
     }
 
+    /// The records whose text best matches `text` by BM25 (options `{k, filter}`):
+    /// `[{id, score, metadata}]` best first, as JSON; `score` is BM25, higher better.
+    #[wasm_bindgen(js_name = searchText)]
+    pub fn search_text(&mut self, collection: &str, text: &str, options: &str) -> Result<String, JsValue> {
+        let opts = search_options(options).map_err(to_js)?;
+        let hits = self.db()?.search_text(collection, text, &opts).map_err(to_js)?;
+        Ok(hits_json(&hits).to_string())
+    }
+
+    /// `search` with the hits' vectors, for MMR: `{hits: JSON, vectors: Float32Array}`,
+    /// the vectors as the search copy holds them, back to back in the hits' order.
+    pub fn candidates(&mut self, collection: &str, query: &[f32], options: &str) -> Result<js_sys::Object, JsValue> {
+        let opts = search_options(options).map_err(to_js)?;
+        let (hits, vectors) = self.db()?.candidates(collection, query, &opts).map_err(to_js)?;
+        let out = js_sys::Object::new();
+        js_sys::Reflect::set(&out, &"hits".into(), &hits_json(&hits).to_string().into())?;
+        js_sys::Reflect::set(
+            &out,
+            &"vectors".into(),
+            &js_sys::Float32Array::from(&vectors[..]).into(),
+        )?;
+        Ok(out)
+    }
+
     /// Searches for each query in `queries` (back to back) in one pass over the rows;
     /// returns a JSON array with one result list per query.
     #[wasm_bindgen(js_name = searchMany)]

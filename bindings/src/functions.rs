@@ -1,7 +1,8 @@
 //! The free functions of the JS API.
 
+use crate::args::integer;
 use crate::to_js;
-use quiver::{Code, Error, Metric, MAX_DIM, MAX_EF, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
+use quiver::{Code, Error, Metric, MAX_DIM, MAX_EF, MAX_FETCH_K, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 use wasm_bindgen::prelude::*;
 
 /// The score of `a` against `b` under `metric`, as a search reports it.
@@ -30,7 +31,7 @@ pub fn error_codes() -> Vec<String> {
     Code::ALL.iter().map(|c| c.as_str().to_owned()).collect()
 }
 
-/// The core's limits, `{maxK, maxEf, maxDim, maxIdBytes, maxMetadataBytes}`: for JS to check
+/// The core's limits, `{maxK, maxEf, maxFetchK, maxDim, maxIdBytes, maxMetadataBytes}`: for JS to check
 /// the ones it validates against before a call.
 #[wasm_bindgen]
 pub fn limits() -> Result<js_sys::Object, JsValue> {
@@ -38,6 +39,7 @@ pub fn limits() -> Result<js_sys::Object, JsValue> {
     for (key, value) in [
         ("maxK", MAX_K),
         ("maxEf", MAX_EF),
+        ("maxFetchK", MAX_FETCH_K),
         ("maxDim", MAX_DIM),
         ("maxIdBytes", MAX_ID_BYTES),
         ("maxMetadataBytes", MAX_METADATA_BYTES),
@@ -45,4 +47,14 @@ pub fn limits() -> Result<js_sys::Object, JsValue> {
         js_sys::Reflect::set(&out, &key.into(), &(value as f64).into())?;
     }
     Ok(out)
+}
+
+/// MMR's picks among a search's candidates (`vectors` back to back, as `Db.candidates`
+/// gives them, with their `scores`): at most `k` positions into them, in picking order.
+#[wasm_bindgen]
+pub fn mmr(metric: &str, vectors: &[f32], scores: &[f32], k: f64, lambda: f64) -> Result<Vec<u32>, JsValue> {
+    let m = Metric::parse(metric, "metric").map_err(to_js)?;
+    let k = integer(k, "k", 1, MAX_K as u64).map_err(to_js)?;
+    let picks = quiver::mmr::select(m, vectors, scores, k as usize, lambda as f32).map_err(to_js)?;
+    Ok(picks.into_iter().map(|i| i as u32).collect())
 }

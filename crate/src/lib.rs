@@ -17,13 +17,14 @@ pub mod filter;
 pub mod index;
 pub mod kernels;
 pub mod metric;
+pub mod mmr;
 pub mod quant;
 pub mod segment;
 pub mod store;
 pub mod sync;
 pub mod vector;
 
-pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
+pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_FETCH_K, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 pub use error::{Code, Error, Result};
 pub use filter::Filter;
 pub use metric::Metric;

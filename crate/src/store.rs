@@ -72,7 +72,48 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE INDEX staged_by_batch ON staged(batch);
      CREATE TABLE committed(batch TEXT PRIMARY KEY) STRICT;",
+    // 3 -> 4: keyword search. An external-content FTS5 index over `vectors.text`, keyed
+    // by its rowid, so each text is stored once; triggers keep it in step with every
+    // change to the rows (writes, staged commits, tombstones, which clear the text,
+    // and dropped collections), and the last statement indexes the rows a database
+    // already has. Only rows with a text are documents (not FTS5's `rebuild`, which
+    // takes every row): a row without one, or a tombstone, would count towards the
+    // number and average length of texts that BM25 weighs terms by.
+    // `unicode61` folds case; `remove_diacritics 2` lets "cafe" find "café" (and, unlike
+    // 1, also strips marks from letters composed with several); `tokenchars '_'` keeps
+    // snake_case identifiers one token, so `parse_json` finds itself and not every text
+    // saying "parse" or "json". Other punctuation separates: `a.b` is `a` then `b`.
+    "CREATE VIRTUAL TABLE vectors_fts USING fts5(
+         text, content = 'vectors', content_rowid = 'rowid',
+         tokenize = \"unicode61 remove_diacritics 2 tokenchars '_'\"
+     );
+     CREATE TRIGGER vectors_fts_insert AFTER INSERT ON vectors WHEN new.text IS NOT NULL BEGIN
+         INSERT INTO vectors_fts(rowid, text) VALUES(new.rowid, new.text);
+     END;
+     CREATE TRIGGER vectors_fts_delete AFTER DELETE ON vectors WHEN old.text IS NOT NULL BEGIN
+         INSERT INTO vectors_fts(vectors_fts, rowid, text) VALUES('delete', old.rowid, old.text);
+     END;
+     CREATE TRIGGER vectors_fts_update AFTER UPDATE OF text ON vectors BEGIN
+         INSERT INTO vectors_fts(vectors_fts, rowid, text)
+             SELECT 'delete', old.rowid, old.text WHERE old.text IS NOT NULL;
+         INSERT INTO vectors_fts(rowid, text) SELECT new.rowid, new.text WHERE new.text IS NOT NULL;
+     END;
+     INSERT INTO vectors_fts(rowid, text) SELECT rowid, text FROM vectors WHERE text IS NOT NULL;",
 ];
+
+/// The FTS5 query for a user's words: each word quoted (FTS5's own syntax, `AND`, `*`,
+/// `(`, `:`... is not the user's to write, and half of it is a syntax error) and any of
+/// them matching, as a keyword search matches. A "word" is what lies between
+/// whitespace, so `foo.bar` is the phrase `foo bar`. `None` when there is no word.
+fn match_expression(words: &str) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let terms: Vec<String> = words
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric) && seen.insert(w.to_lowercase()))
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" OR "))
+}
 
 /// A collection's settings as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -662,6 +703,24 @@ impl Store {
             })
             .optional()?;
         Ok(row)
+    }
+
+    /// Every live row of a collection whose text matches any of `words`, with its BM25
+    /// score made positive (FTS5's `bm25()` is lower for better matches): higher is
+    /// better. The statistics BM25 weighs terms by (how many texts hold each, their
+    /// average length) are those of the whole file, every collection in it.
+    pub fn search_text(&self, collection: i64, words: &str) -> Result<Vec<(String, f32)>> {
+        let Some(expression) = match_expression(words) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.id, -bm25(vectors_fts) FROM vectors_fts JOIN vectors v ON v.rowid = vectors_fts.rowid
+             WHERE vectors_fts MATCH ?1 AND v.collection = ?2 AND v.deleted = 0",
+        )?;
+        let rows = stmt.query_map(params![expression, collection], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)? as f32))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Streams every live row of a collection in insertion order: id, vector, metadata.

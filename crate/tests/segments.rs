@@ -283,6 +283,9 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused_untouched() {
         .map(|h| h.id.to_owned())
         .collect();
     assert_eq!(hits, ["a", "c", "b"]);
+    // The keyword index was built from the rows already there.
+    let found = db.search_text("c", "ALPHA", &SearchOptions::default()).unwrap();
+    assert_eq!(found.iter().map(|h| h.id).collect::<Vec<_>>(), ["a"]);
     drop(db);
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -300,6 +303,13 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused_untouched() {
             .unwrap(),
         "ok"
     );
+    // Indexed from the one row with a text: rows without are no documents.
+    conn.execute("INSERT INTO vectors_fts(vectors_fts) VALUES('integrity-check')", [])
+        .unwrap();
+    let documents: i64 = conn
+        .query_row("SELECT count(*) FROM vectors_fts_docsize", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(documents, 1);
 
     conn.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(conn);

@@ -10,6 +10,7 @@
 
 use super::flat::Flat;
 use super::hnsw::{self, Hnsw};
+use super::rows::Rows;
 use super::{Hit, Index, Kind, Metadata, Parts, Query, BLOCK_ROWS};
 use crate::metric::Metric;
 use std::borrow::Cow;
@@ -113,6 +114,10 @@ impl Index for Auto {
 
     fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         self.inner.ids()
+    }
+
+    fn rows(&self) -> &Rows {
+        self.inner.rows()
     }
 
     fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>> {

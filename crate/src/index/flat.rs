@@ -143,6 +143,10 @@ impl Index for Flat {
         Box::new(self.rows.live_ids())
     }
 
+    fn rows(&self) -> &Rows {
+        &self.rows
+    }
+
     /// One pass over the rows for the whole batch: a tile of rows is scored against
     /// every query while it is in cache, so a batch reads memory once, not once a query.
     /// Exact, so `query.ef` means nothing here.

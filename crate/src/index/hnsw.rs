@@ -788,6 +788,10 @@ impl Index for Hnsw {
         Box::new(self.rows.live_ids())
     }
 
+    fn rows(&self) -> &Rows {
+        &self.rows
+    }
+
     /// Each query walks the graph with `ef = max(query.ef or 64, k)`; a filter may make
     /// it exact over the matching rows instead (see [`Hnsw::plan`]). The threshold is
     /// applied to the k found, which are the k best that reach it when the walk is exact.

@@ -125,6 +125,9 @@ pub trait Index {
     /// The ids of all rows.
     fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_>;
 
+    /// Its rows: each one's prepared vector and metadata by id.
+    fn rows(&self) -> &rows::Rows;
+
     /// For each query of `queries` (prepared, back to back), the `query.k` closest rows
     /// that pass its filter and reach its threshold, best first.
     fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>>;
