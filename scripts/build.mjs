@@ -1,7 +1,8 @@
 // Builds the two wasm flavours of the bindings crate (simd128 and plain), runs wasm-bindgen
 // (--target web) and wasm-opt on each, and reports their sizes raw and brotli.
-// Each flavour has its own cargo target dir so neither invalidates the other, and a
-// step whose output is newer than its input is skipped.
+// Each flavour has its own cargo target dir (under CARGO_TARGET_DIR when set, so that
+// worktrees can share one) so neither invalidates the other, and a step whose output
+// is newer than its input is skipped.
 import { execFileSync } from "node:child_process";
 import { brotliCompressSync, constants } from "node:zlib";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ export const flavours = {
 
 const sizes = {};
 for (const [name, { rustflags }] of Object.entries(flavours)) {
-  const targetDir = join(root, "target", `wasm-${name}`);
+  const targetDir = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), `wasm-${name}`);
   run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "quiver-wasm", "--target-dir", targetDir], {
     RUSTFLAGS: rustflags,
     // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
