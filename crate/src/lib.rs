@@ -22,7 +22,7 @@ pub mod segment;
 pub mod store;
 pub mod vector;
 
-pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
+pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_FETCH, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 pub use error::{Code, Error, Result};
 pub use filter::Filter;
 pub use metric::Metric;
