@@ -1,7 +1,7 @@
 //! The free functions of the JS API.
 
 use crate::to_js;
-use quiver::{Code, Error, Metric, MAX_DIM, MAX_EF, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
+use quiver::{Code, Error, Metric, MAX_DIM, MAX_EF, MAX_FETCH, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
 use wasm_bindgen::prelude::*;
 
 /// The score of `a` against `b` under `metric`, as a search reports it.
@@ -30,7 +30,7 @@ pub fn error_codes() -> Vec<String> {
     Code::ALL.iter().map(|c| c.as_str().to_owned()).collect()
 }
 
-/// The core's limits, `{maxK, maxEf, maxDim, maxIdBytes, maxMetadataBytes}`: for JS to check
+/// The core's limits, `{maxK, maxEf, maxFetch, maxDim, maxIdBytes, maxMetadataBytes}`: for JS to check
 /// the ones it validates against before a call.
 #[wasm_bindgen]
 pub fn limits() -> Result<js_sys::Object, JsValue> {
@@ -38,6 +38,7 @@ pub fn limits() -> Result<js_sys::Object, JsValue> {
     for (key, value) in [
         ("maxK", MAX_K),
         ("maxEf", MAX_EF),
+        ("maxFetch", MAX_FETCH),
         ("maxDim", MAX_DIM),
         ("maxIdBytes", MAX_ID_BYTES),
         ("maxMetadataBytes", MAX_METADATA_BYTES),
