@@ -52,7 +52,7 @@ export class Coordinator {
     return this.#writes;
   }
 
-  /** Opens a collection's settings; with `options` ({dim, metric, index?}) creates it if missing. */
+  /** Opens a collection's settings; with `options` ({dim, metric, index?, quantization?}) creates it if missing. */
   async collection(name, options) {
     if (options === undefined) return (await this.placements.get(name)).settings;
     return this.write(() => this.placements.create(name, options));
@@ -117,9 +117,9 @@ export class Coordinator {
       if (this.pool.size === 1 && collections === undefined && this.storage !== "memory") return this.pool.call(0, "toBytes");
       const gathered = await Promise.all(
         chosen.map(async (c) => {
-          const { name, dim, metric, index } = c.settings;
+          const { name, dim, metric, index, quantization } = c.settings;
           const parts = await Promise.all(this.placements.owners(c).map((w) => this.placements.rows(c, w)));
-          return { name, dim, metric, index, parts };
+          return { name, dim, metric, index, quantization, parts };
         }),
       );
       return this.pool.call(0, "buildExport", { site: this.site, collections: gathered });
@@ -355,6 +355,13 @@ export class Coordinator {
     const c = await this.placements.get(name);
     const counts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "count", { collection: name })));
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** `{count, vectorBytes, codeBytes}` summed over the workers that hold part of it. */
+  async stats(name) {
+    const c = await this.placements.get(name);
+    const parts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "stats", { collection: name })));
+    return parts.reduce((a, b) => ({ count: a.count + b.count, vectorBytes: a.vectorBytes + b.vectorBytes, codeBytes: a.codeBytes + b.codeBytes }));
   }
 
   async ids(name) {

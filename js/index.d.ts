@@ -21,7 +21,7 @@ export declare const codes: readonly ErrorCode[];
 export declare const limits: {
   /** Largest k a search accepts (10,000). */
   readonly maxK: number;
-  /** Most candidates a hybrid or MMR search fetches, its fetchK (10,000). */
+  /** Most candidates a search re-ranks (10,000): a hybrid or MMR search's fetchK, a quantized search's fetch. */
   readonly maxFetchK: number;
   /** Largest vector dimension a collection accepts (65,536). */
   readonly maxDim: number;
@@ -86,12 +86,22 @@ export interface OpenOptions {
  */
 export type IndexKind = "flat" | "hnsw" | "auto";
 
+/**
+ * How a flat collection's vectors are compressed for its scan: "none" (f32), "int8"
+ * (a byte a dimension, 4x smaller) or "binary" (a bit a dimension plus 12 bytes, about
+ * 25x smaller at 384 dimensions). A search scans the codes, then re-ranks its best
+ * `fetch` candidates on the full vectors: scores stay exact, recall dips slightly.
+ */
+export type Quantization = "none" | "int8" | "binary";
+
 export interface CollectionOptions {
   dim: number;
   /** Default "cosine". */
   metric?: Metric;
   /** Default "flat" for a new collection; an existing one keeps its own, and must match when given. */
   index?: IndexKind;
+  /** Default "none"; flat collections only. An existing collection keeps its own, and must match when given. */
+  quantization?: Quantization;
 }
 
 export interface UpsertRecord {
@@ -136,6 +146,12 @@ export interface SearchOptions {
    * exact. Default max(k, 64). Exact search ignores it.
    */
   ef?: number;
+  /**
+   * Candidates a quantized collection re-ranks on the full vectors, 1..10000 (at least
+   * k are): more is slower and closer to exact. Default 4k (int8) or 10k (binary).
+   * Collections without quantization ignore it.
+   */
+  fetch?: number;
   /** Cancels the search: it fails with ABORTED. */
   signal?: AbortSignal;
   /** Fails the search with TIMEOUT after this many milliseconds. */
@@ -215,11 +231,21 @@ export interface StoredRecord {
   text: string | null;
 }
 
+/** A collection's size in memory, as `col.stats()` reports it. */
+export interface CollectionStats {
+  count: number;
+  /** Bytes its f32 vectors take (count x dim x 4). */
+  vectorBytes: number;
+  /** Bytes its quantized codes take: 0 without quantization, or under 1,000 records a worker. */
+  codeBytes: number;
+}
+
 export declare class Collection {
   readonly name: string;
   readonly dim: number;
   readonly metric: Metric;
   readonly index: IndexKind;
+  readonly quantization: Quantization;
   /** Inserts or replaces records in one transaction; returns their ids. */
   upsert(records: UpsertRecord | UpsertRecord[]): Promise<string[]>;
   /** The k closest records, best first; hybrid with `text`, diversified with `mmr`. */
@@ -233,6 +259,8 @@ export declare class Collection {
   /** Returns how many of the ids existed. */
   delete(ids: string | string[]): Promise<number>;
   count(): Promise<number>;
+  /** Its records and the bytes their vectors and codes take. */
+  stats(): Promise<CollectionStats>;
   ids(): Promise<string[]>;
 }
 

@@ -14,6 +14,7 @@ import {
   checkName,
   checkInteger,
   checkIndex,
+  checkQuantization,
   toVector,
   metadataText,
   searchOptions,
@@ -195,20 +196,23 @@ export class Database {
    * existing one has the same dim and metric, and index when given); without, it must
    * exist (NOT_FOUND). `index`: "flat" (exact, the default), "hnsw" (a graph:
    * approximate, fast at any size) or "auto" (exact until a worker holds 20,000 of its
-   * records, then a graph).
+   * records, then a graph). `quantization` (flat only): "none" (the default), "int8"
+   * or "binary": searches scan compressed codes, then re-rank the best candidates
+   * (search option `fetch`) on the full vectors, so scores stay exact.
    * @param {string} name
-   * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot", index?: "flat"|"hnsw"|"auto"}} [options]
+   * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot", index?: "flat"|"hnsw"|"auto", quantization?: "none"|"int8"|"binary"}} [options]
    */
   async collection(name, options) {
     const engine = this._engine();
     checkName(name, "name");
     if (options !== undefined) {
       if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-      const { dim, metric = "cosine", index } = options;
+      const { dim, metric = "cosine", index, quantization } = options;
       checkInteger(dim, "dim", 1, limits.maxDim);
       if (typeof metric !== "string") throw invalid("metric: must be a string");
       if (index !== undefined) checkIndex(index);
-      options = { dim, metric, index };
+      if (quantization !== undefined) checkQuantization(quantization);
+      options = { dim, metric, index, quantization };
     }
     return new Collection(this, await engine.collection(name, options));
   }
@@ -384,13 +388,15 @@ export class Collection {
   #db;
 
   /** @internal use {@link Database#collection} */
-  constructor(db, { name, dim, metric, index }) {
+  constructor(db, { name, dim, metric, index, quantization }) {
     this.#db = db;
     this.name = name;
     this.dim = dim;
     this.metric = metric;
     /** How it is searched: "flat", "hnsw" or "auto". */
     this.index = index;
+    /** How its vectors are compressed for the scan: "none", "int8" or "binary". */
+    this.quantization = quantization;
   }
 
   /**
@@ -493,6 +499,15 @@ export class Collection {
   /** Number of live records. */
   async count() {
     return this.#db._engine().count(this.name);
+  }
+
+  /**
+   * Its size in memory: `{count, vectorBytes, codeBytes}`, the records and the bytes
+   * their f32 vectors and their quantized codes take (codeBytes is 0 without
+   * quantization, and until a worker holds 1,000 of its records).
+   */
+  async stats() {
+    return this.#db._engine().stats(this.name);
   }
 
   /** Ids of all live records. */

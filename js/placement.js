@@ -97,15 +97,15 @@ export class Placements {
    * there with the same settings. Only a collection that outgrows its home reaches
    * the other workers, so creating one costs one worker one row.
    */
-  async create(name, { dim, metric, index }) {
+  async create(name, { dim, metric, index, quantization }) {
     const c = this.#map.get(name);
     if (c?.partitioned) {
       // Already spread: every worker holds it and judges the settings alike.
-      await this.pool.call(c.home, "createCollection", { name, dim, metric, index });
+      await this.pool.call(c.home, "createCollection", { name, dim, metric, index, quantization });
       return c.settings;
     }
     const home = owner(name, this.pool.size);
-    const settings = await this.pool.call(home, "createCollection", { name, dim, metric, index });
+    const settings = await this.pool.call(home, "createCollection", { name, dim, metric, index, quantization });
     if (!c) this.#keep(name, this.#placement(settings, home, false, await this.pool.call(home, "count", { collection: name })));
     return settings;
   }
@@ -260,10 +260,10 @@ export class Placements {
    * crash at any point is finished on the next open.
    */
   async spread(c) {
-    const { name, dim, metric, index } = c.settings;
+    const { name, dim, metric, index, quantization } = c.settings;
     c.moving = true;
     await this.#saveLayout();
-    await Promise.all(this.owners({ partitioned: true }).map((i) => this.pool.call(i, "createCollection", { name, dim, metric, index })));
+    await Promise.all(this.owners({ partitioned: true }).map((i) => this.pool.call(i, "createCollection", { name, dim, metric, index, quantization })));
     const cols = await this.rows(c, c.home);
     const ids = JSON.parse(cols.ids);
     const metadata = JSON.parse(cols.metadata);
@@ -309,8 +309,8 @@ export class Placements {
     if (this.storage !== "memory") return this.settle(i, call);
     for (const c of this.#map.values()) {
       if (!this.owners(c).includes(i)) continue;
-      const { name, dim, metric, index } = c.settings;
-      await call("createCollection", { name, dim, metric, index });
+      const { name, dim, metric, index, quantization } = c.settings;
+      await call("createCollection", { name, dim, metric, index, quantization });
       const rows = [...c.copy[i].entries()];
       c.copy[i] = new Replica(dim);
       await this.load(call, c, i, rows);

@@ -24,13 +24,17 @@ export const codes = Object.freeze([
 /** The ways a collection is searched (the core's index kinds). */
 export const INDEXES = Object.freeze(["flat", "hnsw", "auto"]);
 
+/** How a collection's vectors are compressed for its scan (the core's quantizations). */
+export const QUANTIZATIONS = Object.freeze(["none", "int8", "binary"]);
+
 /** Limits on arguments, as the core enforces them. */
 export const limits = Object.freeze({
   /** Largest k a search accepts. */
   maxK: 10_000,
   /** Largest ef (candidates a graph search keeps) a search accepts. */
   maxEf: 100_000,
-  /** Most candidates a hybrid or MMR search fetches (its fetchK). */
+  /** Most candidates a search re-ranks: a hybrid or MMR search's fetchK, a quantized
+   * search's fetch. */
   maxFetchK: 10_000,
   /** Largest vector dimension a collection accepts. */
   maxDim: 65_536,
@@ -58,11 +62,11 @@ export const OPS = Object.freeze({
   ring: "{buffer, doorbells, index} -> undefined; searches may come by ring from now on",
   extend: "{module} -> undefined; adds the ops module's ops() gives (benchmarks)",
   site: "{} -> the file's site id",
-  createCollection: "{name, dim, metric, index?} -> settings {name, dim, metric, index}",
+  createCollection: "{name, dim, metric, index?, quantization?} -> settings {name, dim, metric, index, quantization}",
   collection: "{name} -> settings, or NOT_FOUND",
   dropCollection: "{name} -> undefined, or NOT_FOUND",
   collections: "{} -> [name]",
-  collectionCounts: "{} -> [{name, dim, metric, count}]",
+  collectionCounts: "{} -> [{name, dim, metric, index, quantization, count}]",
   upsert: "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON} -> the collection's count after it",
   stage: "{batch, ...upsert's} -> undefined; checks, and holds the part until commit or discard",
   stageDelete: "{batch, collection, ids: [id]} -> undefined",
@@ -72,7 +76,7 @@ export const OPS = Object.freeze({
   decide: "{batch} -> undefined; records that the batch commits",
   decided: "{batch} -> boolean",
   forget: "{batch?} -> how many decisions were forgotten",
-  search: "{collection, query: Float32Array, options: JSON {k, filter, threshold, ef}} -> JSON [{id, score, metadata}]",
+  search: "{collection, query: Float32Array, options: JSON {k, filter, threshold, ef, fetch}} -> JSON [{id, score, metadata}]",
   searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
   searchText: "{collection, text, options: JSON {k, filter}} -> JSON [{id, score: BM25, metadata}]",
   candidates: "{collection, query: Float32Array, options: JSON} -> {hits: JSON [hit], vectors: Float32Array, prepared, back to back}",
@@ -81,6 +85,7 @@ export const OPS = Object.freeze({
   get: "{collection, ids: [id]} -> JSON [{id, vector, metadata, text} | null]",
   delete: "{collection, ids: [id]} -> how many existed",
   count: "{collection} -> number of records",
+  stats: "{collection} -> {count, vectorBytes, codeBytes}",
   ids: "{collection} -> [id]",
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
   getMeta: "{key} -> string or null",
@@ -89,6 +94,6 @@ export const OPS = Object.freeze({
   loaded: "{} -> collections whose search copy is in memory",
   memoryBytes: "{} -> bytes of the wasm instance's memory",
   toBytes: "{} -> Uint8Array: the database file",
-  buildExport: "{site, collections: [{name, dim, metric, index, parts: [rows]}]} -> Uint8Array: a database file",
+  buildExport: "{site, collections: [{name, dim, metric, index, quantization, parts: [rows]}]} -> Uint8Array: a database file",
   readExport: "{site, bytes} -> [{settings, ...rows}], or CORRUPT_DATABASE",
 });

@@ -71,6 +71,7 @@ const FORWARDED = {
   get: 2,
   delete: 2,
   count: 1,
+  stats: 1,
   ids: 1,
 };
 

@@ -2,7 +2,7 @@
 // QuiverError whose message names the field, thrown before anything is sent to a
 // worker, so bad input changes nothing.
 import { QuiverError } from "./errors.js";
-import { INDEXES, limits } from "./protocol.js";
+import { INDEXES, QUANTIZATIONS, limits } from "./protocol.js";
 
 export const invalid = (message) => new QuiverError("INVALID_ARGUMENT", message);
 
@@ -21,10 +21,16 @@ export function checkName(name, field) {
   if (typeof name !== "string" || name.length === 0) throw invalid(`${field}: must be a non-empty string`);
 }
 
-/** One of the index kinds (protocol.js INDEXES). */
-export function checkIndex(index) {
-  if (!INDEXES.includes(index)) throw invalid(`index: must be one of ${INDEXES.map((i) => `"${i}"`).join(", ")}, got ${show(index)}`);
+/** `value` one of `allowed`, else INVALID_ARGUMENT naming `field` and the choices. */
+function checkOneOf(value, field, allowed) {
+  if (!allowed.includes(value)) throw invalid(`${field}: must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${show(value)}`);
 }
+
+/** One of the index kinds (protocol.js INDEXES). */
+export const checkIndex = (index) => checkOneOf(index, "index", INDEXES);
+
+/** One of the quantizations (protocol.js QUANTIZATIONS). */
+export const checkQuantization = (quantization) => checkOneOf(quantization, "quantization", QUANTIZATIONS);
 
 /** An integer from `min` to `max`, else INVALID_ARGUMENT naming `field` and the value. */
 export function checkInteger(value, field, min, max) {
@@ -151,14 +157,15 @@ function fetchK(value, k, field) {
  */
 export function searchOptions(options) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { k = 10, filter, threshold, ef, text, hybrid, mmr } = options;
+  const { k = 10, filter, threshold, ef, fetch, text, hybrid, mmr } = options;
   checkInteger(k, "k", 1, limits.maxK);
   if (ef !== undefined) checkInteger(ef, "ef", 1, limits.maxEf);
+  if (fetch !== undefined) checkInteger(fetch, "fetch", 1, limits.maxFetchK);
   if (threshold !== undefined && !(typeof threshold === "number" && Number.isFinite(threshold))) {
     throw invalid(`threshold: must be a finite number, got ${show(threshold)}`);
   }
   const where = filterText(filter);
-  const core = (n) => `{"k":${n},"filter":${where},"threshold":${threshold ?? null},"ef":${ef ?? null}}`;
+  const core = (n) => `{"k":${n},"filter":${where},"threshold":${threshold ?? null},"ef":${ef ?? null},"fetch":${fetch ?? null}}`;
   const out = { k, text: core(k) };
   if (text !== undefined || hybrid !== undefined) {
     if (mmr !== undefined) throw invalid("mmr: cannot be combined with text or hybrid: a search is either hybrid or diversified by MMR");

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` by tests/types.test.mjs: the shipped types accept the
 // README's usage and reject misuse (each @ts-expect-error must be an error).
-import { open, QuiverError, limits, type Hit, type ShardHit, type ShardInfo, type StoredRecord } from "quiver";
+import { open, QuiverError, limits, type CollectionStats, type Hit, type Quantization, type ShardHit, type ShardInfo, type StoredRecord } from "quiver";
 
 const db = await open({ name: "notes", build: "auto", storage: "opfs", workers: 2, partitionThreshold: 8192 });
 const storage: "memory" | "opfs" | "idb" = db.storage;
@@ -36,6 +36,11 @@ const lists: Hit[][] = await col.searchMany([[1, 0, 0], new Float32Array(3)], { 
 const one: StoredRecord | null = await col.get("parse");
 const many: (StoredRecord | null)[] = await col.get(["parse", "x"]);
 const n: number = (await col.delete("parse")) + (await col.count());
+const small = await db.collection("small", { dim: 384, quantization: "int8" });
+const quantization: Quantization = small.quantization;
+const quantized: Hit[] = await small.search(new Float32Array(384), { k: 10, fetch: 100 });
+const stats: CollectionStats = await small.stats();
+const smaller: number = stats.vectorBytes / stats.codeBytes;
 const agent = await db.shard("agent-7", { dim: 3 });
 await agent.upsert({ vector: [1, 0, 0] });
 const listed: ShardInfo[] = await db.shards();
@@ -62,7 +67,11 @@ await col.search([1, 0, 0], { filter: { price: { $not: 5 } } });
 await col.searchMany([1, 0, 0]);
 // @ts-expect-error search over shards takes a list of shard ids
 await db.search("agent-7", [1, 0, 0]);
+// @ts-expect-error quantization is "none", "int8" or "binary"
+await db.collection("x", { dim: 3, quantization: "pq" });
+// @ts-expect-error fetch is a number
+await col.search([1, 0, 0], { fetch: "40" });
 // @ts-expect-error storage is "memory", "opfs", "idb" or "auto"
 await open({ storage: "disk" });
-console.log(build, storage, workers, site, maxK, ids, hits, nested, lists, one, many, n, listed, shardOf, fallback.storage);
+console.log(build, storage, workers, site, maxK, ids, hits, nested, lists, one, many, n, listed, shardOf, fallback.storage, quantization, quantized, smaller);
 await db.close();

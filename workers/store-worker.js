@@ -137,12 +137,12 @@ const ops = {
   toBytes: ({ db }) => transferred(handle(db).toBytes()),
 
   // Builds a standalone database file from the collections' rows gathered from every
-  // worker: `collections` is [{name, dim, metric, index, parts: [rows op results]}].
+  // worker: `collections` is [{name, dim, metric, index, quantization, parts: [rows op results]}].
   buildExport({ site, collections }) {
     const file = new core.Db(site);
     try {
-      for (const { name, dim, metric, index, parts } of collections) {
-        file.createCollection(name, dim, metric, index);
+      for (const { name, dim, metric, index, quantization, parts } of collections) {
+        file.createCollection(name, dim, metric, index, quantization);
         for (const p of parts) {
           const n = JSON.parse(p.ids).length;
           if (n) file.upsert(name, p.ids, p.vectors, new Uint32Array(n).fill(dim), p.metadata, p.texts);
@@ -172,6 +172,7 @@ const ops = {
   get: ({ db, collection, ids }) => handle(db).get(collection, ids),
   delete: (args) => write("delete", args),
   count: ({ db, collection }) => handle(db).count(collection),
+  stats: ({ db, collection }) => handle(db).stats(collection),
   ids: ({ db, collection }) => handle(db).ids(collection),
   // The wasm instance's memory: it only grows, so it shows the most this worker held.
   memoryBytes: () => wasm.memory.buffer.byteLength,

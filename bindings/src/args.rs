@@ -3,7 +3,8 @@
 //! Plain Rust, so it is tested natively.
 
 use quiver::index::Kind;
-use quiver::{Error, Filter, Record, Result, SearchOptions, MAX_EF, MAX_K};
+use quiver::quant::Quantization;
+use quiver::{Error, Filter, Record, Result, SearchOptions, MAX_EF, MAX_FETCH_K, MAX_K};
 use serde_json::Value;
 
 /// A JS number given as argument `field` that must be an integer from `min` to `max`;
@@ -34,29 +35,39 @@ pub fn index_kind(name: &str) -> Result<Kind> {
         .map_err(|_| Error::invalid(format!("index: must be \"flat\", \"hnsw\" or \"auto\", got {name:?}")))
 }
 
+/// How a collection's vectors are quantized: `"none"`, `"int8"` or `"binary"`.
+pub fn quantization(name: &str) -> Result<Quantization> {
+    Quantization::parse(name, "quantization").map_err(|_| {
+        Error::invalid(format!(
+            "quantization: must be \"none\", \"int8\" or \"binary\", got {name:?}"
+        ))
+    })
+}
+
+/// A search option that must be an integer from 1 to `max`, when given and not null.
+fn count(v: &Value, field: &str, max: usize) -> Result<Option<usize>> {
+    let Some(n) = v.get(field).filter(|n| !n.is_null()) else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .filter(|n| (1..=max as u64).contains(n))
+        .map(|n| Some(n as usize))
+        .ok_or_else(|| Error::invalid(format!("{field}: must be an integer from 1 to {max}, got {n}")))
+}
+
 /// Search options from their JSON form: `{"k": 10, "filter": {...}, "threshold": 0.5,
-/// "ef": 64}`.
+/// "ef": 64, "fetch": 40}`.
 pub fn search_options(text: &str) -> Result<SearchOptions> {
     let v = parse_json(text, "options")?;
     let mut opts = SearchOptions::default();
-    if let Some(k) = v.get("k").filter(|k| !k.is_null()) {
-        opts.k = k
-            .as_u64()
-            .filter(|k| (1..=MAX_K as u64).contains(k))
-            .ok_or_else(|| Error::invalid(format!("k: must be an integer from 1 to {MAX_K}, got {k}")))?
-            as usize;
+    if let Some(k) = count(&v, "k", MAX_K)? {
+        opts.k = k;
     }
     if let Some(f) = v.get("filter").filter(|f| !f.is_null()) {
         opts.filter = Some(Filter::parse(f)?);
     }
-    if let Some(ef) = v.get("ef").filter(|ef| !ef.is_null()) {
-        opts.ef = Some(
-            ef.as_u64()
-                .filter(|ef| (1..=MAX_EF as u64).contains(ef))
-                .ok_or_else(|| Error::invalid(format!("ef: must be an integer from 1 to {MAX_EF}, got {ef}")))?
-                as usize,
-        );
-    }
+    opts.ef = count(&v, "ef", MAX_EF)?;
+    opts.fetch = count(&v, "fetch", MAX_FETCH_K)?;
     if let Some(t) = v.get("threshold").filter(|t| !t.is_null()) {
         opts.threshold = Some(
             t.as_f64()
@@ -171,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn ef_and_the_index_kind_are_checked_and_named() {
+    fn ef_fetch_the_index_kind_and_quantization_are_checked_and_named() {
         assert_eq!(search_options(r#"{"ef": 200}"#).unwrap().ef, Some(200));
         assert_eq!(search_options(r#"{"ef": null}"#).unwrap().ef, None);
         for ef in ["0", "-1", "100001", "1.5"] {
@@ -180,6 +191,18 @@ mod tests {
                 format!("ef: must be an integer from 1 to 100000, got {ef}")
             );
         }
+        assert_eq!(search_options(r#"{"fetch": 100}"#).unwrap().fetch, Some(100));
+        for fetch in ["0", "10001", "2.5", r#""40""#] {
+            assert_eq!(
+                message(search_options(&format!(r#"{{"fetch": {fetch}}}"#))),
+                format!("fetch: must be an integer from 1 to 10000, got {fetch}")
+            );
+        }
+        assert_eq!(quantization("int8").unwrap().as_str(), "int8");
+        assert_eq!(
+            message(quantization("pq").map(|_| ())),
+            r#"quantization: must be "none", "int8" or "binary", got "pq""#
+        );
         assert_eq!(index_kind("hnsw").unwrap().as_str(), "hnsw");
         assert_eq!(index_kind("auto").unwrap().as_str(), "auto");
         assert_eq!(

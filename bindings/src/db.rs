@@ -1,7 +1,7 @@
 //! The `Db` class: one database, each method converting its arguments, calling the
 //! core and converting the answer.
 
-use crate::args::{index_kind, integer, parse_json, records, search_options};
+use crate::args::{index_kind, integer, parse_json, quantization, records, search_options};
 use crate::chunks::Chunks;
 use crate::heap::reserve_heap;
 use crate::segment_files::{JsFiles, JsSegmentFiles};
@@ -28,13 +28,15 @@ fn strings(value: JsValue, field: &str) -> Result<Vec<String>, JsValue> {
         .map_err(|_| to_js(Error::invalid(format!("{field}: must be an array of strings"))))
 }
 
-/// A collection as JS reads it: `{name, dim, metric}`, and `count` where asked for.
+/// A collection as JS reads it: `{name, dim, metric, index, quantization}`, and
+/// `count` where asked for.
 #[derive(Serialize)]
 struct CollectionOut<'a> {
     name: &'a str,
     dim: usize,
     metric: &'static str,
     index: &'static str,
+    quantization: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<usize>,
 }
@@ -46,6 +48,7 @@ impl<'a> CollectionOut<'a> {
             dim: s.dim,
             metric: s.metric.as_str(),
             index: s.index.as_str(),
+            quantization: s.quantization.as_str(),
             count,
         }
     }
@@ -245,8 +248,9 @@ impl Db {
     }
 
     /// Creates a collection searched with `index` ("flat", "hnsw" or "auto"; flat when
-    /// not given), or opens it if it exists with the same dim, metric and (when given)
-    /// index; answers `{name, dim, metric, index}`.
+    /// not given) on codes of `quantization` ("none", "int8" or "binary"; none when not
+    /// given), or opens it if it exists with the same dim, metric and (when given)
+    /// index and quantization; answers `{name, dim, metric, index, quantization}`.
     #[wasm_bindgen(js_name = createCollection)]
     pub fn create_collection(
         &mut self,
@@ -254,13 +258,19 @@ impl Db {
         dim: f64,
         metric: &str,
         index: Option<String>,
+        quantization: Option<String>,
     ) -> Result<JsValue, JsValue> {
         let dim = integer(dim, "dim", 1, MAX_DIM as u64).map_err(to_js)?;
         let metric = Metric::parse(metric, "metric").map_err(to_js)?;
         let index = index.as_deref().map(index_kind).transpose().map_err(to_js)?;
+        let quant = quantization
+            .as_deref()
+            .map(self::quantization)
+            .transpose()
+            .map_err(to_js)?;
         let settings = self
             .db()?
-            .create_collection_with(name, dim as usize, metric, index)
+            .create_collection_with(name, dim as usize, metric, index, quant)
             .map_err(to_js)?;
         to_value(&CollectionOut::new(&settings, None))
     }
@@ -448,6 +458,16 @@ impl Db {
 
     pub fn count(&mut self, collection: &str) -> Result<u32, JsValue> {
         self.db()?.count(collection).map(|n| n as u32).map_err(to_js)
+    }
+
+    /// `{count, vectorBytes, codeBytes}`: the records, and the bytes their f32 vectors
+    /// and their quantized codes take in the search copy.
+    pub fn stats(&mut self, collection: &str) -> Result<JsValue, JsValue> {
+        let db = self.db()?;
+        let count = db.count(collection).map_err(to_js)?;
+        let vector_bytes = db.scan_bytes(collection).map_err(to_js)?;
+        let code_bytes = db.code_bytes(collection).map_err(to_js)?;
+        to_value(&json!({"count": count, "vectorBytes": vector_bytes, "codeBytes": code_bytes}))
     }
 
     /// The ids of the collection's records.

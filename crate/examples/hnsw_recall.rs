@@ -12,6 +12,7 @@ use quiver::index::flat::Flat;
 use quiver::index::hnsw::{Hnsw, Params};
 use quiver::index::{Index, Query};
 use quiver::metric::Metric;
+use quiver::quant::Quantization;
 use quiver::vector::prepare;
 use std::time::Instant;
 
@@ -43,7 +44,7 @@ fn main() {
     );
 
     let mut index = Hnsw::new(dim, metric, params);
-    let mut flat = Flat::new(dim, metric);
+    let mut flat = Flat::new(dim, metric, Quantization::None);
     let mut prepared = Vec::with_capacity(dim);
     let t0 = Instant::now();
     for (i, row) in base.chunks_exact(dim).enumerate() {
@@ -78,6 +79,7 @@ fn main() {
             filter: None,
             threshold: None,
             ef: Some(ef).filter(|&ef| ef > 0),
+            fetch: None,
         };
         let t0 = Instant::now();
         let answers: Vec<Vec<usize>> = prepared_queries

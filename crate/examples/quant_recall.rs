@@ -58,7 +58,7 @@ fn main() {
         hits as f64 / (nq * k) as f64
     };
 
-    let mut flat = Flat::new(dim, metric);
+    let mut flat = Flat::new(dim, metric, Quantization::None);
     for (id, r) in ids.iter().zip(&rows) {
         flat.upsert(id, r, None);
     }
@@ -67,6 +67,7 @@ fn main() {
         filter: None,
         threshold: None,
         ef: None,
+        fetch: None,
     };
     let t = Instant::now();
     let flat_recall = recall_of(&mut |qi| {

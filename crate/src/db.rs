@@ -8,6 +8,7 @@ use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
 use crate::index::{Hit, Index, Kind, Metadata, Query};
 use crate::metric::Metric;
+use crate::quant::Quantization;
 use crate::segment::{self, SegmentFiles};
 use crate::store::{self, Row, Scanned, SegmentRecord, Settings, Store, Stored};
 use crate::sync::Op;
@@ -27,8 +28,9 @@ pub const MAX_DIM: usize = 65_536;
 pub const MAX_ID_BYTES: usize = 512;
 /// Largest `ef` a search accepts: past the rows a collection holds it only costs memory.
 pub const MAX_EF: usize = 100_000;
-/// Most candidates a search ranks again (MMR, hybrid fusion) fetches: each comes back
-/// to the page, with its vector for MMR.
+/// Most candidates a search fetches to rank again: a hybrid or MMR search's fetchK
+/// (each comes back to the page, with its vector for MMR), a quantized search's
+/// fetch (re-ranked on the full vectors; past it a plain scan reads less).
 pub const MAX_FETCH_K: usize = 10_000;
 
 /// A record to upsert. Its id is the caller's: quiver makes ids in one place, the page
@@ -51,6 +53,9 @@ pub struct SearchOptions {
     /// Candidates an approximate index keeps while searching (efSearch); `None` is the
     /// index's default. Exact search ignores it.
     pub ef: Option<usize>,
+    /// Candidates a quantized collection re-ranks on the full vectors (at least `k`);
+    /// `None` is [`Quantization::default_fetch`]. Without quantization it is ignored.
+    pub fetch: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -60,6 +65,7 @@ impl Default for SearchOptions {
             filter: None,
             threshold: None,
             ef: None,
+            fetch: None,
         }
     }
 }
@@ -286,17 +292,19 @@ impl Database {
     /// Creates a collection searched exactly, or opens it when it exists with the same
     /// settings.
     pub fn create_collection(&mut self, name: &str, dim: usize, metric: Metric) -> Result<Settings> {
-        self.create_collection_with(name, dim, metric, None)
+        self.create_collection_with(name, dim, metric, None, None)
     }
 
-    /// [`Database::create_collection`] searched with `index` (exact without); an existing
-    /// collection keeps its own, and `index`, when given, must name the same kind.
+    /// [`Database::create_collection`] searched with `index` (exact without) on codes of
+    /// `quantization` (none without); an existing collection keeps its own, and each,
+    /// when given, must be the same. Only flat collections are quantized for now.
     pub fn create_collection_with(
         &mut self,
         name: &str,
         dim: usize,
         metric: Metric,
         index: Option<Kind>,
+        quantization: Option<Quantization>,
     ) -> Result<Settings> {
         check_name(name)?;
         if dim == 0 || dim > MAX_DIM {
@@ -319,11 +327,18 @@ impl Database {
                 s.index.as_str(),
                 index.map_or("", Kind::as_str)
             ))),
+            Some(s) if quantization.is_some_and(|q| q != s.quantization) => Err(Error::invalid(format!(
+                "quantization: collection {name:?} exists with quantization {:?}, not {:?}",
+                s.quantization.as_str(),
+                quantization.map_or("", Quantization::as_str)
+            ))),
             Some(_) => self.load(name).map(|c| c.settings.clone()),
             None => {
                 let index = index.unwrap_or(Kind::Flat);
-                let settings = self.store.create_collection(name, dim, metric, index)?;
-                let index = settings.index.empty(dim, metric);
+                let quantization = quantization.unwrap_or(Quantization::None);
+                index.check_quantization(quantization)?;
+                let settings = self.store.create_collection(name, dim, metric, index, quantization)?;
+                let index = settings.index.empty(dim, metric, quantization);
                 self.keep(name, settings.clone(), index, 0);
                 Ok(settings)
             }
@@ -420,7 +435,9 @@ impl Database {
             let (index, dirty) = match self.load_segment(&settings)? {
                 Some(loaded) => loaded,
                 None => {
-                    let mut index = settings.index.empty(settings.dim, settings.metric);
+                    let mut index = settings
+                        .index
+                        .empty(settings.dim, settings.metric, settings.quantization);
                     let mut scratch = (Vec::new(), Vec::new());
                     self.store.scan(settings.key, |row| {
                         apply(index.as_mut(), settings.metric, row, &mut scratch)
@@ -760,6 +777,12 @@ impl Database {
         Ok(self.load(name)?.index.matrix_bytes())
     }
 
+    /// Bytes of the collection's quantized codes: what a scan over them reads (0 when
+    /// it is not quantized, or too small yet to keep codes).
+    pub fn code_bytes(&mut self, name: &str) -> Result<usize> {
+        Ok(self.load(name)?.index.code_bytes())
+    }
+
     /// The `opts.k` closest records to `query`, best first.
     pub fn search(&mut self, name: &str, query: &[f32], opts: &SearchOptions) -> Result<Vec<Hit<'_>>> {
         search_one(self.load(name)?, query, opts)
@@ -858,6 +881,12 @@ fn search_in<'c>(c: &'c Collection, queries: &[f32], opts: &SearchOptions) -> Re
             opts.ef.unwrap_or_default()
         )));
     }
+    if opts.fetch.is_some_and(|f| f == 0 || f > MAX_FETCH_K) {
+        return Err(Error::invalid(format!(
+            "fetch: must be an integer from 1 to {MAX_FETCH_K}, got {}",
+            opts.fetch.unwrap_or_default()
+        )));
+    }
     if opts.threshold.is_some_and(|t| !t.is_finite()) {
         return Err(Error::invalid("threshold: must be a finite number"));
     }
@@ -880,6 +909,7 @@ fn search_in<'c>(c: &'c Collection, queries: &[f32], opts: &SearchOptions) -> Re
         filter: opts.filter.as_ref(),
         threshold: opts.threshold,
         ef: opts.ef,
+        fetch: opts.fetch,
     };
     Ok(c.index.search_many(&prepared, &query))
 }

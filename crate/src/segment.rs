@@ -179,7 +179,7 @@ pub fn read(files: &mut dyn SegmentFiles, settings: &Settings, record: SegmentRe
     };
     settings
         .index
-        .restore(dim, settings.metric, parts)
+        .restore(dim, settings.metric, settings.quantization, parts)
         .ok_or_else(|| corrupt(key, "its parts do not make an index"))
 }
 

@@ -6,6 +6,7 @@
 use crate::error::{Code, Error, Result};
 use crate::index::Kind;
 use crate::metric::Metric;
+use crate::quant::Quantization;
 use crate::sync::{Body, Op};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -124,6 +125,8 @@ pub struct Settings {
     pub metric: Metric,
     /// The index it is searched with.
     pub index: Kind,
+    /// How that index compresses the vectors it scans.
+    pub quantization: Quantization,
 }
 
 /// One row to write: the vector as given (not normalised) and metadata as JSON text.
@@ -280,7 +283,7 @@ impl Store {
     pub fn settings(&self, name: &str) -> Result<Option<Settings>> {
         self.conn
             .query_row(
-                "SELECT id, dim, metric, index_kind FROM collections WHERE name = ?1",
+                "SELECT id, dim, metric, index_kind, quantization FROM collections WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -288,17 +291,19 @@ impl Store {
                         r.get::<_, i64>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 },
             )
             .optional()?
-            .map(|(key, dim, metric, index)| {
+            .map(|(key, dim, metric, index, quantization)| {
                 Ok(Settings {
                     key,
                     name: name.to_owned(),
                     dim: dim as usize,
                     metric: Metric::parse(&metric, "collections.metric")?,
                     index: Kind::parse(&index, "collections.index_kind")?,
+                    quantization: Quantization::parse(&quantization, "collections.quantization")?,
                 })
             })
             .transpose()
@@ -314,7 +319,7 @@ impl Store {
     /// visits each row's record (not its vector), once for all collections.
     pub fn collection_counts(&self) -> Result<Vec<(Settings, usize)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.name, c.dim, c.metric, c.index_kind, ifnull(n.rows, 0) FROM collections c
+            "SELECT c.id, c.name, c.dim, c.metric, c.index_kind, c.quantization, ifnull(n.rows, 0) FROM collections c
              LEFT JOIN (SELECT collection, count(*) AS rows FROM vectors WHERE deleted = 0 GROUP BY collection) n
              ON n.collection = c.id ORDER BY c.name",
         )?;
@@ -327,8 +332,9 @@ impl Store {
                 dim: r.get::<_, i64>(2)? as usize,
                 metric: Metric::parse(r.get_ref(3)?.as_str()?, "collections.metric")?,
                 index: Kind::parse(r.get_ref(4)?.as_str()?, "collections.index_kind")?,
+                quantization: Quantization::parse(r.get_ref(5)?.as_str()?, "collections.quantization")?,
             };
-            out.push((settings, r.get::<_, i64>(5)? as usize));
+            out.push((settings, r.get::<_, i64>(6)? as usize));
         }
         Ok(out)
     }
@@ -349,10 +355,17 @@ impl Store {
         Ok(key.is_some())
     }
 
-    pub fn create_collection(&self, name: &str, dim: usize, metric: Metric, index: Kind) -> Result<Settings> {
+    pub fn create_collection(
+        &self,
+        name: &str,
+        dim: usize,
+        metric: Metric,
+        index: Kind,
+        quantization: Quantization,
+    ) -> Result<Settings> {
         self.conn.execute(
-            "INSERT INTO collections(name, dim, metric, index_kind) VALUES(?1, ?2, ?3, ?4)",
-            params![name, dim as i64, metric.as_str(), index.as_str()],
+            "INSERT INTO collections(name, dim, metric, index_kind, quantization) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![name, dim as i64, metric.as_str(), index.as_str(), quantization.as_str()],
         )?;
         Ok(Settings {
             key: self.conn.last_insert_rowid(),
@@ -360,6 +373,7 @@ impl Store {
             dim,
             metric,
             index,
+            quantization,
         })
     }
 

@@ -126,6 +126,7 @@ fn filter_is_applied_during_the_scan_and_still_returns_k() {
                 filter: Some(filter),
                 threshold: None,
                 ef: None,
+                fetch: None,
             },
         )
         .unwrap();
@@ -282,6 +283,7 @@ fn threshold_keeps_only_close_enough_rows() {
                     filter: None,
                     threshold: Some(t),
                     ef: None,
+                    fetch: None,
                 },
             )
             .unwrap();

@@ -5,6 +5,7 @@
 mod common;
 
 use common::Scratch;
+use quiver::quant::Quantization;
 use quiver::segment::SegmentFiles;
 use quiver::{Code, Database, Metric, Record, Result, SearchOptions};
 use serde_json::json;
@@ -199,6 +200,42 @@ fn a_damaged_or_stale_segment_costs_time_not_data() {
     assert!(db.segment_keys().unwrap().is_empty());
 }
 
+#[test]
+fn a_quantized_collection_keeps_its_codes_in_its_segment_and_rebuilds_them_when_damaged() {
+    let dir = Scratch::new("segments-quantized");
+    let (mut db, _) = open(&dir.0, &dir.db());
+    db.create_collection_with("c", DIM, Metric::Cosine, None, Some(Quantization::Int8))
+        .unwrap();
+    fill(&mut db, 0..ROWS);
+    let codes = db.code_bytes("c").unwrap();
+    assert!(codes > 0);
+    db.write_segment("c").unwrap();
+    let expected = answers(&mut db);
+    drop(db);
+    let seg = dir.0.join("1.seg");
+    let original = std::fs::read(&seg).unwrap();
+    assert!(
+        original.len() > HEADER + ROWS * DIM * 4 + codes,
+        "the codes follow the rows"
+    );
+
+    let (mut db, read) = open(&dir.0, &dir.db());
+    assert_eq!(answers(&mut db), expected);
+    assert_eq!(read.get(), original.len() as u64, "all of it came from the segment");
+    assert_eq!(db.code_bytes("c").unwrap(), codes);
+    assert!(db.segments_due().is_empty());
+    drop(db);
+    // A flipped byte in the codes, at the end of the file: the rows answer, their
+    // codes built anew alike.
+    let mut bytes = original.clone();
+    bytes[original.len() - 100] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert_eq!(answers(&mut db), expected);
+    assert_eq!(db.code_bytes("c").unwrap(), codes);
+    assert_eq!(db.segments_due(), vec![("c".to_owned(), 1)]);
+}
+
 /// Bytes in a segment's header, before the vectors.
 const HEADER: usize = 64;
 
@@ -331,7 +368,7 @@ fn an_hnsw_collection_loads_its_graph_from_its_segment() {
     let (mut db, _) = open(&dir.0, &dir.db());
     let kind = Kind::Hnsw(Params::default());
     assert_eq!(
-        db.create_collection_with("c", DIM, Metric::Euclidean, Some(kind))
+        db.create_collection_with("c", DIM, Metric::Euclidean, Some(kind), None)
             .unwrap()
             .index,
         kind

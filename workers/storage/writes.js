@@ -1,7 +1,7 @@
 // The writes a database takes, each as it applies to a core database `d`: what the
 // worker runs, and what an IndexedDB log records and replays on reopen.
 export const WRITES = {
-  createCollection: (d, { name, dim, metric, index }) => d.createCollection(name, dim, metric, index ?? undefined),
+  createCollection: (d, { name, dim, metric, index, quantization }) => d.createCollection(name, dim, metric, index ?? undefined, quantization ?? undefined),
   dropCollection: (d, { name }) => d.dropCollection(name),
   upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
   delete: (d, { collection, ids }) => d.delete(collection, idList(ids)),

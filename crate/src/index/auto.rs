@@ -13,6 +13,7 @@ use super::hnsw::{self, Hnsw};
 use super::rows::Rows;
 use super::{Hit, Index, Kind, Metadata, Parts, Query, BLOCK_ROWS};
 use crate::metric::Metric;
+use crate::quant::Quantization;
 use std::borrow::Cow;
 
 /// Rows (in one worker's part of a collection) from which "auto" searches a graph:
@@ -40,7 +41,7 @@ impl Auto {
             metric,
             params,
             from_rows: HNSW_FROM_ROWS,
-            inner: Box::new(Flat::new(dim, metric)),
+            inner: Box::new(Flat::new(dim, metric, Quantization::None)),
         }
     }
 
@@ -57,7 +58,7 @@ impl Auto {
             ..parts
         };
         let inner: Box<dyn Index> = match tag {
-            FLAT => Box::new(Flat::restore(dim, metric, inner_parts)?),
+            FLAT => Box::new(Flat::restore(dim, metric, Quantization::None, inner_parts)?),
             GRAPH => Box::new(Hnsw::restore(dim, metric, inner_parts)?),
             _ => return None,
         };
@@ -178,6 +179,7 @@ mod tests {
             filter: None,
             threshold: None,
             ef: None,
+            fetch: None,
         };
         assert_eq!(auto.search_many(&q, &query)[0][0].id, "r1234");
         // Deletes never take it back to a scan.

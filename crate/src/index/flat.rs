@@ -1,47 +1,104 @@
-//! Exact search: one scan over row-major copies of the vectors.
+//! Exact search: one scan over row-major copies of the vectors, or, for a quantized
+//! collection, over their codes and then exactly over the best candidates.
 //!
 //! Rows are dense: deleting moves the last row into the hole, so the scan never skips
-//! a vacant slot.
+//! a vacant slot. Codes follow the rows slot for slot.
 
 use super::rows::Rows;
 use super::{Candidate, Hit, Index, Kind, Metadata, Parts, Query, TopK, BLOCK_ROWS};
 use crate::filter::Filter;
 use crate::kernels;
 use crate::metric::Metric;
+use crate::quant::{Codes, Quantization};
 use std::borrow::Cow;
 
 /// Rows scored against every query of a batch before moving on: 384 KiB at 384
 /// dimensions, so a tile stays in a core's L2 while the queries pass over it.
 const TILE_ROWS: usize = 256;
 
+/// Rows from which a quantized Flat keeps codes: below, an exact scan costs little
+/// more than the codes' would, and ranges or a centroid learnt from fewer rows fit the
+/// rows that follow poorly.
+pub const CODES_FROM_ROWS: usize = 1_000;
+
+/// Fixes binary's rotation, so that codes rebuilt from the same rows are the same.
+const CODES_SEED: u64 = 0x5155_4956_4552;
+
 pub struct Flat {
     metric: Metric,
     rows: Rows,
+    quant: Quantization,
+    /// Every slot's code, once a quantized Flat holds [`CODES_FROM_ROWS`] rows.
+    codes: Option<Codes>,
 }
 
 impl Flat {
-    pub fn new(dim: usize, metric: Metric) -> Self {
+    pub fn new(dim: usize, metric: Metric, quant: Quantization) -> Self {
         Flat {
             metric,
             rows: Rows::new(dim),
+            quant,
+            codes: None,
         }
     }
 
-    /// A Flat of rows already laid out, as [`Index::parts`] gives them; `None` unless
-    /// they are whole blocks of rows with an id and a metadata a slot, and nothing more.
-    pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
+    /// A Flat of rows already laid out, as [`Index::parts`] gives them, with the codes
+    /// its own bytes hold; `None` unless they are whole blocks of rows with an id and a
+    /// metadata a slot. Codes that are missing, damaged or not the rows' are built
+    /// again from the rows: they are a cache of them.
+    pub fn restore(dim: usize, metric: Metric, quant: Quantization, parts: Parts) -> Option<Self> {
         let Parts {
             blocks,
             ids,
             metadata,
             own,
         } = parts;
-        if !own.is_empty() {
-            return None;
-        }
         let rows = Rows::restore(dim, blocks, ids, metadata)?;
         // Flat keeps no vacant slot.
-        (rows.live() == rows.slots()).then_some(Flat { metric, rows })
+        if rows.live() != rows.slots() {
+            return None;
+        }
+        let codes = Codes::from_bytes(&own, dim, metric)
+            .ok()
+            .filter(|c| c.quantization() == quant && c.len() == rows.slots());
+        let mut flat = Flat {
+            metric,
+            rows,
+            quant,
+            codes,
+        };
+        flat.train();
+        Some(flat)
+    }
+
+    /// Builds the codes anew from the rows when they are due: first reaching
+    /// [`CODES_FROM_ROWS`] rows, or [`Codes::stale`] since the last build.
+    fn train(&mut self) {
+        let due = match &self.codes {
+            Some(codes) => codes.stale(),
+            None => self.quant != Quantization::None && self.rows.live() >= CODES_FROM_ROWS,
+        };
+        if due {
+            let rows = &self.rows;
+            let all = (0..rows.slots()).map(|s| rows.row(s));
+            self.codes = Codes::build(self.quant, rows.dim(), self.metric, CODES_SEED, all);
+        }
+    }
+
+    /// The search of [`Index::search_many`] on the codes: for each query, the best
+    /// `fetch` rows that pass the filter by their codes, re-ranked on their vectors.
+    fn search_codes(&self, codes: &Codes, queries: &[f32], query: &Query, fetch: usize) -> Vec<Vec<Hit<'_>>> {
+        let (min_key, sign) = query.bounds(self.metric);
+        let keep = |slot: usize| query.filter.is_none_or(|f| f.matches(self.rows.metadata(slot)));
+        queries
+            .chunks_exact(self.rows.dim())
+            .map(|q| {
+                let coarse = codes.coarse_top_where(q, fetch, keep);
+                let mut top = codes.rerank(q, &coarse, query.k, self.rows.ids(), |s| self.rows.row(s));
+                top.retain(|c| c.key >= min_key);
+                self.rows.hits(self.metric, sign, top)
+            })
+            .collect()
     }
 
     /// Scores every row against every query, a tile of rows at a time (so the tile is
@@ -123,11 +180,20 @@ impl Index for Flat {
 
     fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
         match self.rows.slot(id) {
-            Some(slot) => self.rows.set(slot, id, vector, metadata),
+            Some(slot) => {
+                self.rows.set(slot, id, vector, metadata);
+                if let Some(codes) = &mut self.codes {
+                    codes.replace(slot, vector);
+                }
+            }
             None => {
                 self.rows.push(id, vector, metadata);
+                if let Some(codes) = &mut self.codes {
+                    codes.push(vector);
+                }
             }
         }
+        self.train();
     }
 
     fn remove(&mut self, id: &str) -> bool {
@@ -135,6 +201,9 @@ impl Index for Flat {
             return false;
         };
         self.rows.swap_remove(slot);
+        if let Some(codes) = &mut self.codes {
+            codes.remove(slot);
+        }
         true
     }
 
@@ -149,8 +218,18 @@ impl Index for Flat {
 
     /// One pass over the rows for the whole batch: a tile of rows is scored against
     /// every query while it is in cache, so a batch reads memory once, not once a query.
-    /// Exact, so `query.ef` means nothing here.
+    /// Exact, so `query.ef` means nothing here. With codes, each query scans them and
+    /// re-ranks its best `query.fetch` (at least k) exactly, unless that is every row.
     fn search_many(&self, queries: &[f32], query: &Query) -> Vec<Vec<Hit<'_>>> {
+        if let Some(codes) = &self.codes {
+            let fetch = query
+                .fetch
+                .unwrap_or_else(|| self.quant.default_fetch(query.k))
+                .max(query.k);
+            if fetch < self.rows.live() {
+                return self.search_codes(codes, queries, query, fetch);
+            }
+        }
         let metric = self.metric;
         // Rank by a key where larger is better for every metric.
         let (min_key, sign) = query.bounds(metric);
@@ -176,8 +255,13 @@ impl Index for Flat {
         self.rows.matrix_bytes()
     }
 
+    fn code_bytes(&self) -> usize {
+        self.codes.as_ref().map_or(0, Codes::bytes)
+    }
+
     fn parts(&self) -> Parts<'_> {
-        self.rows.parts(Cow::Borrowed(&[]))
+        let own = self.codes.as_ref().map_or(Vec::new(), Codes::to_bytes);
+        self.rows.parts(Cow::Owned(own))
     }
 }
 
@@ -187,7 +271,7 @@ mod tests {
 
     #[test]
     fn rows_cross_blocks_and_deletes_keep_them_dense() {
-        let mut f = Flat::new(2, Metric::Dot);
+        let mut f = Flat::new(2, Metric::Dot, Quantization::None);
         let n = BLOCK_ROWS + 5;
         for i in 0..n {
             f.upsert(&format!("{i}"), &[i as f32, 1.0], None);
@@ -202,6 +286,7 @@ mod tests {
             filter: None,
             threshold: None,
             ef: None,
+            fetch: None,
         };
         let top = f.search_many(&[1.0, 0.0], &query);
         assert_eq!(top[0][0].id, format!("{}", n - 1));
@@ -209,5 +294,79 @@ mod tests {
             assert!(f.remove(&format!("{i}")), "{i}");
         }
         assert!(f.is_empty() && f.rows.blocks().is_empty());
+    }
+
+    /// A distinct pseudo-random unit vector for each i.
+    fn row(i: usize, dim: usize) -> Vec<f32> {
+        let mut s = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                s ^= s >> 29;
+                s = s.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn top1(f: &Flat, q: &[f32]) -> (String, f32) {
+        let query = Query {
+            k: 1,
+            filter: None,
+            threshold: None,
+            ef: None,
+            fetch: None,
+        };
+        let hits = f.search_many(q, &query);
+        (hits[0][0].id.to_owned(), hits[0][0].score)
+    }
+
+    #[test]
+    fn codes_start_at_enough_rows_follow_every_change_and_are_rebuilt_when_damaged() {
+        let dim = 32;
+        for quant in [Quantization::Int8, Quantization::Binary] {
+            let mut f = Flat::new(dim, Metric::Cosine, quant);
+            for i in 0..CODES_FROM_ROWS - 1 {
+                f.upsert(&format!("r{i}"), &row(i, dim), None);
+            }
+            assert_eq!(f.code_bytes(), 0, "{quant:?}: too few rows to code");
+            for i in CODES_FROM_ROWS - 1..CODES_FROM_ROWS + 500 {
+                f.upsert(&format!("r{i}"), &row(i, dim), None);
+            }
+            let slot_bytes = f.codes.as_ref().unwrap().bytes_per_slot();
+            assert_eq!(f.code_bytes(), f.len() * slot_bytes, "{quant:?}");
+            // A delete moves the last row (and its code) into the hole; an update
+            // codes the row anew in place.
+            assert!(f.remove("r7"));
+            f.upsert("r8", &row(5_000, dim), None);
+            assert_eq!(f.code_bytes(), f.len() * slot_bytes, "{quant:?}");
+            let last = format!("r{}", CODES_FROM_ROWS + 499);
+            assert_eq!(top1(&f, &row(CODES_FROM_ROWS + 499, dim)).0, last, "{quant:?}");
+            assert_eq!(top1(&f, &row(5_000, dim)).0, "r8", "{quant:?}");
+            assert_ne!(top1(&f, &row(7, dim)).0, "r7", "{quant:?}");
+
+            let restored = Flat::restore(dim, Metric::Cosine, quant, f.parts()).unwrap();
+            assert_eq!(
+                restored.codes.as_ref().unwrap().to_bytes(),
+                f.codes.as_ref().unwrap().to_bytes()
+            );
+            let mut damaged = f.parts().own.into_owned();
+            let mid = damaged.len() / 2;
+            damaged[mid] ^= 0x10;
+            for own in [damaged, Vec::new()] {
+                let parts = Parts {
+                    own: Cow::Owned(own),
+                    ..f.parts()
+                };
+                let rebuilt = Flat::restore(dim, Metric::Cosine, quant, parts).unwrap();
+                assert_eq!(rebuilt.code_bytes(), f.code_bytes(), "{quant:?}");
+                assert_eq!(
+                    top1(&rebuilt, &row(5_000, dim)),
+                    top1(&f, &row(5_000, dim)),
+                    "{quant:?}"
+                );
+            }
+        }
     }
 }

@@ -829,6 +829,7 @@ impl Index for Hnsw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::Quantization;
     use crate::vector::prepare;
     use serde_json::json;
 
@@ -927,6 +928,7 @@ mod tests {
             filter,
             threshold: None,
             ef,
+            fetch: None,
         }
     }
 
@@ -1128,7 +1130,7 @@ mod tests {
         let metric = Metric::Euclidean;
         let base = rows(1000, 13);
         let h = build(metric, &base);
-        let mut f = Flat::new(DIM, metric);
+        let mut f = Flat::new(DIM, metric, Quantization::None);
         for (id, v) in &base {
             let mut p = Vec::new();
             prepare(metric, v, &mut p);

@@ -9,6 +9,7 @@ pub mod rows;
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
 use crate::metric::Metric;
+use crate::quant::Quantization;
 use auto::Auto;
 use flat::Flat;
 use hnsw::Hnsw;
@@ -72,10 +73,24 @@ impl Kind {
         }
     }
 
-    /// An empty index of this kind, for vectors of `dim` dimensions ranked by `metric`.
-    pub fn empty(self, dim: usize, metric: Metric) -> Box<dyn Index> {
+    /// `INVALID_ARGUMENT` unless this kind can keep codes of `quant`: only flat does
+    /// for now, as a graph walk scored on codes would need its own re-rank and recall
+    /// measurements (and auto becomes a graph).
+    pub fn check_quantization(self, quant: Quantization) -> Result<()> {
+        if quant == Quantization::None || self == Kind::Flat {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "quantization: only flat collections are quantized for now, not index {:?}",
+            self.as_str()
+        )))
+    }
+
+    /// An empty index of this kind, for vectors of `dim` dimensions ranked by `metric`,
+    /// scanned on codes of `quant` (see [`Kind::check_quantization`]).
+    pub fn empty(self, dim: usize, metric: Metric, quant: Quantization) -> Box<dyn Index> {
         match self {
-            Kind::Flat => Box::new(Flat::new(dim, metric)),
+            Kind::Flat => Box::new(Flat::new(dim, metric, quant)),
             Kind::Hnsw(params) => Box::new(Hnsw::new(dim, metric, params)),
             Kind::Auto(params) => Box::new(Auto::new(dim, metric, params)),
         }
@@ -83,9 +98,9 @@ impl Kind {
 
     /// An index of this kind rebuilt from the parts a segment kept; `None` when they do
     /// not fit together (then the collection loads from its rows).
-    pub fn restore(self, dim: usize, metric: Metric, parts: Parts) -> Option<Box<dyn Index>> {
+    pub fn restore(self, dim: usize, metric: Metric, quant: Quantization, parts: Parts) -> Option<Box<dyn Index>> {
         match self {
-            Kind::Flat => Flat::restore(dim, metric, parts).map(|f| Box::new(f) as Box<dyn Index>),
+            Kind::Flat => Flat::restore(dim, metric, quant, parts).map(|f| Box::new(f) as Box<dyn Index>),
             Kind::Hnsw(_) => Hnsw::restore(dim, metric, parts).map(|h| Box::new(h) as Box<dyn Index>),
             Kind::Auto(params) => Auto::restore(dim, metric, params, parts).map(|a| Box::new(a) as Box<dyn Index>),
         }
@@ -135,6 +150,11 @@ pub trait Index {
     /// Bytes the vectors occupy: what one exact scan reads.
     fn matrix_bytes(&self) -> usize;
 
+    /// Bytes the quantized codes occupy ([`crate::quant::Codes::bytes`]); 0 without.
+    fn code_bytes(&self) -> usize {
+        0
+    }
+
     /// What a segment keeps of the index, borrowed; [`Kind::restore`] rebuilds it.
     fn parts(&self) -> Parts<'_>;
 }
@@ -153,6 +173,10 @@ pub struct Query<'a> {
     /// more is slower and closer to exact; `None` is the index's default. Exact
     /// indexes ignore it.
     pub ef: Option<usize>,
+    /// How many candidates a quantized index takes from its codes to re-rank exactly:
+    /// more is slower and closer to exact; `None` is
+    /// [`Quantization::default_fetch`]. Indexes without codes ignore it.
+    pub fetch: Option<usize>,
 }
 
 impl Query<'_> {
@@ -180,8 +204,8 @@ pub struct Parts<'a> {
     pub ids: Cow<'a, [Id]>,
     /// Each slot's metadata.
     pub metadata: Cow<'a, [Option<Metadata>]>,
-    /// What only this kind understands, beyond the rows: nothing for flat; a graph's
-    /// links for HNSW.
+    /// What only this kind understands, beyond the rows: a flat index's quantized codes
+    /// (nothing without); a graph's links for HNSW.
     pub own: Cow<'a, [u8]>,
 }
 

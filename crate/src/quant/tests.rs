@@ -174,7 +174,7 @@ fn reranked_scores_are_the_exact_scan_s_bit_for_bit() {
             let (rows, queries) = clustered(500, 10, 64, metric, 9);
             let ids = ids(rows.len());
             let codes = build(quant, metric, &rows);
-            let mut flat = Flat::new(64, metric);
+            let mut flat = Flat::new(64, metric, Quantization::None);
             for (id, r) in ids.iter().zip(&rows) {
                 flat.upsert(id, r, None);
             }
@@ -183,6 +183,7 @@ fn reranked_scores_are_the_exact_scan_s_bit_for_bit() {
                 filter: None,
                 threshold: None,
                 ef: None,
+                fetch: None,
             };
             let sign = if metric.higher_is_closer() { 1.0 } else { -1.0 };
             for q in &queries {
