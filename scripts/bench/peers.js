@@ -48,7 +48,7 @@ async function hnswlib({ base, queries, dim, n, efs, k }) {
   const { loadHnswlib } = await import("/node_modules/hnswlib-wasm/dist/hnswlib.js");
   const lib = await loadHnswlib();
   const t0 = performance.now();
-  // No autosave file name: the index lives in memory only, as quiver's and the others' do.
+  // An empty autosave file name: the index stays in memory, not written to IDBFS as it grows.
   const index = new lib.HierarchicalNSW("cosine", dim, "");
   index.initIndex(n, 16, 200, 100);
   for (let start = 0; start < n; start += 1000) {
