@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { brotliCompressSync } from "node:zlib";
 import { createInterface } from "node:readline";
 import { launch, root } from "../tests/helpers.mjs";
 import { jsSearch, recall, timing } from "./bench/suites.js";
@@ -125,6 +126,8 @@ function table(rows) {
     "bytes_per_vector",
     "raw_bytes_per_vector",
     "memory_mib",
+    "download_kib",
+    "download_br_kib",
     "build_s",
     "open_s",
   ].filter((c) => rows.some((r) => r[c] !== undefined));
@@ -471,6 +474,93 @@ function clusteredSet(centres, dim, n, q, seed) {
   return { base, queries, gt };
 }
 
+/** Kibibytes of `paths` (URL paths under the repo root) as served raw and brotli'd (quality 11, as a static host pre-compresses), memoised by path. */
+const compressed = new Map();
+function downloadKiB(paths) {
+  let raw = 0;
+  let br = 0;
+  for (const path of paths) {
+    if (!compressed.has(path)) {
+      const body = readFileSync(join(root, path));
+      compressed.set(path, [body.length, brotliCompressSync(body).length]);
+    }
+    const [r, b] = compressed.get(path);
+    raw += r;
+    br += b;
+  }
+  return { download_kib: raw / 1024, download_br_kib: br / 1024 };
+}
+
+/**
+ * What a page using quiver downloads: js/ (with its vendored feature test), workers/,
+ * both builds' glue (the worker imports both and then instantiates one) and the
+ * simd128 build's wasm.
+ */
+function quiverFiles() {
+  const under = (dir) =>
+    readdirSync(join(root, dir), { recursive: true })
+      .filter((f) => f.endsWith(".js"))
+      .map((f) => `/${dir}/${f}`);
+  return [...under("js"), ...under("workers"), "/pkg/simd/quiver.js", "/pkg/scalar/quiver.js", "/pkg/simd/quiver_bg.wasm"];
+}
+
+const xml = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/**
+ * An SVG of recall@10 (x) against QPS (y, log scale) for the rows of one dataset: a
+ * polyline per engine and configuration family (its rows differing only in ef), a
+ * marker per row, a legend. Built as a string, so the runner needs no plotting package.
+ */
+function annChart(rows, title) {
+  const families = new Map();
+  for (const r of rows.filter((r) => r.recall_at_10 !== undefined && r.qps !== undefined)) {
+    const key = `${r.engine}: ${r.config.replace(/ ef(_search)? \d+/, "")}`;
+    if (!families.has(key)) families.set(key, []);
+    families.get(key).push(r);
+  }
+  const all = [...families.values()].flat();
+  const [w, h, left, top, plotW, plotH] = [1000, 460, 70, 40, 500, 360];
+  const x0 = Math.min(0.9, Math.floor(Math.min(...all.map((r) => r.recall_at_10)) * 20) / 20);
+  const y0 = Math.floor(Math.log10(Math.min(...all.map((r) => r.qps))));
+  const y1 = Math.max(y0 + 1, Math.ceil(Math.log10(Math.max(...all.map((r) => r.qps)))));
+  const round = (v) => Math.round(v * 10) / 10;
+  const px = (recall) => round(left + ((recall - x0) / (1 - x0)) * plotW);
+  const py = (qps) => round(top + plotH - ((Math.log10(qps) - y0) / (y1 - y0)) * plotH);
+  const colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${left}" y="22" font-size="14">${xml(title)}</text>`,
+  ];
+  const step = 1 - x0 > 0.3 ? 0.1 : 0.05;
+  for (let x = x0; x <= 1 + 1e-9; x += step) {
+    out.push(`<line x1="${px(x)}" y1="${top}" x2="${px(x)}" y2="${top + plotH}" stroke="#ddd"/>`);
+    out.push(`<text x="${px(x)}" y="${top + plotH + 16}" text-anchor="middle">${x.toFixed(2)}</text>`);
+  }
+  for (let e = y0; e <= y1; e++) {
+    for (const m of e < y1 ? [1, 2, 5] : [1]) {
+      const y = py(m * 10 ** e);
+      out.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="${m === 1 ? "#bbb" : "#eee"}"/>`);
+      out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${(m * 10 ** e).toLocaleString("en")}</text>`);
+    }
+  }
+  out.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
+  out.push(`<text x="${left + plotW / 2}" y="${h - 12}" text-anchor="middle">recall@10</text>`);
+  out.push(`<text transform="translate(18 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">queries per second (log)</text>`);
+  [...families].forEach(([name, points], i) => {
+    const colour = colours[i % colours.length];
+    const xy = points.sort((a, b) => a.recall_at_10 - b.recall_at_10).map((r) => [px(r.recall_at_10), py(r.qps)]);
+    if (xy.length > 1) out.push(`<polyline points="${xy.map((p) => p.join(",")).join(" ")}" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    for (const [x, y] of xy) out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${colour}"/>`);
+    const ly = top + 8 + i * 20;
+    out.push(`<line x1="${left + plotW + 20}" y1="${ly}" x2="${left + plotW + 44}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
+    out.push(`<circle cx="${left + plotW + 32}" cy="${ly}" r="3.5" fill="${colour}"/>`);
+    out.push(`<text x="${left + plotW + 50}" y="${ly + 4}">${xml(name)}</text>`);
+  });
+  out.push("</svg>");
+  return out.join("\n") + "\n";
+}
+
 async function runAnn(sets) {
   const dim = 384;
   const real = sets.find((d) => d.size === "20k");
@@ -482,8 +572,9 @@ async function runAnn(sets) {
   writeFileSync(join(outDir, `${file}.queries.f32`), synth.queries);
   const about = real.gt ? "code-minilm-20k rows" : "the synthetic 20k";
   const ann = [
-    { dataset: { ...real, n: 20000 }, gt: real.gt },
+    { file: real.file, dataset: { ...real, n: 20000 }, gt: real.gt },
     {
+      file,
       dataset: {
         name: `clustered-${n / 1000}k (synthetic, around ${about})`,
         n,
@@ -496,22 +587,48 @@ async function runAnn(sets) {
     },
   ].filter((d) => d.gt);
   const efs = [16, 32, 64, 128, 256];
+  const efSearch = [40, 100, 200];
+  const peers = ["hnswlib", "sqliteVec", "pglite"];
   const { rows, browser } = await inBrowser(async (b, url) => {
     const rows = [];
-    for (const { dataset, gt } of ann) rows.push(...(await inPage(b, url, "ann", { dataset: { ...dataset, gt: undefined }, gt, efs })));
+    for (const { dataset, gt } of ann) {
+      const args = { dataset: { ...dataset, gt: undefined }, gt, efs, efSearch };
+      rows.push(...(await inPage(b, url, "ann", args)));
+      // Each peer in a fresh page, so that none runs beside another's memory or garbage.
+      for (const engine of peers) rows.push(...(await inPage(b, url, "peer", { ...args, engine })));
+    }
     return rows;
   });
+  const quiver = quiverFiles();
+  for (const r of rows) {
+    const files = r.files ?? (r.engine === "quiver" ? quiver : undefined);
+    if (files) Object.assign(r, downloadKiB(files));
+    delete r.files;
+  }
+
+  /** a / b, or null when either side is missing (no row reached a recall floor). */
+  const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : null);
   const ratios = {};
-  for (const { dataset } of ann) {
+  mkdirSync(join(root, "bench-results"), { recursive: true });
+  for (const { file, dataset } of ann) {
     const of = rows.filter((r) => r.dataset === dataset.name);
-    const flat = of.find((r) => r.config.startsWith("flat"));
-    const graph = of.filter((r) => r.ef !== undefined);
-    const at = (floor) => Math.max(...graph.filter((r) => r.recall_at_10 >= floor).map((r) => r.qps));
-    const tag = dataset.n >= 100_000 ? `${dataset.n / 1000}k` : "20k";
-    ratios[`hnsw_vs_flat_qps_at_095_${tag}`] = at(0.95) / flat.qps;
-    ratios[`hnsw_vs_flat_qps_at_099_${tag}`] = at(0.99) / flat.qps;
+    const one = (engine, prefix) => of.find((r) => r.engine === engine && r.config.startsWith(prefix));
+    const flat = one("quiver", "flat");
+    // The fastest row of `engine`'s graph at recall@10 >= floor (-Infinity if none).
+    const at = (engine, floor) => Math.max(...of.filter((r) => r.engine === engine && r.ef !== undefined && r.recall_at_10 >= floor).map((r) => r.qps));
+    // The real set is "20k"; the synthetic one is named by its size, unless that is 20k too.
+    const tag = file === real.file ? "20k" : n === 20_000 ? "clustered_20k" : `${n / 1000}k`;
+    ratios[`hnsw_vs_flat_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), flat.qps);
+    ratios[`hnsw_vs_flat_qps_at_099_${tag}`] = ratio(at("quiver", 0.99), flat.qps);
     const reopened = of.find((r) => r.open_s !== undefined);
     ratios[`hnsw_open_vs_build_${tag}`] = reopened.open_s / reopened.build_s;
+    ratios[`hnsw_vs_hnswlib_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), at("hnswlib-wasm", 0.95));
+    ratios[`hnsw_vs_hnswlib_qps_at_099_${tag}`] = ratio(at("quiver", 0.99), at("hnswlib-wasm", 0.99));
+    ratios[`hnsw_build_vs_hnswlib_${tag}`] = ratio(one("hnswlib-wasm", "hnsw").build_s, one("quiver", "hnsw M16").build_s);
+    ratios[`flat_vs_sqlite_vec_${tag}`] = ratio(flat.qps, one("sqlite-vec", "vec0").qps);
+    ratios[`flat_vs_pglite_exact_${tag}`] = ratio(flat.qps, one("pglite", "pgvector exact").qps);
+    writeFileSync(join(root, "bench-results", `ann-${file}.svg`), annChart(of, `${dataset.name}, n = ${dataset.n}: recall@10 against QPS`));
+    console.log(`wrote bench-results/ann-${file}.svg`);
   }
   return { rows, ratios, browser };
 }
@@ -538,6 +655,6 @@ for (const suite of only ? [only] : Object.keys(suites)) {
   console.log(`\n== suite ${suite}`);
   console.log(table(rows));
   console.log();
-  for (const [k, v] of Object.entries(ratios)) console.log(`${k}: ${v.toFixed(2)}`);
+  for (const [k, v] of Object.entries(ratios)) console.log(`${k}: ${v === null ? "n/a (no row reached the recall)" : v.toFixed(2)}`);
   console.log(`\nwrote bench-results/${suite}.json`);
 }

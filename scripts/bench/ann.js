@@ -6,9 +6,16 @@ import { jsSearch, recall } from "./suites.js";
 const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
 /** p50/p95/p99 and queries a second of awaited calls taking `ms` each. */
-function latency(ms) {
+export function latency(ms) {
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
   return { p50_ms: percentile(ms, 0.5), p95_ms: percentile(ms, 0.95), p99_ms: percentile(ms, 0.99), qps: 1000 / mean };
+}
+
+/** The dataset's rows and its first `count` queries, each a view of its own. */
+export async function loadSet(dataset, count) {
+  const [base, packed] = await Promise.all([dataset.base, dataset.queries].map(async (u) => new Float32Array(await (await fetch(u)).arrayBuffer())));
+  const queries = Array.from({ length: count }, (_, q) => packed.subarray(q * dataset.dim, (q + 1) * dataset.dim));
+  return { base, queries };
 }
 
 /** Searches each query once, awaited one after the other: ids and times. */
@@ -50,8 +57,7 @@ async function wasmMiB(db) {
  */
 export async function ann({ dataset, gt, efs, workers = 2, k = 10, jsQueries = 20 }) {
   const { dim, metric, name, n } = dataset;
-  const [base, packed] = await Promise.all([dataset.base, dataset.queries].map(async (u) => new Float32Array(await (await fetch(u)).arrayBuffer())));
-  const queries = Array.from({ length: gt.length }, (_, q) => packed.subarray(q * dim, (q + 1) * dim));
+  const { base, queries } = await loadSet(dataset, gt.length);
   const row = (engine, config, extra) => ({ dataset: name, n, engine, config, ...extra });
   const rows = [];
 
@@ -62,7 +68,7 @@ export async function ann({ dataset, gt, efs, workers = 2, k = 10, jsQueries = 2
     jsIds.push(jsSearch(base, dim, q, k));
     js.push(performance.now() - t0);
   }
-  rows.push(row("plain JS", "brute force, main thread", { recall_at_10: recall(jsIds, gt), ...latency(js) }));
+  rows.push(row("plain JS", "brute force, main thread", { recall_at_10: recall(jsIds, gt), ...latency(js), memory_mib: base.byteLength / 2 ** 20 }));
 
   const flatDb = await open({ name: `ann-flat-${Date.now()}`, workers });
   const flat = await flatDb.collection("c", { dim, metric });
