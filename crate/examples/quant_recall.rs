@@ -15,26 +15,19 @@ use quiver::quant::{Codes, Estimate, Quantization};
 use quiver::vector::prepare;
 use std::time::Instant;
 
-fn read(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+#[path = "shared/data.rs"]
+mod data;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let dir = args
-        .next()
-        .unwrap_or_else(|| "/work/shared/data/code-minilm-20k".into());
-    let dim: usize = args.next().map_or(384, |d| d.parse().expect("DIM is a number"));
-    let mut base = Vec::new();
-    quiver::store::read_f32(&read(&format!("{dir}/base.f32")), &mut base);
-    let mut raw_queries = Vec::new();
-    quiver::store::read_f32(&read(&format!("{dir}/queries.f32")), &mut raw_queries);
-    let gt: Vec<i32> = read(&format!("{dir}/gt.i32"))
-        .chunks_exact(4)
-        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let (n, nq) = (base.len() / dim, raw_queries.len() / dim);
-    let depth = gt.len() / nq;
+    let data::Set {
+        dim,
+        base,
+        queries: raw_queries,
+        gt,
+        n,
+        nq,
+        depth,
+    } = data::load();
     let metric = Metric::Cosine;
     let k = 10;
     println!("{n} rows x {dim}, {nq} queries, recall@{k}");

@@ -113,10 +113,6 @@ impl Index for Auto {
         self.inner.remove(id)
     }
 
-    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        self.inner.ids()
-    }
-
     fn rows(&self) -> &Rows {
         self.inner.rows()
     }
@@ -143,20 +139,7 @@ impl Index for Auto {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(i: usize, dim: usize) -> Vec<f32> {
-        // A distinct pseudo-random direction for each i.
-        let mut s = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                s ^= s >> 29;
-                s = s.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / n).collect()
-    }
+    use crate::index::test_row as row;
 
     #[test]
     fn it_scans_until_the_threshold_then_walks_a_graph_that_survives_its_parts() {
@@ -174,13 +157,7 @@ mod tests {
         assert!(auto.is_graph());
         assert_eq!(auto.len(), auto.from_rows);
         let q = row(1234, dim);
-        let query = Query {
-            k: 1,
-            filter: None,
-            threshold: None,
-            ef: None,
-            fetch: None,
-        };
+        let query = Query::nearest(1);
         assert_eq!(auto.search_many(&q, &query)[0][0].id, "r1234");
         // Deletes never take it back to a scan.
         auto.remove("last");

@@ -47,13 +47,7 @@ impl Flat {
     /// metadata a slot. Codes that are missing, damaged or not the rows' are built
     /// again from the rows: they are a cache of them.
     pub fn restore(dim: usize, metric: Metric, quant: Quantization, parts: Parts) -> Option<Self> {
-        let Parts {
-            blocks,
-            ids,
-            metadata,
-            own,
-        } = parts;
-        let rows = Rows::restore(dim, blocks, ids, metadata)?;
+        let (rows, own) = Rows::restore(dim, parts)?;
         // Flat keeps no vacant slot.
         if rows.live() != rows.slots() {
             return None;
@@ -207,11 +201,6 @@ impl Index for Flat {
         true
     }
 
-    /// In slot order.
-    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.rows.live_ids())
-    }
-
     fn rows(&self) -> &Rows {
         &self.rows
     }
@@ -268,6 +257,7 @@ impl Index for Flat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::test_row as row;
 
     #[test]
     fn rows_cross_blocks_and_deletes_keep_them_dense() {
@@ -281,13 +271,7 @@ mod tests {
         assert!(f.remove("3"));
         assert_eq!(f.len(), n - 1);
         assert_eq!(f.ids().nth(3), Some(format!("{}", n - 1).as_str()));
-        let query = Query {
-            k: 1,
-            filter: None,
-            threshold: None,
-            ef: None,
-            fetch: None,
-        };
+        let query = Query::nearest(1);
         let top = f.search_many(&[1.0, 0.0], &query);
         assert_eq!(top[0][0].id, format!("{}", n - 1));
         for i in (0..n).filter(|&i| i != 3).rev() {
@@ -296,28 +280,8 @@ mod tests {
         assert!(f.is_empty() && f.rows.blocks().is_empty());
     }
 
-    /// A distinct pseudo-random unit vector for each i.
-    fn row(i: usize, dim: usize) -> Vec<f32> {
-        let mut s = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                s ^= s >> 29;
-                s = s.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / n).collect()
-    }
-
     fn top1(f: &Flat, q: &[f32]) -> (String, f32) {
-        let query = Query {
-            k: 1,
-            filter: None,
-            threshold: None,
-            ef: None,
-            fetch: None,
-        };
+        let query = Query::nearest(1);
         let hits = f.search_many(q, &query);
         (hits[0][0].id.to_owned(), hits[0][0].score)
     }

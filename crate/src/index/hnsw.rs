@@ -396,6 +396,16 @@ impl Hnsw {
             return;
         };
         let top = self.levels[entry as usize] as usize;
+        self.link_down(slot, level, top);
+        if level > top {
+            self.entry = Some(slot);
+        }
+    }
+
+    /// Links the node in `slot` (its top layer `level`) on each layer it shares with the
+    /// entry point (whose top is `top`): the greedy descent from the entry point, then
+    /// on each layer the efConstruction closest found, linked by the heuristic.
+    fn link_down(&mut self, slot: u32, level: usize, top: usize) {
         let q = self.rows.row(slot as usize).to_vec();
         let mut ep = self.descend(&q, level).expect("an entry point");
         for lc in (0..=level.min(top)).rev() {
@@ -404,9 +414,6 @@ impl Hnsw {
                 ep = best;
             }
             self.connect(slot, &found, lc);
-        }
-        if level > top {
-            self.entry = Some(slot);
         }
     }
 
@@ -450,15 +457,7 @@ impl Hnsw {
         }
         let entry = self.entry.expect("a live row besides this one");
         let top = self.levels[entry as usize] as usize;
-        let q = self.rows.row(slot as usize).to_vec();
-        let mut ep = self.descend(&q, level).expect("an entry point");
-        for lc in (0..=level.min(top)).rev() {
-            let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
-            if let Some(&best) = found.iter().find(|n| n.slot != slot) {
-                ep = best;
-            }
-            self.connect(slot, &found, lc);
-        }
+        self.link_down(slot, level, top);
         if level > top {
             // A taken slot can stand above the entry point, which was chosen again when
             // the old one was deleted: its links up there led to deleted nodes.
@@ -612,13 +611,7 @@ impl Hnsw {
     /// link out of range or to a node without that layer, an entry point that is
     /// deleted or not on the top layer, or vacant rows that are not the deleted ones.
     pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
-        let Parts {
-            blocks,
-            ids,
-            metadata,
-            own,
-        } = parts;
-        let rows = Rows::restore(dim, blocks, ids, metadata)?;
+        let (rows, own) = Rows::restore(dim, parts)?;
         if !own.len().is_multiple_of(4) {
             return None;
         }
@@ -783,11 +776,6 @@ impl Index for Hnsw {
         true
     }
 
-    /// In slot order.
-    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.rows.live_ids())
-    }
-
     fn rows(&self) -> &Rows {
         &self.rows
     }
@@ -924,11 +912,9 @@ mod tests {
 
     fn query(k: usize, filter: Option<&Filter>, ef: Option<usize>) -> Query<'_> {
         Query {
-            k,
             filter,
-            threshold: None,
             ef,
-            fetch: None,
+            ..Query::nearest(k)
         }
     }
 
@@ -977,6 +963,31 @@ mod tests {
         assert!(last >= 0.98, "ef 160: recall {last}");
     }
 
+    /// Deletes `count` random rows of `live` from `h`.
+    fn delete_some(h: &mut Hnsw, live: &mut Vec<(String, Vec<f32>)>, r: &mut impl FnMut() -> f32, count: usize) {
+        for _ in 0..count {
+            let i = ((r() + 1.0) / 2.0 * live.len() as f32) as usize % live.len();
+            assert!(h.remove(&live.swap_remove(i).0));
+        }
+    }
+
+    /// Inserts the next `count` rows of `all` (from row `*next` on) into `h` and `live`.
+    fn insert_some(
+        h: &mut Hnsw,
+        metric: Metric,
+        live: &mut Vec<(String, Vec<f32>)>,
+        all: &[(String, Vec<f32>)],
+        next: &mut usize,
+        count: usize,
+    ) {
+        for _ in 0..count {
+            let (id, v) = (format!("n{:05}", *next), all[*next].1.clone());
+            upsert(h, metric, &id, &v, None);
+            live.push((id, v));
+            *next += 1;
+        }
+    }
+
     #[test]
     fn churn_keeps_slots_bounded_and_recall_high() {
         let metric = Metric::Euclidean;
@@ -988,17 +999,8 @@ mod tests {
         let mut r = rng(6);
         for _ in 0..10 {
             // Delete a fifth, chosen at random, then insert as many new rows.
-            for _ in 0..n / 5 {
-                let i = ((r() + 1.0) / 2.0 * live.len() as f32) as usize % live.len();
-                let (id, _) = live.swap_remove(i);
-                assert!(h.remove(&id));
-            }
-            for _ in 0..n / 5 {
-                let (id, v) = (format!("n{next:05}"), all[next].1.clone());
-                upsert(&mut h, metric, &id, &v, None);
-                live.push((id, v));
-                next += 1;
-            }
+            delete_some(&mut h, &mut live, &mut r, n / 5);
+            insert_some(&mut h, metric, &mut live, &all, &mut next, n / 5);
             assert_eq!(h.len(), n);
             assert!(h.slots() <= n * 3 / 2, "{} slots for {n} rows", h.slots());
         }
@@ -1017,27 +1019,13 @@ mod tests {
         let mut h = build(metric, &live);
         let mut next = n;
         let mut r = rng(13);
-        let mut delete = |h: &mut Hnsw, live: &mut Vec<(String, Vec<f32>)>, count: usize| {
-            for _ in 0..count {
-                let i = ((r() + 1.0) / 2.0 * live.len() as f32) as usize % live.len();
-                assert!(h.remove(&live.swap_remove(i).0));
-            }
-        };
-        let mut insert = |h: &mut Hnsw, live: &mut Vec<(String, Vec<f32>)>, count: usize| {
-            for _ in 0..count {
-                let (id, v) = (format!("n{next:05}"), all[next].1.clone());
-                upsert(h, metric, &id, &v, None);
-                live.push((id, v));
-                next += 1;
-            }
-        };
-        delete(&mut h, &mut live, n / 2);
+        delete_some(&mut h, &mut live, &mut r, n / 2);
         assert!(h.slots() < n, "half deleted left {} slots: no compaction", h.slots());
-        insert(&mut h, &mut live, n * 3 / 10);
+        insert_some(&mut h, metric, &mut live, &all, &mut next, n * 3 / 10);
         let fifth = live.len() / 5;
-        delete(&mut h, &mut live, fifth);
+        delete_some(&mut h, &mut live, &mut r, fifth);
         let missing = n - live.len();
-        insert(&mut h, &mut live, missing);
+        insert_some(&mut h, metric, &mut live, &all, &mut next, missing);
         assert_eq!(h.len(), n);
         assert!(h.slots() <= n * 3 / 2, "{} slots for {n} rows", h.slots());
         assert!(!h.deleted[h.entry.unwrap() as usize]);

@@ -137,8 +137,10 @@ pub trait Index {
     /// Removes a row; returns whether it was there.
     fn remove(&mut self, id: &str) -> bool;
 
-    /// The ids of all rows.
-    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+    /// The ids of all rows, in slot order.
+    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.rows().live_ids())
+    }
 
     /// Its rows: each one's prepared vector and metadata by id.
     fn rows(&self) -> &rows::Rows;
@@ -157,6 +159,22 @@ pub trait Index {
 
     /// What a segment keeps of the index, borrowed; [`Kind::restore`] rebuilds it.
     fn parts(&self) -> Parts<'_>;
+}
+
+/// A distinct pseudo-random unit vector of `dim` dimensions for each `i`: rows for the
+/// index kinds' tests.
+#[cfg(test)]
+pub(crate) fn test_row(i: usize, dim: usize) -> Vec<f32> {
+    let mut s = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let v: Vec<f32> = (0..dim)
+        .map(|_| {
+            s ^= s >> 29;
+            s = s.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
 }
 
 /// What a search asks of an index besides the query vectors: one struct, so that a
@@ -180,6 +198,17 @@ pub struct Query<'a> {
 }
 
 impl Query<'_> {
+    /// The `k` nearest rows, with no filter, threshold or tuning.
+    pub fn nearest(k: usize) -> Self {
+        Query {
+            k,
+            filter: None,
+            threshold: None,
+            ef: None,
+            fetch: None,
+        }
+    }
+
     /// The smallest key (larger is closer, whatever the metric) a row must reach, and
     /// the sign that turns a metric's internal score into a key.
     pub fn bounds(&self, metric: Metric) -> (f32, f32) {

@@ -34,14 +34,16 @@ impl Rows {
         }
     }
 
-    /// Rows laid out as [`Rows::parts`] gives them; `None` unless they are whole blocks
-    /// with an id and a metadata a slot, and no id is held by two slots.
-    pub fn restore(
-        dim: usize,
-        blocks: Cow<[Vec<f32>]>,
-        ids: Cow<[Id]>,
-        metadata: Cow<[Option<Metadata>]>,
-    ) -> Option<Self> {
+    /// Rows laid out as [`Rows::parts`] gives them, and the index kind's own bytes;
+    /// `None` unless they are whole blocks with an id and a metadata a slot, and no id is
+    /// held by two slots.
+    pub fn restore(dim: usize, parts: Parts) -> Option<(Self, Cow<[u8]>)> {
+        let Parts {
+            blocks,
+            ids,
+            metadata,
+            own,
+        } = parts;
         let n = ids.len();
         let laid_out = blocks.len() == n.div_ceil(BLOCK_ROWS)
             && blocks
@@ -61,13 +63,14 @@ impl Rows {
         if slots.len() != ids.iter().filter(|id| !id.is_empty()).count() {
             return None;
         }
-        Some(Rows {
+        let rows = Rows {
             dim,
             blocks: blocks.into_owned(),
             ids,
             metadata: metadata.into_owned(),
             slots,
-        })
+        };
+        Some((rows, own))
     }
 
     pub fn dim(&self) -> usize {
