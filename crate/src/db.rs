@@ -529,7 +529,7 @@ impl Database {
     /// `batch`, writing nothing yet: the first phase of a batch that spans workers.
     /// [`Database::commit_staged`] writes it; [`Database::discard_staged`] drops it.
     pub fn stage(&mut self, batch: &str, name: &str, mut records: Vec<Record>) -> Result<()> {
-        let valid = self.validate(name, &mut records)?;
+        let valid = self.validate(name, &mut records, |i| format!("records[{i}]"))?;
         self.check_room(&records)?;
         self.store.stage(batch, name, &rows(&records, &valid))
     }
@@ -607,7 +607,7 @@ impl Database {
     /// Validates and writes a batch, to SQLite (forgetting staged batch `staged` in the
     /// same transaction) and then to the search copy.
     fn write(&mut self, name: &str, mut records: Vec<Record>, staged: Option<&str>) -> Result<Vec<String>> {
-        let valid = self.validate(name, &mut records)?;
+        let valid = self.validate(name, &mut records, |i| format!("records[{i}]"))?;
         // A staged batch had its room checked when staged.
         if staged.is_none() {
             self.check_room(&records)?;
@@ -627,16 +627,17 @@ impl Database {
     }
 
     /// Checks every record of a batch and settles its ids and serialised metadata;
-    /// touches nothing.
-    fn validate(&mut self, name: &str, records: &mut [Record]) -> Result<Valid> {
+    /// touches nothing. `field(i)` names record i in an error.
+    fn validate(&mut self, name: &str, records: &mut [Record], field: impl Fn(usize) -> String) -> Result<Valid> {
         let Settings { key, dim, metric, .. } = self.load(name)?.settings;
         let mut ids = Vec::with_capacity(records.len());
         let mut metas = Vec::with_capacity(records.len());
         for (i, r) in records.iter_mut().enumerate() {
-            check_vector(r.vector, dim, metric, || format!("records[{i}].vector"))?;
+            check_vector(r.vector, dim, metric, || format!("{}.vector", field(i)))?;
             if r.id.is_empty() || r.id.len() > MAX_ID_BYTES {
                 return Err(Error::invalid(format!(
-                    "records[{i}].id: must be 1 to {MAX_ID_BYTES} bytes"
+                    "{}.id: must be 1 to {MAX_ID_BYTES} bytes",
+                    field(i)
                 )));
             }
             ids.push(std::mem::take(&mut r.id));
@@ -648,7 +649,8 @@ impl Database {
                         return Err(Error::new(
                             Code::InvalidMetadata,
                             format!(
-                                "records[{i}].metadata is {} bytes, over the {MAX_METADATA_BYTES} limit",
+                                "{}.metadata is {} bytes, over the {MAX_METADATA_BYTES} limit",
+                                field(i),
                                 text.len()
                             ),
                         ));
@@ -658,7 +660,7 @@ impl Database {
                 Some(_) => {
                     return Err(Error::new(
                         Code::InvalidMetadata,
-                        format!("records[{i}].metadata must be a JSON object"),
+                        format!("{}.metadata must be a JSON object", field(i)),
                     ))
                 }
             });
@@ -706,16 +708,13 @@ impl Database {
         for (i, op) in ops.iter().enumerate() {
             op.check(|| format!("ops[{i}]"))?;
         }
-        let mut bodies: Vec<Record> = ops
+        // The upserts among the ops, each with its position, which errors name.
+        let at: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].body.is_some()).collect();
+        let mut bodies: Vec<Record> = at
             .iter()
-            .filter_map(|op| {
-                op.body.as_ref().map(|b| {
-                    let metadata = b.metadata.as_deref().map(serde_json::from_str::<Value>).transpose();
-                    (op, b, metadata)
-                })
-            })
-            .enumerate()
-            .map(|(i, (op, b, metadata))| {
+            .map(|&i| {
+                let (op, b) = (&ops[i], ops[i].body.as_ref().expect("an upsert"));
+                let metadata = b.metadata.as_deref().map(serde_json::from_str::<Value>).transpose();
                 Ok(Record {
                     id: op.id.clone(),
                     vector: &b.vector,
@@ -725,7 +724,7 @@ impl Database {
                 })
             })
             .collect::<Result<_>>()?;
-        let valid = self.validate(name, &mut bodies)?;
+        let valid = self.validate(name, &mut bodies, |j| format!("ops[{}]", at[j]))?;
         let applied = self.store.apply(valid.key, ops)?;
         let c = self.collections.get_mut(name).expect("validated above");
         let mut metas = valid.metas.into_iter();

@@ -245,8 +245,15 @@ fn a_bad_op_anywhere_applies_none() {
         ),
     ];
     for (bad, code) in cases {
-        let e = db.apply_ops("c", &[good.clone(), bad]).unwrap_err();
+        // A delete first, so the upserts' positions differ from the ops'.
+        let delete = Op {
+            id: "gone".into(),
+            body: None,
+            ..good.clone()
+        };
+        let e = db.apply_ops("c", &[delete, good.clone(), bad]).unwrap_err();
         assert_eq!(e.code, code, "{e}");
+        assert!(e.message.starts_with("ops[2]"), "the bad op is named: {e}");
         assert_eq!(db.count("c").unwrap(), 0);
         assert!(db.ops_since("c", 0, 10).unwrap().is_empty());
     }
