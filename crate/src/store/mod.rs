@@ -3,11 +3,13 @@
 //! Every row carries what sync needs later (Lamport version, site id, tombstone), so
 //! a delete leaves a tombstone rather than removing the row.
 
+mod sync;
+mod text;
+
 use crate::error::{Code, Error, Result};
 use crate::index::Kind;
 use crate::metric::Metric;
 use crate::quant::Quantization;
-use crate::sync::{Body, Op};
 use rusqlite::{params, Connection, OptionalExtension};
 
 #[cfg(not(target_endian = "little"))]
@@ -101,20 +103,6 @@ const MIGRATIONS: &[&str] = &[
      END;
      INSERT INTO vectors_fts(rowid, text) SELECT rowid, text FROM vectors WHERE text IS NOT NULL;",
 ];
-
-/// The FTS5 query for a user's words: each word quoted (FTS5's own syntax, `AND`, `*`,
-/// `(`, `:`... is not the user's to write, and half of it is a syntax error) and any of
-/// them matching, as a keyword search matches. A "word" is what lies between
-/// whitespace, so `foo.bar` is the phrase `foo bar`. `None` when there is no word.
-fn match_expression(words: &str) -> Option<String> {
-    let mut seen = std::collections::HashSet::new();
-    let terms: Vec<String> = words
-        .split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric) && seen.insert(w.to_lowercase()))
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" OR "))
-}
 
 /// A collection's settings as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -562,105 +550,6 @@ impl Store {
         Ok(())
     }
 
-    /// The changes of a collection after local change `seq`, oldest first, at most
-    /// `limit`: every row whose `seq` is larger, tombstones included, as ops, each with
-    /// its own `seq` (the caller's cursor for the next call).
-    pub fn ops_since(&self, collection: i64, seq: u64, limit: usize) -> Result<Vec<(Op, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, deleted, vector, metadata, text, version, site, seq FROM vectors
-             WHERE collection = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let mut rows = stmt.query(params![collection, seq as i64, limit.min(i64::MAX as usize) as i64])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let body = match r.get::<_, i64>(1)? {
-                0 => {
-                    let mut vector = Vec::new();
-                    read_f32(r.get_ref(2)?.as_blob()?, &mut vector);
-                    Some(Body {
-                        vector,
-                        metadata: r.get(3)?,
-                        text: r.get(4)?,
-                    })
-                }
-                _ => None,
-            };
-            let op = Op {
-                id: r.get(0)?,
-                version: r.get::<_, i64>(5)? as u64,
-                site: r.get(6)?,
-                body,
-            };
-            out.push((op, r.get::<_, i64>(7)? as u64));
-        }
-        Ok(out)
-    }
-
-    /// Applies other sites' ops to a collection in one transaction, each only where it
-    /// wins over the row it would replace (see [`Op::wins_over`]); returns whether each
-    /// was applied. A delete of an unknown id still leaves its tombstone, so an older
-    /// upsert arriving later loses to it. The clock moves past every version seen.
-    pub fn apply(&mut self, collection: i64, ops: &[Op]) -> Result<Vec<bool>> {
-        let tx = self.conn.transaction()?;
-        let (mut clock, mut seq) = (self.clock, self.seq);
-        let mut applied = Vec::with_capacity(ops.len());
-        {
-            let mut current =
-                tx.prepare_cached("SELECT version, site FROM vectors WHERE collection = ?1 AND id = ?2")?;
-            let mut put = tx.prepare_cached(
-                "INSERT INTO vectors(collection, id, vector, metadata, text, version, site, deleted, seq)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(collection, id) DO UPDATE SET vector = excluded.vector,
-                   metadata = excluded.metadata, text = excluded.text, version = excluded.version,
-                   site = excluded.site, deleted = excluded.deleted, seq = excluded.seq",
-            )?;
-            for op in ops {
-                clock = clock.max(op.version);
-                let stamp: Option<(i64, String)> = current
-                    .query_row(params![collection, op.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let wins = stamp.is_none_or(|(version, site)| op.wins_over(version as u64, &site));
-                applied.push(wins);
-                if !wins {
-                    continue;
-                }
-                seq += 1;
-                let (vector, metadata, text) = match &op.body {
-                    Some(b) if self.keeps_vectors => (&b.vector[..], b.metadata.as_deref(), b.text.as_deref()),
-                    Some(b) => (&[][..], b.metadata.as_deref(), b.text.as_deref()),
-                    None => (&[][..], None, None),
-                };
-                put.execute(params![
-                    collection,
-                    op.id,
-                    bytemuck::cast_slice::<f32, u8>(vector),
-                    metadata,
-                    text,
-                    op.version as i64,
-                    op.site,
-                    op.body.is_none() as i64,
-                    seq as i64
-                ])?;
-            }
-        }
-        Self::set_counters(&tx, clock, seq)?;
-        tx.commit()?;
-        (self.clock, self.seq) = (clock, seq);
-        Ok(applied)
-    }
-
-    /// Forgets a collection's tombstones older than `version`; returns how many. Only
-    /// safe once every peer has every op below it: a late upsert older than a
-    /// forgotten delete would bring its record back. A tombstone newer than the
-    /// collection's segment stays: loading replays it to take the row out of the segment.
-    pub fn purge_tombstones(&mut self, collection: i64, version: u64) -> Result<usize> {
-        Ok(self.conn.execute(
-            "DELETE FROM vectors WHERE collection = ?1 AND deleted = 1 AND version < ?2
-               AND seq <= ifnull((SELECT seq FROM segments WHERE collection = ?1), seq)",
-            params![collection, version as i64],
-        )?)
-    }
-
     /// The collection's segment, if one was written and recorded.
     pub fn segment(&self, collection: i64) -> Result<Option<SegmentRecord>> {
         Ok(self
@@ -717,24 +606,6 @@ impl Store {
             })
             .optional()?;
         Ok(row)
-    }
-
-    /// Every live row of a collection whose text matches any of `words`, with its BM25
-    /// score made positive (FTS5's `bm25()` is lower for better matches): higher is
-    /// better. The statistics BM25 weighs terms by (how many texts hold each, their
-    /// average length) are those of the whole file, every collection in it.
-    pub fn search_text(&self, collection: i64, words: &str) -> Result<Vec<(String, f32)>> {
-        let Some(expression) = match_expression(words) else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT v.id, -bm25(vectors_fts) FROM vectors_fts JOIN vectors v ON v.rowid = vectors_fts.rowid
-             WHERE vectors_fts MATCH ?1 AND v.collection = ?2 AND v.deleted = 0",
-        )?;
-        let rows = stmt.query_map(params![expression, collection], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)? as f32))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Streams every live row of a collection in insertion order: id, vector, metadata.

@@ -1,0 +1,72 @@
+//! A database's side of sync: its changes as ops, and other sites' ops merged in
+//! (see [`crate::sync`]).
+
+use super::*;
+use crate::sync::Op;
+
+impl Database {
+    /// The collection's changes after local change `seq`, oldest first, at most
+    /// `limit`, each with its own `seq` (the cursor for the next call): what a peer that
+    /// has seen this site's changes up to `seq` lacks. In a database that keeps no
+    /// vectors in SQLite, upserts carry empty vectors, for the caller to fill in.
+    pub fn ops_since(&mut self, name: &str, seq: u64, limit: usize) -> Result<Vec<(Op, u64)>> {
+        let key = self.load(name)?.settings.key;
+        self.store.ops_since(key, seq, limit)
+    }
+
+    /// Applies other sites' ops to a collection (see [`crate::sync`]), to SQLite and its
+    /// search copy, each only where it wins; returns how many did. Every op is checked
+    /// first, bodies as [`Database::upsert`] checks records, so a bad op changes nothing.
+    pub fn apply_ops(&mut self, name: &str, ops: &[Op]) -> Result<usize> {
+        for (i, op) in ops.iter().enumerate() {
+            op.check(|| format!("ops[{i}]"))?;
+        }
+        // The upserts among the ops, each with its position, which errors name.
+        let at: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].body.is_some()).collect();
+        let mut bodies: Vec<Record> = at
+            .iter()
+            .map(|&i| {
+                let (op, b) = (&ops[i], ops[i].body.as_ref().expect("an upsert"));
+                let metadata = b.metadata.as_deref().map(serde_json::from_str::<Value>).transpose();
+                Ok(Record {
+                    id: op.id.clone(),
+                    vector: &b.vector,
+                    metadata: metadata
+                        .map_err(|e| Error::new(Code::InvalidMetadata, format!("ops[{i}].metadata: {e}")))?,
+                    text: b.text.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let valid = self.validate(name, &mut bodies, |j| format!("ops[{}]", at[j]))?;
+        let applied = self.store.apply(valid.key, ops)?;
+        let c = self.collections.get_mut(name).expect("validated above");
+        let mut metas = valid.metas.into_iter();
+        let mut prepared = Vec::new();
+        let mut count = 0;
+        for (op, applied) in ops.iter().zip(applied) {
+            let meta = op.body.as_ref().map(|_| metas.next().expect("one a body"));
+            if !applied {
+                continue;
+            }
+            count += 1;
+            match (&op.body, meta) {
+                (Some(b), Some(m)) => {
+                    prepare(valid.metric, &b.vector, &mut prepared);
+                    c.index.upsert(&op.id, &prepared, m.map(|m| m.0));
+                }
+                _ => {
+                    c.index.remove(&op.id);
+                }
+            }
+        }
+        c.dirty += count;
+        Ok(count)
+    }
+
+    /// Forgets a collection's tombstones older than `version` (see
+    /// [`Store::purge_tombstones`]); returns how many.
+    pub fn purge_tombstones(&mut self, name: &str, version: u64) -> Result<usize> {
+        let key = self.load(name)?.settings.key;
+        self.store.purge_tombstones(key, version)
+    }
+}
