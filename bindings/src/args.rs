@@ -29,19 +29,25 @@ pub fn parse_json(text: &str, field: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("{field}: not valid JSON: {e}")))
 }
 
+/// A caller's choice among a type's stable names, as `parse` reads them from storage:
+/// any other name is INVALID_ARGUMENT naming `field` and the `names` it may take (from
+/// storage an unknown name would mean a newer build, `UNSUPPORTED_VERSION`).
+fn choice<T>(name: &str, field: &str, names: &[&str], parse: fn(&str, &str) -> Result<T>) -> Result<T> {
+    parse(name, field).map_err(|_| {
+        let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        let (last, rest) = names.split_last().expect("names to choose from");
+        Error::invalid(format!("{field}: must be {} or {last}, got {name:?}", rest.join(", ")))
+    })
+}
+
 /// The index a collection is created with: `"flat"`, `"hnsw"` or `"auto"`.
 pub fn index_kind(name: &str) -> Result<Kind> {
-    Kind::parse(name, "index")
-        .map_err(|_| Error::invalid(format!("index: must be \"flat\", \"hnsw\" or \"auto\", got {name:?}")))
+    choice(name, "index", &["flat", "hnsw", "auto"], Kind::parse)
 }
 
 /// How a collection's vectors are quantized: `"none"`, `"int8"` or `"binary"`.
 pub fn quantization(name: &str) -> Result<Quantization> {
-    Quantization::parse(name, "quantization").map_err(|_| {
-        Error::invalid(format!(
-            "quantization: must be \"none\", \"int8\" or \"binary\", got {name:?}"
-        ))
-    })
+    choice(name, "quantization", &["none", "int8", "binary"], Quantization::parse)
 }
 
 /// A search option that must be an integer from 1 to `max`, when given and not null.
