@@ -1,0 +1,443 @@
+//! What the relay's tests share: the real `quiver-relay` process, native clients
+//! over WebTransport and WebSocket, and sites (in-memory quiver databases) that sync
+//! through them.
+
+#![allow(dead_code)] // each test file uses a part
+
+use futures_util::{SinkExt, StreamExt};
+use quiver::sync::wire::{self, Closing, Hello, Message, Push};
+use quiver::sync::Op;
+use quiver::{Database, Metric, Record};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+use wtransport::tls::Sha256Digest;
+use wtransport::{ClientConfig, Endpoint, RecvStream, SendStream};
+
+pub const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
+pub const DIM: usize = 4;
+/// How long a client waits for one frame before the test fails.
+const FRAME_WAIT: Duration = Duration::from_secs(15);
+
+/// Runs a test body, failing it if it takes longer than `secs`.
+pub async fn within<T>(secs: u64, body: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), body)
+        .await
+        .unwrap_or_else(|_| panic!("the test took longer than {secs} s"))
+}
+
+/// A scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "quiver-relay-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `quiver-relay`, killed when dropped.
+pub struct Relay {
+    child: Child,
+    pub wt: String,
+    pub ws: String,
+    pub hash: String,
+    /// The relay's output after its ready line, gathered as it comes.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    /// Starts a relay on ephemeral loopback ports over the log file `data`.
+    pub fn start(data: &Path) -> Relay {
+        Relay::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Relay {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quiver-relay"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--ws-listen",
+                "127.0.0.1:0",
+                "--secret",
+                SECRET,
+                "--data",
+            ])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("quiver-relay starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut wt, mut ws, mut hash) = (None, None, None);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        for line in lines.by_ref() {
+            assert!(std::time::Instant::now() < deadline, "the relay took too long to start");
+            let line = line.unwrap();
+            let mut parts = line.split_whitespace().skip(1);
+            match (parts.next(), parts.next()) {
+                (Some("webtransport"), Some(v)) => wt = Some(v.to_owned()),
+                (Some("websocket"), Some(v)) => ws = Some(v.trim_start_matches("ws://").to_owned()),
+                (Some("certificate-sha256"), Some(v)) => hash = Some(v.to_owned()),
+                (Some("ready"), _) => break,
+                _ => {}
+            }
+        }
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Relay {
+            child,
+            wt: wt.expect("a webtransport line"),
+            ws: ws.expect("a websocket line"),
+            hash: hash.expect("a certificate line"),
+            output,
+        }
+    }
+
+    /// Kills the process outright (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it; returns its output since ready.
+    pub fn terminate(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the relay exited with {status}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the relay did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.output.lock().unwrap().clone()
+    }
+
+    /// The certificate hashes the relay serves over HTTP.
+    pub fn served_hashes(&self) -> Vec<String> {
+        let mut s = std::net::TcpStream::connect(&self.ws).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET /certificate HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["algorithm"], "sha-256");
+        json["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A token for `room` from the tests' secret, as `quiver-relay token` mints it.
+pub fn token(room: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver-relay"))
+        .args(["token", "--room", room, "--secret", SECRET])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A native client's connection to a relay.
+pub enum Conn {
+    Wt {
+        _endpoint: Endpoint<wtransport::endpoint::endpoint_side::Client>,
+        conn: wtransport::Connection,
+        send: SendStream,
+        recv: RecvStream,
+        buf: Vec<u8>,
+    },
+    Ws(WebSocketStream<TcpStream>),
+}
+
+impl Conn {
+    /// Connects over WebTransport, trusting the certificate by the hash the relay serves.
+    pub async fn wt(relay: &Relay) -> Conn {
+        let hashes = relay.served_hashes();
+        assert_eq!(hashes[0], relay.hash, "the served hash is the printed one");
+        let digests = hashes.iter().map(|h| {
+            let bytes: Vec<u8> = (0..64)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            Sha256Digest::new(bytes.try_into().unwrap())
+        });
+        let config = ClientConfig::builder()
+            .with_bind_default()
+            .with_server_certificate_hashes(digests)
+            .build();
+        let endpoint = Endpoint::client(config).unwrap();
+        let conn = endpoint.connect(&relay.wt).await.expect("a WebTransport session");
+        let (send, recv) = conn.open_bi().await.unwrap().await.unwrap();
+        Conn::Wt {
+            _endpoint: endpoint,
+            conn,
+            send,
+            recv,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn ws(relay: &Relay) -> Conn {
+        let tcp = TcpStream::connect(&relay.ws).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{}/sync", relay.ws), tcp)
+            .await
+            .expect("a WebSocket session");
+        Conn::Ws(ws)
+    }
+
+    pub async fn send(&mut self, m: &Message) {
+        self.send_raw(&m.to_frame().unwrap()).await;
+    }
+
+    /// Sends bytes as they are: on WebTransport into the stream, on WebSocket as one
+    /// binary message. Errors are ignored: the relay may have closed already.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        match self {
+            Conn::Wt { send, .. } => {
+                let _ = send.write_all(bytes).await;
+            }
+            Conn::Ws(ws) => {
+                let _ = ws.send(WsMessage::Binary(bytes.to_vec().into())).await;
+            }
+        }
+    }
+
+    /// Ends the client's side of the stream (WebTransport) or sends a text message
+    /// (WebSocket): what a truncated frame looks like to the relay.
+    pub async fn finish(&mut self) {
+        match self {
+            Conn::Wt { send, .. } => {
+                let _ = send.finish().await;
+            }
+            Conn::Ws(ws) => {
+                let _ = ws.send(WsMessage::Text("not a frame".into())).await;
+            }
+        }
+    }
+
+    /// The next frame from the relay, or `None` once it has closed the session.
+    pub async fn recv(&mut self) -> Option<Message> {
+        tokio::time::timeout(FRAME_WAIT, self.recv_now())
+            .await
+            .expect("a frame from the relay in time")
+    }
+
+    async fn recv_now(&mut self) -> Option<Message> {
+        match self {
+            Conn::Wt { recv, buf, .. } => loop {
+                if let Some((m, used)) = wire::decode(buf).expect("the relay sends valid frames") {
+                    buf.drain(..used);
+                    return Some(m);
+                }
+                let mut chunk = vec![0u8; 64 * 1024];
+                match recv.read(&mut chunk).await {
+                    Ok(Some(n)) => buf.extend_from_slice(&chunk[..n]),
+                    _ => return None,
+                }
+            },
+            Conn::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(WsMessage::Binary(b))) => {
+                        return Some(wire::decode_frame(&b).expect("the relay sends valid frames"))
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => continue,
+                }
+            },
+        }
+    }
+
+    /// Reads until the relay ends the session; returns the Close or Refused it sent.
+    pub async fn closing(&mut self) -> Closing {
+        loop {
+            match self.recv().await {
+                Some(Message::Close(c)) | Some(Message::Refused(c)) => {
+                    if let Conn::Wt { conn, .. } = self {
+                        conn.close(0u32.into(), b"");
+                    }
+                    return c;
+                }
+                Some(_) => continue,
+                None => panic!("the relay ended the session without a reason"),
+            }
+        }
+    }
+}
+
+/// A fresh in-memory database with collection "c".
+pub fn database(site: &str) -> Database {
+    let mut db = Database::open_in_memory(site).unwrap();
+    db.create_collection("c", DIM, Metric::Euclidean).unwrap();
+    db
+}
+
+pub fn upsert(db: &mut Database, id: &str, x: f32) {
+    db.upsert(
+        "c",
+        vec![Record {
+            id: id.into(),
+            vector: &[x, 1.0, 2.0, 3.0],
+            metadata: Some(serde_json::json!({ "x": x })),
+            text: Some(format!("record {id}")),
+        }],
+    )
+    .unwrap();
+}
+
+/// Every row of collection "c", tombstones included, sorted by id: what sites compare.
+pub fn state(db: &mut Database) -> Vec<Op> {
+    let mut ops: Vec<Op> = db
+        .ops_since("c", 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    ops.sort_by(|a, b| a.id.cmp(&b.id));
+    ops
+}
+
+/// A site: a database synced through a relay session.
+pub struct Site {
+    pub db: Database,
+    pub conn: Conn,
+    /// The room's sequence this site has every op up to.
+    pub upto: u64,
+    /// The room's head when the session began.
+    pub head: u64,
+    /// Whether the backlog was a snapshot.
+    pub snapshot: bool,
+    /// The local change this site has pushed up to.
+    pub pushed: u64,
+    batch: u64,
+    /// Ops received from the relay, as they came.
+    pub received: Vec<(Op, u64)>,
+}
+
+impl Site {
+    /// Says hello to `room` from `since` and reads the backlog; `Err` with the reason
+    /// if the relay refuses.
+    pub async fn join(db: Database, mut conn: Conn, room: &str, token: &str, since: u64) -> Result<Site, Closing> {
+        let hello = Hello {
+            room: room.into(),
+            token: token.into(),
+            site: db.site().into(),
+            since,
+        };
+        conn.send(&Message::Hello(hello)).await;
+        let welcome = match conn.recv().await {
+            Some(Message::Welcome(w)) => w,
+            Some(Message::Refused(c)) => return Err(c),
+            other => panic!("expected Welcome or Refused, got {other:?}"),
+        };
+        let mut site = Site {
+            db,
+            conn,
+            upto: if welcome.snapshot { 0 } else { since },
+            head: welcome.head,
+            snapshot: welcome.snapshot,
+            pushed: 0,
+            batch: 0,
+            received: Vec::new(),
+        };
+        // The backlog always ends with an Ops frame whose upto reaches the head.
+        loop {
+            site.next().await;
+            if site.upto >= welcome.head {
+                return Ok(site);
+            }
+        }
+    }
+
+    /// Reads one frame and applies it if it is ops; returns it.
+    pub async fn next(&mut self) -> Message {
+        let m = self.conn.recv().await.expect("the relay keeps the session open");
+        if let Message::Ops(o) = &m {
+            assert!(o.ops.windows(2).all(|w| w[0].1 < w[1].1), "ops in sequence order");
+            assert!(
+                o.ops.iter().all(|(_, seq)| *seq > self.upto && *seq <= o.upto),
+                "ops after the cursor"
+            );
+            let ops: Vec<Op> = o.ops.iter().map(|(op, _)| op.clone()).collect();
+            self.db.apply_ops("c", &ops).unwrap();
+            self.received.extend(o.ops.iter().cloned());
+            self.upto = o.upto;
+        }
+        m
+    }
+
+    /// Pushes the local changes made since the last push as one batch and waits for
+    /// its ack (applying ops that arrive meanwhile); returns the ack's sequence.
+    pub async fn push(&mut self) -> u64 {
+        let changes = self.db.ops_since("c", self.pushed, wire::MAX_BATCH_OPS).unwrap();
+        let Some(&(_, last)) = changes.last() else {
+            return 0;
+        };
+        self.batch += 1;
+        let push = Push {
+            batch: self.batch,
+            ops: changes.into_iter().map(|(op, _)| op).collect(),
+        };
+        self.conn.send(&Message::Push(push)).await;
+        loop {
+            if let Message::Ack(a) = self.next().await {
+                assert_eq!(a.batch, self.batch);
+                self.pushed = last;
+                return a.seq;
+            }
+        }
+    }
+
+    /// Reads frames until this site has every op up to `head`.
+    pub async fn pull_until(&mut self, head: u64) {
+        while self.upto < head {
+            self.next().await;
+        }
+    }
+
+    pub fn state(&mut self) -> Vec<Op> {
+        state(&mut self.db)
+    }
+}

@@ -1,0 +1,320 @@
+//! Sites syncing through a real `quiver-relay` process converge: over WebTransport and
+//! WebSocket alike, after being offline, through duplicate pushes, and across a crash
+//! or a shutdown of the relay, which loses nothing it acked.
+
+mod common;
+
+use common::*;
+use quiver::sync::wire::{Message, Push, Reason};
+use quiver::sync::Op;
+use std::collections::HashMap;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sites_converge_over_webtransport_and_websocket() {
+    within(60, async {
+        let dir = Scratch::new();
+        let relay = Relay::start(&dir.0.join("relay.db"));
+        let t = token("room");
+        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        // Two sites: overlapping writes, then each pulls the other's.
+        for i in 0..10 {
+            upsert(&mut a.db, &format!("r{i}"), 1.0);
+            upsert(&mut b.db, &format!("r{}", i + 5), 2.0);
+        }
+        let head = a.push().await.max(b.push().await);
+        a.pull_until(head).await;
+        b.pull_until(head).await;
+        assert_eq!(a.state(), b.state());
+        assert_eq!(a.db.count("c").unwrap(), 15);
+        // A third site joins late and gets the room from its log.
+        let mut c = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        assert_eq!(c.state(), a.state());
+        // Conflicting writes: c deletes what a rewrites, b adds.
+        c.db.delete("c", &["r3", "r7"]).unwrap();
+        upsert(&mut a.db, "r7", 3.0);
+        upsert(&mut b.db, "r20", 4.0);
+        let head = [a.push().await, b.push().await, c.push().await]
+            .into_iter()
+            .max()
+            .unwrap();
+        for s in [&mut a, &mut b, &mut c] {
+            s.pull_until(head).await;
+        }
+        let want = a.state();
+        assert_eq!(b.state(), want);
+        assert_eq!(c.state(), want);
+        let by_id: HashMap<&str, &Op> = want.iter().map(|o| (o.id.as_str(), o)).collect();
+        assert!(by_id["r3"].body.is_none(), "r3 was deleted everywhere");
+        assert!(by_id.contains_key("r20"));
+        // The search copies agree too.
+        for s in [&mut a, &mut b, &mut c] {
+            assert_eq!(s.db.count("c").unwrap(), a_count(&want));
+        }
+    })
+    .await
+}
+
+fn a_count(state: &[Op]) -> usize {
+    state.iter().filter(|o| o.body.is_some()).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_offline_catches_up_from_its_last_ack() {
+    within(60, async {
+        let dir = Scratch::new();
+        let relay = Relay::start(&dir.0.join("relay.db"));
+        let t = token("room");
+        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        for i in 0..5 {
+            upsert(&mut a.db, &format!("a{i}"), 1.0);
+        }
+        let head = a.push().await;
+        a.pull_until(head).await;
+        b.pull_until(head).await;
+        // a goes offline, keeping its database and cursors; both write meanwhile.
+        let (mut db, since, pushed) = (a.db, a.upto, a.pushed);
+        drop(a.conn);
+        for i in 0..5 {
+            upsert(&mut b.db, &format!("b{i}"), 2.0);
+        }
+        b.db.delete("c", &["a0"]).unwrap();
+        let head = b.push().await;
+        upsert(&mut db, "offline", 3.0);
+        // Back: the backlog is exactly what was logged after its cursor.
+        let mut a = Site::join(db, Conn::wt(&relay).await, "room", &t, since).await.unwrap();
+        a.pushed = pushed;
+        assert!(!a.snapshot);
+        assert_eq!(a.upto, head);
+        let ids: Vec<&str> = a.received.iter().map(|(op, _)| op.id.as_str()).collect();
+        assert_eq!(ids, ["b0", "b1", "b2", "b3", "b4", "a0"]);
+        // Its offline write goes out, and b gets it.
+        let head = a.push().await;
+        b.pull_until(head).await;
+        assert_eq!(a.state(), b.state());
+        assert!(b.db.get("c", "offline").unwrap().is_some());
+        assert!(a.db.get("c", "a0").unwrap().is_none());
+    })
+    .await
+}
+
+/// Sends `batches` pushes of ten new upserts each without waiting, and collects the acks
+/// that arrive until `stop_after` of them have; returns the ops by batch and the acked batches.
+async fn pipeline(conn: &mut Conn, site: &str, batches: u64, stop_after: usize) -> (HashMap<u64, Vec<Op>>, Vec<u64>) {
+    let mut db = database(site);
+    let mut sent = HashMap::new();
+    let mut cursor = 0;
+    for batch in 1..=batches {
+        for i in 0..10 {
+            upsert(&mut db, &format!("{site}-{batch}-{i}"), batch as f32);
+        }
+        let changes = db.ops_since("c", cursor, usize::MAX).unwrap();
+        cursor = changes.last().unwrap().1;
+        let ops: Vec<Op> = changes.into_iter().map(|(op, _)| op).collect();
+        sent.insert(batch, ops.clone());
+        conn.send(&Message::Push(Push { batch, ops })).await;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < stop_after {
+        match conn.recv().await {
+            Some(Message::Ack(a)) => acked.push(a.batch),
+            Some(Message::Close(c)) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+    (sent, acked)
+}
+
+/// A new site's view of the room: every op the relay has logged.
+async fn room_state(relay: &Relay, t: &str) -> Vec<Op> {
+    let mut fresh = Site::join(database("reader"), Conn::wt(relay).await, "room", t, 0)
+        .await
+        .unwrap();
+    fresh.state()
+}
+
+fn assert_has(state: &[Op], ops: &[Op]) {
+    for op in ops {
+        assert!(
+            state.contains(op),
+            "{} (version {}) was acked but is gone",
+            op.id,
+            op.version
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_mid_sync_loses_nothing_it_acked() {
+    within(90, async {
+        let dir = Scratch::new();
+        let data = dir.0.join("relay.db");
+        let relay = Relay::start(&data);
+        let t = token("room");
+        let mut conn = Conn::wt(&relay).await;
+        let hello = quiver::sync::wire::Hello {
+            room: "room".into(),
+            token: t.clone(),
+            site: "w".into(),
+            since: 0,
+        };
+        conn.send(&Message::Hello(hello)).await;
+        // 40 batches in flight; SIGKILL once 5 are acked, with the rest still coming.
+        let (sent, acked) = pipeline(&mut conn, "w", 40, 5).await;
+        relay.kill();
+        let relay = Relay::start(&data);
+        let state = room_state(&relay, &t).await;
+        for batch in &acked {
+            assert_has(&state, &sent[batch]);
+        }
+        // The writer resends everything; what was logged already is not logged twice.
+        let mut all: Vec<Op> = (1..=40).flat_map(|b| sent[&b].clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut w = Site::join(database("w"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let before = w.head;
+        let ops: Vec<Op> = all.clone();
+        for (i, chunk) in ops.chunks(100).enumerate() {
+            w.conn
+                .send(&Message::Push(Push {
+                    batch: i as u64 + 1,
+                    ops: chunk.to_vec(),
+                }))
+                .await;
+        }
+        let mut last = 0;
+        while last < 4 {
+            if let Message::Ack(a) = w.next().await {
+                last = a.batch;
+                assert!(a.seq <= 400, "400 ops, each logged once: head {}", a.seq);
+                if last == 4 {
+                    assert_eq!(a.seq, 400);
+                }
+            }
+        }
+        assert!(before <= 400);
+        assert_eq!(room_state(&relay, &t).await, all);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sessions_with_a_reason_and_loses_nothing_it_acked() {
+    within(90, async {
+        let dir = Scratch::new();
+        let data = dir.0.join("relay.db");
+        let relay = Relay::start(&data);
+        let t = token("room");
+        let mut idle = Site::join(database("i"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let mut conn = Conn::wt(&relay).await;
+        let hello = quiver::sync::wire::Hello {
+            room: "room".into(),
+            token: t.clone(),
+            site: "w".into(),
+            since: 0,
+        };
+        conn.send(&Message::Hello(hello)).await;
+        let (sent, mut acked) = pipeline(&mut conn, "w", 40, 3).await;
+        let stopping = std::thread::spawn(move || relay.terminate());
+        // Acks keep coming until the relay says it is stopping.
+        let reason = loop {
+            match conn.recv().await {
+                Some(Message::Ack(a)) => acked.push(a.batch),
+                Some(Message::Close(c)) => break c.reason,
+                Some(_) => {}
+                None => panic!("the session ended without a Close"),
+            }
+        };
+        assert_eq!(reason, Reason::ShuttingDown);
+        assert_eq!(idle.conn.closing().await.reason, Reason::ShuttingDown);
+        let output = stopping.join().unwrap();
+        assert!(
+            output.iter().any(|l| l.starts_with("quiver-relay stopped")),
+            "{output:?}"
+        );
+        let relay = Relay::start(&data);
+        let state = room_state(&relay, &t).await;
+        for batch in &acked {
+            assert_has(&state, &sent[batch]);
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_pushes_are_harmless() {
+    within(60, async {
+        let dir = Scratch::new();
+        let relay = Relay::start(&dir.0.join("relay.db"));
+        let t = token("room");
+        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let mut b = Site::join(database("b"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        for i in 0..10 {
+            upsert(&mut a.db, &format!("r{i}"), 1.0);
+        }
+        a.db.delete("c", &["r4"]).unwrap();
+        let ops: Vec<Op> =
+            a.db.ops_since("c", 0, 100)
+                .unwrap()
+                .into_iter()
+                .map(|(op, _)| op)
+                .collect();
+        let head = a.push().await;
+        assert_eq!(head, 10, "ten ids, r4's upsert and delete one row");
+        // The same batch again, from the same session and from another transport.
+        a.conn
+            .send(&Message::Push(Push {
+                batch: 7,
+                ops: ops.clone(),
+            }))
+            .await;
+        let mut again = Site::join(database("a"), Conn::ws(&relay).await, "room", &t, head)
+            .await
+            .unwrap();
+        again
+            .conn
+            .send(&Message::Push(Push {
+                batch: 8,
+                ops: ops.clone(),
+            }))
+            .await;
+        for s in [&mut a, &mut again] {
+            loop {
+                if let Message::Ack(ack) = s.next().await {
+                    assert_eq!(ack.seq, head, "nothing new was logged");
+                    break;
+                }
+            }
+        }
+        // b got each op once, and a later write still flows.
+        upsert(&mut a.db, "after", 5.0);
+        let head = a.push().await;
+        b.pull_until(head).await;
+        let mut ids: Vec<&str> = b.received.iter().map(|(op, _)| op.id.as_str()).collect();
+        ids.sort();
+        let mut want: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+        want.push("after".into());
+        want.sort();
+        assert_eq!(ids, want);
+        assert_eq!(b.state(), a.state());
+    })
+    .await
+}
