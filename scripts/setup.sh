@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the build, the demo and the tests need, idempotently:
-# the wasm target, clang (SQLite's C for wasm32), Debian's chromium, wasm-bindgen-cli
-# pinned to the crate version in Cargo.lock, and the npm packages in package-lock.json.
+# the wasm target, clang (SQLite's C for wasm32), Debian's chromium and postgresql
+# (the relay's tests), wasm-bindgen-cli pinned to the crate version in Cargo.lock, and
+# the npm packages in package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ for c in clippy rustfmt; do rustup component list --installed | grep -q "^$c" ||
 need_apt=()
 command -v clang >/dev/null || need_apt+=(clang)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The relay's PostgreSQL test starts its own server from Debian's binaries.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -1,8 +1,8 @@
 //! `quiver-relay`: serves sync rooms, or mints a room's token.
 //!
 //! ```text
-//! quiver-relay [serve] --listen 127.0.0.1:4433 --ws-listen 127.0.0.1:4434 --data relay.db
-//!                      (--secret HEX | --secret-file PATH) [--max-room-sessions N]
+//! quiver-relay [serve] --listen 127.0.0.1:4433 --ws-listen 127.0.0.1:4434
+//!                      (--data relay.db | --store postgres://...) (--secret HEX | --secret-file PATH) [--max-room-sessions N]
 //!                      [--max-room-ops N] [--tombstone-days N] [--compact-secs N] [--cert-days N]
 //! quiver-relay token --room ROOM (--secret HEX | --secret-file PATH) [--ttl-secs N]
 //! ```
@@ -14,6 +14,7 @@
 
 use quiver_relay::cert::Certs;
 use quiver_relay::hub::Hub;
+use quiver_relay::log::postgres::PostgresLog;
 use quiver_relay::log::sqlite::SqliteLog;
 use quiver_relay::log::{Limits, Log};
 use quiver_relay::session::Shared;
@@ -29,7 +30,7 @@ use tokio::signal::unix::{signal, SignalKind};
 /// How long shutdown waits for sessions to finish their last write and close.
 const DRAIN: Duration = Duration::from_secs(5);
 
-const USAGE: &str = "usage: quiver-relay [serve] --listen ADDR --ws-listen ADDR --data PATH \
+const USAGE: &str = "usage: quiver-relay [serve] --listen ADDR --ws-listen ADDR (--data PATH | --store URL) \
 (--secret HEX | --secret-file PATH) [--max-room-sessions N] [--max-room-ops N] \
 [--tombstone-days N] [--compact-secs N] [--cert-days N]\n       \
 quiver-relay token --room ROOM (--secret HEX | --secret-file PATH) [--ttl-secs N]";
@@ -112,7 +113,6 @@ fn addr(f: &Flags, name: &str) -> Result<SocketAddr, String> {
 fn serve(f: &Flags) -> Result<(), String> {
     let secret = secret(f)?;
     let (listen, ws_listen) = (addr(f, "listen")?, addr(f, "ws-listen")?);
-    let data = PathBuf::from(need(f, "data")?);
     let limits = Limits {
         room_ops: number(f, "max-room-ops", 10_000_000)?,
     };
@@ -120,12 +120,30 @@ fn serve(f: &Flags) -> Result<(), String> {
     let horizon = Duration::from_secs(number::<u64>(f, "tombstone-days", 30)? * 86_400);
     let compact_every = Duration::from_secs(number(f, "compact-secs", 3600)?.max(1));
     let certs = Arc::new(Certs::new(number(f, "cert-days", 14)?));
-    let log: Arc<dyn Log> =
-        Arc::new(SqliteLog::open(&data, limits).map_err(|e| format!("--data {}: {e}", data.display()))?);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        let log: Arc<dyn Log> = match (f.get("store"), f.get("data")) {
+            (Some(url), None) => Arc::new(
+                PostgresLog::connect(url, limits)
+                    .await
+                    .map_err(|e| format!("--store: {e}"))?,
+            ),
+            (None, Some(path)) => {
+                let path = PathBuf::from(path);
+                Arc::new(SqliteLog::open(&path, limits).map_err(|e| format!("--data {}: {e}", path.display()))?)
+            }
+            _ => return Err("give one of --data (SQLite) and --store (postgres://...)".to_owned()),
+        };
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let hub = Hub::new(log.clone(), max_sessions);
+        if let Some(mut heads) = log.remote_heads() {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                while let Some((room, head)) = heads.recv().await {
+                    hub.advanced(&room, head);
+                }
+            });
+        }
         let relay = Relay::new(Shared { hub, secret, stopping });
         let identity = certs.issue();
         let endpoint = wtransport::Endpoint::server(webtransport::config(listen, &identity))

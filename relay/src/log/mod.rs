@@ -2,9 +2,10 @@
 //!
 //! Each op a room accepts gets the room's next sequence (1, 2, ...); a site that has
 //! applied the ops up to a sequence reads the rest from there. The log is behind
-//! [`Log`] so that one relay keeps it in SQLite ([`sqlite`]) and several could share
-//! another store.
+//! [`Log`] so that one relay keeps it in SQLite ([`sqlite`]) and several share one in
+//! PostgreSQL ([`postgres`]).
 
+pub mod postgres;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
@@ -90,6 +91,12 @@ pub trait Log: Send + Sync + 'static {
     /// joiner reads), and drops tombstones logged before `before_ms` (unix ms); returns
     /// how many ops went.
     fn compact(&self, before_ms: u64) -> BoxFuture<'_, Result<u64>>;
+
+    /// The heads other relays sharing this store reach, as `(room, head)`, for the hub
+    /// to fan out; `None` for a store only this relay writes. Taken once.
+    fn remote_heads(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(String, u64)>> {
+        None
+    }
 }
 
 /// A failure of the store under a log: a session that meets one closes with

@@ -66,10 +66,11 @@ pub struct Relay {
 impl Relay {
     /// Starts a relay on ephemeral loopback ports over the log file `data`.
     pub fn start(data: &Path) -> Relay {
-        Relay::start_with(data, &[])
+        Relay::start_with(&["--data", data.to_str().unwrap()])
     }
 
-    pub fn start_with(data: &Path, extra: &[&str]) -> Relay {
+    /// Starts a relay on ephemeral loopback ports with the tests' secret and `args`.
+    pub fn start_with(args: &[&str]) -> Relay {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quiver-relay"))
             .args([
                 "--listen",
@@ -78,10 +79,8 @@ impl Relay {
                 "127.0.0.1:0",
                 "--secret",
                 SECRET,
-                "--data",
             ])
-            .arg(data)
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
