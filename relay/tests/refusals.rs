@@ -210,3 +210,50 @@ async fn websocket_text_and_oversize_messages_close_their_session() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_refuses_more_sessions_and_ops() {
+    within(60, async {
+        let dir = Scratch::new();
+        let data = dir.0.join("relay.db");
+        let relay = Relay::start_with(&[
+            "--data",
+            data.to_str().unwrap(),
+            "--max-room-sessions",
+            "2",
+            "--max-room-ops",
+            "5",
+        ]);
+        let t = token("room");
+        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let _b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let refused = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.reason, Reason::RoomFull);
+        // Another room has room.
+        Site::join(database("c"), Conn::wt(&relay).await, "other", &token("other"), 0)
+            .await
+            .unwrap();
+        for i in 0..5 {
+            upsert(&mut a.db, &format!("r{i}"), 1.0);
+        }
+        assert_eq!(a.push().await, 5);
+        upsert(&mut a.db, "r5", 1.0);
+        let ops: Vec<Op> =
+            a.db.ops_since("c", a.pushed, 10)
+                .unwrap()
+                .into_iter()
+                .map(|(op, _)| op)
+                .collect();
+        a.conn.send(&Message::Push(Push { batch: 9, ops })).await;
+        let closing = a.conn.closing().await;
+        assert_eq!(closing.reason, Reason::RoomFull, "{}", closing.message);
+    })
+    .await
+}

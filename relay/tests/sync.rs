@@ -318,3 +318,60 @@ async fn duplicate_pushes_are_harmless() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_each_ids_winner_and_gives_sites_behind_it_a_snapshot() {
+    within(60, async {
+        let dir = Scratch::new();
+        let data = dir.0.join("relay.db");
+        // Compact every second, dropping every tombstone.
+        let relay = Relay::start_with(&[
+            "--data",
+            data.to_str().unwrap(),
+            "--compact-secs",
+            "1",
+            "--tombstone-days",
+            "0",
+        ]);
+        let t = token("room");
+        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        for i in 0..5 {
+            upsert(&mut a.db, &format!("r{i}"), 1.0);
+        }
+        let head = a.push().await;
+        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        b.pull_until(head).await;
+        let (b_db, b_since) = (b.db, b.upto);
+        drop(b.conn);
+        // r1 deleted, r0 rewritten: compaction drops r0's and r1's older ops and r1's tombstone.
+        a.db.delete("c", &["r1"]).unwrap();
+        upsert(&mut a.db, "r0", 2.0);
+        a.push().await;
+        let line = relay.wait_for_line("quiver-relay compacted").await;
+        assert_eq!(line, "quiver-relay compacted 3 ops");
+        // A new site reads the snapshot: each live id's winner, no tombstone.
+        let mut c = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
+            .await
+            .unwrap();
+        let mut ids: Vec<&str> = c.received.iter().map(|(op, _)| op.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["r0", "r2", "r3", "r4"]);
+        assert_eq!(c.db.get("c", "r0").unwrap().unwrap().vector[0], 2.0);
+        // b missed r1's delete, whose tombstone is gone: it is told to start over.
+        let mut b = Site::join(b_db, Conn::ws(&relay).await, "room", &t, b_since)
+            .await
+            .unwrap();
+        assert!(b.snapshot);
+        assert_eq!(b.received.len(), 4);
+        assert!(
+            b.db.get("c", "r1").unwrap().is_some(),
+            "the site itself drops what the snapshot lacks"
+        );
+        assert_eq!(b.db.get("c", "r0").unwrap().unwrap().vector[0], 2.0);
+    })
+    .await
+}

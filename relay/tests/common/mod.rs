@@ -142,6 +142,17 @@ impl Relay {
         self.output.lock().unwrap().clone()
     }
 
+    /// Waits (up to 20 s) for a line of output that starts with `prefix`.
+    pub async fn wait_for_line(&self, prefix: &str) -> String {
+        for _ in 0..400 {
+            if let Some(l) = self.output.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+                return l.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the relay never printed {prefix:?}");
+    }
+
     /// The certificate hashes the relay serves over HTTP.
     pub fn served_hashes(&self) -> Vec<String> {
         let mut s = std::net::TcpStream::connect(&self.ws).unwrap();
