@@ -7,6 +7,7 @@
 //! WebSocket where UDP is blocked, with the certificate of [`cert`].
 
 pub mod cert;
+pub mod client;
 pub mod hub;
 pub mod log;
 pub mod session;

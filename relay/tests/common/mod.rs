@@ -4,20 +4,16 @@
 
 #![allow(dead_code)] // each test file uses a part
 
-use futures_util::{SinkExt, StreamExt};
 use quiver::sync::wire::{self, Closing, Hello, Message, Push};
 use quiver::sync::Op;
 use quiver::{Database, Metric, Record};
-use std::io::{BufRead, BufReader, Read, Write};
+use quiver_relay::client;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
-use wtransport::tls::Sha256Digest;
-use wtransport::{ClientConfig, Endpoint, RecvStream, SendStream};
+use wtransport::Endpoint;
 
 pub const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
 pub const DIM: usize = 4;
@@ -152,25 +148,6 @@ impl Relay {
         }
         panic!("the relay never printed {prefix:?}");
     }
-
-    /// The certificate hashes the relay serves over HTTP.
-    pub fn served_hashes(&self) -> Vec<String> {
-        let mut s = std::net::TcpStream::connect(&self.ws).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET /certificate HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(json["algorithm"], "sha-256");
-        json["hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h.as_str().unwrap().to_owned())
-            .collect()
-    }
 }
 
 impl Drop for Relay {
@@ -190,114 +167,56 @@ pub fn token(room: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// A native client's connection to a relay.
-pub enum Conn {
-    Wt {
-        _endpoint: Endpoint<wtransport::endpoint::endpoint_side::Client>,
-        conn: wtransport::Connection,
-        send: SendStream,
-        recv: RecvStream,
-        buf: Vec<u8>,
-    },
-    Ws(WebSocketStream<TcpStream>),
+/// A native client's connection to a relay; every call fails the test on error or
+/// after [`FRAME_WAIT`].
+pub struct Conn {
+    pub inner: client::Conn,
+    _endpoint: Option<Endpoint<wtransport::endpoint::endpoint_side::Client>>,
 }
 
 impl Conn {
     /// Connects over WebTransport, trusting the certificate by the hash the relay serves.
     pub async fn wt(relay: &Relay) -> Conn {
-        let hashes = relay.served_hashes();
-        assert_eq!(hashes[0], relay.hash, "the served hash is the printed one");
-        let digests = hashes.iter().map(|h| {
-            let bytes: Vec<u8> = (0..64)
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-                .collect();
-            Sha256Digest::new(bytes.try_into().unwrap())
-        });
-        let config = ClientConfig::builder()
-            .with_bind_default()
-            .with_server_certificate_hashes(digests)
-            .build();
-        let endpoint = Endpoint::client(config).unwrap();
-        let conn = endpoint.connect(&relay.wt).await.expect("a WebTransport session");
-        let (send, recv) = conn.open_bi().await.unwrap().await.unwrap();
-        Conn::Wt {
-            _endpoint: endpoint,
-            conn,
-            send,
-            recv,
-            buf: Vec::new(),
+        let hashes = client::certificate_hashes(&relay.ws).await.unwrap();
+        let hex: String = hashes[0].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, relay.hash, "the served hash is the printed one");
+        let endpoint = client::endpoint(&hashes).unwrap();
+        let inner = client::Conn::webtransport(&endpoint, &relay.wt)
+            .await
+            .expect("a WebTransport session");
+        Conn {
+            inner,
+            _endpoint: Some(endpoint),
         }
     }
 
     pub async fn ws(relay: &Relay) -> Conn {
-        let tcp = TcpStream::connect(&relay.ws).await.unwrap();
-        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{}/sync", relay.ws), tcp)
-            .await
-            .expect("a WebSocket session");
-        Conn::Ws(ws)
+        Conn {
+            inner: client::Conn::websocket(&relay.ws).await.expect("a WebSocket session"),
+            _endpoint: None,
+        }
     }
 
     pub async fn send(&mut self, m: &Message) {
         self.send_raw(&m.to_frame().unwrap()).await;
     }
 
-    /// Sends bytes as they are: on WebTransport into the stream, on WebSocket as one
-    /// binary message. Errors are ignored: the relay may have closed already.
+    /// Sends bytes as they are. Errors are ignored: the relay may have closed already.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        match self {
-            Conn::Wt { send, .. } => {
-                let _ = send.write_all(bytes).await;
-            }
-            Conn::Ws(ws) => {
-                let _ = ws.send(WsMessage::Binary(bytes.to_vec().into())).await;
-            }
-        }
+        let _ = self.inner.send_raw(bytes).await;
     }
 
-    /// Ends the client's side of the stream (WebTransport) or sends a text message
-    /// (WebSocket): what a truncated frame looks like to the relay.
+    /// Ends the stream (WebTransport) or sends a text message (WebSocket).
     pub async fn finish(&mut self) {
-        match self {
-            Conn::Wt { send, .. } => {
-                let _ = send.finish().await;
-            }
-            Conn::Ws(ws) => {
-                let _ = ws.send(WsMessage::Text("not a frame".into())).await;
-            }
-        }
+        let _ = self.inner.finish().await;
     }
 
     /// The next frame from the relay, or `None` once it has closed the session.
     pub async fn recv(&mut self) -> Option<Message> {
-        tokio::time::timeout(FRAME_WAIT, self.recv_now())
+        tokio::time::timeout(FRAME_WAIT, self.inner.recv())
             .await
             .expect("a frame from the relay in time")
-    }
-
-    async fn recv_now(&mut self) -> Option<Message> {
-        match self {
-            Conn::Wt { recv, buf, .. } => loop {
-                if let Some((m, used)) = wire::decode(buf).expect("the relay sends valid frames") {
-                    buf.drain(..used);
-                    return Some(m);
-                }
-                let mut chunk = vec![0u8; 64 * 1024];
-                match recv.read(&mut chunk).await {
-                    Ok(Some(n)) => buf.extend_from_slice(&chunk[..n]),
-                    _ => return None,
-                }
-            },
-            Conn::Ws(ws) => loop {
-                match ws.next().await {
-                    Some(Ok(WsMessage::Binary(b))) => {
-                        return Some(wire::decode_frame(&b).expect("the relay sends valid frames"))
-                    }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
-                    Some(Ok(_)) => continue,
-                }
-            },
-        }
+            .expect("the relay sends valid frames")
     }
 
     /// Reads until the relay ends the session; returns the Close or Refused it sent.
@@ -305,9 +224,7 @@ impl Conn {
         loop {
             match self.recv().await {
                 Some(Message::Close(c)) | Some(Message::Refused(c)) => {
-                    if let Conn::Wt { conn, .. } = self {
-                        conn.close(0u32.into(), b"");
-                    }
+                    self.inner.close();
                     return c;
                 }
                 Some(_) => continue,
