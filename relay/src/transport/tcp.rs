@@ -64,7 +64,9 @@ async fn handle(mut stream: TcpStream, certs: &Certs, relay: &Relay) {
         let _ = stream.shutdown().await;
         return;
     }
+    // A small read buffer: idle sessions are the many, and it grows for a big frame.
     let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
         .max_message_size(Some(wire::MAX_FRAME_BYTES))
         .max_frame_size(Some(wire::MAX_FRAME_BYTES));
     let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {

@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use wtransport::endpoint::IncomingSession;
 use wtransport::{Endpoint, Identity, RecvStream, SendStream, ServerConfig};
 
+/// Bytes read from a stream at a time: small, since idle sessions are the many.
+const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing session waits for the site to read its last frame.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -74,7 +76,7 @@ async fn handle(incoming: IncomingSession, relay: &Relay) {
 /// Reads frames off the stream until it ends or holds one that is not a frame.
 async fn read(mut recv: RecvStream, tx: mpsc::Sender<Incoming>) {
     let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut chunk = vec![0u8; READ_CHUNK];
     loop {
         loop {
             match wire::decode(&buf) {
