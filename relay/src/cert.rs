@@ -14,15 +14,23 @@ pub const MAX_DAYS: u32 = 14;
 
 pub struct Certs {
     days: u32,
+    rotate_after: Duration,
     /// Hex SHA-256 of each valid certificate's DER, with its expiry; newest first.
     valid: Mutex<Vec<(String, SystemTime)>>,
 }
 
 impl Certs {
-    /// Certificates valid for `days` (1 to [`MAX_DAYS`]).
-    pub fn new(days: u32) -> Certs {
+    /// Certificates valid for `days` (1 to [`MAX_DAYS`]), each replaced after
+    /// `rotate_after`, or by default halfway through its life, so the old one outlives
+    /// every session that began under it by days.
+    pub fn new(days: u32, rotate_after: Option<Duration>) -> Certs {
+        let days = days.clamp(1, MAX_DAYS);
+        let lifetime = Duration::from_secs(u64::from(days) * 86_400);
         Certs {
-            days: days.clamp(1, MAX_DAYS),
+            days,
+            rotate_after: rotate_after
+                .unwrap_or(lifetime / 2)
+                .clamp(Duration::from_secs(1), lifetime / 2),
             valid: Mutex::new(Vec::new()),
         }
     }
@@ -49,10 +57,9 @@ impl Certs {
         Duration::from_secs(u64::from(self.days) * 86_400)
     }
 
-    /// When to replace the current certificate: halfway through its life, so the old
-    /// one outlives every session that began under it by days.
+    /// How long after its issue the current certificate is replaced.
     pub fn rotate_after(&self) -> Duration {
-        self.lifetime() / 2
+        self.rotate_after
     }
 
     /// The hex hashes of the valid certificates, newest first.
@@ -75,8 +82,9 @@ mod tests {
 
     #[test]
     fn certificates_are_p256_short_lived_and_listed_newest_first() {
-        let certs = Certs::new(30);
+        let certs = Certs::new(30, None);
         assert_eq!(certs.lifetime(), Duration::from_secs(14 * 86_400), "clamped to 14 days");
+        assert_eq!(certs.rotate_after(), Duration::from_secs(7 * 86_400));
         let first = certs.issue();
         let der = first.certificate_chain().as_slice()[0].der().to_vec();
         // id-ecPublicKey (1.2.840.10045.2.1) with the prime256v1 curve (1.2.840.10045.3.1.7).

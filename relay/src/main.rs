@@ -4,6 +4,7 @@
 //! quiver-relay [serve] --listen 127.0.0.1:4433 --ws-listen 127.0.0.1:4434
 //!                      (--data relay.db | --store postgres://...) (--secret HEX | --secret-file PATH) [--max-room-sessions N]
 //!                      [--max-room-ops N] [--tombstone-days N] [--compact-secs N] [--cert-days N]
+//!                      [--cert-rotate-secs N]
 //! quiver-relay token --room ROOM (--secret HEX | --secret-file PATH) [--ttl-secs N]
 //! ```
 //!
@@ -32,7 +33,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 const USAGE: &str = "usage: quiver-relay [serve] --listen ADDR --ws-listen ADDR (--data PATH | --store URL) \
 (--secret HEX | --secret-file PATH) [--max-room-sessions N] [--max-room-ops N] \
-[--tombstone-days N] [--compact-secs N] [--cert-days N]\n       \
+[--tombstone-days N] [--compact-secs N] [--cert-days N] [--cert-rotate-secs N]\n       \
 quiver-relay token --room ROOM (--secret HEX | --secret-file PATH) [--ttl-secs N]";
 
 fn main() {
@@ -119,7 +120,11 @@ fn serve(f: &Flags) -> Result<(), String> {
     let max_sessions: usize = number(f, "max-room-sessions", 10_000)?;
     let horizon = Duration::from_secs(number::<u64>(f, "tombstone-days", 30)? * 86_400);
     let compact_every = Duration::from_secs(number(f, "compact-secs", 3600)?.max(1));
-    let certs = Arc::new(Certs::new(number(f, "cert-days", 14)?));
+    let rotate: u64 = number(f, "cert-rotate-secs", 0)?;
+    let certs = Arc::new(Certs::new(
+        number(f, "cert-days", 14)?,
+        (rotate > 0).then(|| Duration::from_secs(rotate)),
+    ));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let log: Arc<dyn Log> = match (f.get("store"), f.get("data")) {

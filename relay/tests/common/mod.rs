@@ -171,7 +171,7 @@ pub fn token(room: &str) -> String {
 /// after [`FRAME_WAIT`].
 pub struct Conn {
     pub inner: client::Conn,
-    _endpoint: Option<Endpoint<wtransport::endpoint::endpoint_side::Client>>,
+    pub _endpoint: Option<Endpoint<wtransport::endpoint::endpoint_side::Client>>,
 }
 
 impl Conn {
