@@ -65,47 +65,50 @@ pub async fn run(shared: &Shared, id: u64, rx: &mut mpsc::Receiver<Incoming>, ou
     let mut stopping = shared.stopping.clone();
     let first = tokio::select! {
         m = tokio::time::timeout(HELLO_TIMEOUT, rx.recv()) => m,
-        _ = stopped(&mut stopping) => return say(out, Message::Close(closing(Reason::ShuttingDown, "the relay is stopping"))).await,
+        _ = stopped(&mut stopping) => return say(out, Last::Close, closing(Reason::ShuttingDown, "the relay is stopping")).await,
     };
     let hello = match first {
-        Err(_) => return say(out, Message::Close(closing(Reason::Timeout, "no hello within 10 s"))).await,
+        Err(_) => return say(out, Last::Close, closing(Reason::Timeout, "no hello within 10 s")).await,
         Ok(None | Some(Incoming::Gone)) => return closing(Reason::Normal, "gone before hello"),
-        Ok(Some(Incoming::Bad(e))) => {
-            return say(out, Message::Refused(closing(Reason::for_error(&e), e.message))).await
-        }
+        Ok(Some(Incoming::Bad(e))) => return say(out, Last::Refused, closing(Reason::for_error(&e), e.message)).await,
         Ok(Some(Incoming::Message(Message::Hello(h)))) => h,
         Ok(Some(Incoming::Message(m))) => {
-            return say(
-                out,
-                Message::Refused(closing(Reason::Unexpected, format!("{:?} before hello", m.kind()))),
-            )
-            .await
+            let why = format!("{:?} before hello", m.kind());
+            return say(out, Last::Refused, closing(Reason::Unexpected, why)).await;
         }
     };
     if !shared.secret.verify(&hello.room, &hello.token, now_secs()) {
         let why = format!("hello.token: does not open room {:?}", hello.room);
-        return say(out, Message::Refused(closing(Reason::Unauthorized, why))).await;
+        return say(out, Last::Refused, closing(Reason::Unauthorized, why)).await;
     }
     let Some(member) = shared.hub.join(&hello.room) else {
         let why = format!("room {:?} has as many sessions as the relay allows", hello.room);
-        return say(out, Message::Refused(closing(Reason::RoomFull, why))).await;
+        return say(out, Last::Refused, closing(Reason::RoomFull, why)).await;
     };
     let mut s = Session { id, out, member };
     match s.serve(hello.since, rx, &mut stopping).await {
         Ok(end) => end,
-        Err(end) => say(s.out, Message::Close(end)).await,
+        Err(end) => say(s.out, Last::Close, end).await,
     }
 }
 
+/// How a last frame is sent: Refused answers a hello, Close ends anything else.
+#[derive(Clone, Copy)]
+enum Last {
+    Refused,
+    Close,
+}
+
 /// Sends a last frame, best effort, and returns its reason.
-async fn say(out: &mut dyn Outgoing, m: Message) -> Closing {
+async fn say(out: &mut dyn Outgoing, last: Last, c: Closing) -> Closing {
+    let m = match last {
+        Last::Refused => Message::Refused(c.clone()),
+        Last::Close => Message::Close(c.clone()),
+    };
     if let Ok(frame) = m.to_frame() {
         let _ = out.send(&frame).await;
     }
-    match m {
-        Message::Close(c) | Message::Refused(c) => c,
-        _ => unreachable!("only closing messages end a session"),
-    }
+    c
 }
 
 struct Session<'a> {
