@@ -375,3 +375,75 @@ async fn compaction_keeps_each_ids_winner_and_gives_sites_behind_it_a_snapshot()
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_past_one_frames_limits_arrives_whole_over_several() {
+    within(120, async {
+        let dir = Scratch::new();
+        let relay = Relay::start(&dir.0.join("relay.db"));
+        let t = token("big");
+        const BIG: usize = 2048;
+        let big_db = |site: &str| {
+            let mut db = quiver::Database::open_in_memory(site).unwrap();
+            db.create_collection("c", BIG, quiver::Metric::Euclidean).unwrap();
+            db
+        };
+        let mut w = Site::join(big_db("w"), Conn::wt(&relay).await, "big", &t, 0)
+            .await
+            .unwrap();
+        // 2,100 upserts of 8 KiB vectors (17 MB, past the frame's byte limit) and 5,000
+        // deletes (past its op limit), pushed in batches that each fit.
+        let mut batches: Vec<Vec<Op>> = (0..3)
+            .map(|b| {
+                (0..700)
+                    .map(|i| Op {
+                        id: format!("v{b}-{i}"),
+                        version: 1,
+                        site: "w".into(),
+                        body: Some(quiver::sync::Body {
+                            vector: vec![(b * 700 + i) as f32; BIG],
+                            metadata: None,
+                            text: None,
+                        }),
+                    })
+                    .collect()
+            })
+            .collect();
+        batches.extend((0..2).map(|b| {
+            (0..2500)
+                .map(|i| Op {
+                    id: format!("gone{b}-{i}"),
+                    version: 1,
+                    site: "w".into(),
+                    body: None,
+                })
+                .collect()
+        }));
+        let mut head = 0;
+        for (i, ops) in batches.into_iter().enumerate() {
+            w.conn
+                .send(&Message::Push(Push {
+                    batch: i as u64 + 1,
+                    ops,
+                }))
+                .await;
+            loop {
+                if let Message::Ack(a) = w.next().await {
+                    head = a.seq;
+                    break;
+                }
+            }
+        }
+        assert_eq!(head, 7100);
+        let late = Site::join(big_db("late"), Conn::ws(&relay).await, "big", &t, 0)
+            .await
+            .unwrap();
+        assert_eq!(late.upto, head);
+        assert_eq!(late.received.len(), 7100);
+        let seqs: Vec<u64> = late.received.iter().map(|(_, s)| *s).collect();
+        assert_eq!(seqs, (1..=7100).collect::<Vec<u64>>());
+        let mut late = late;
+        assert_eq!(late.db.count("c").unwrap(), 2100);
+    })
+    .await
+}
