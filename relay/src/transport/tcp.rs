@@ -42,6 +42,13 @@ pub async fn serve(listener: TcpListener, certs: Arc<Certs>, relay: Arc<Relay>) 
 }
 
 async fn handle(mut stream: TcpStream, certs: &Certs, relay: &Relay) {
+    // A peer that vanished (a laptop closed, a network gone) sends no close; TCP
+    // keepalive ends its session within about a minute, as QUIC's idle timeout does.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     let Ok(Some(head)) = tokio::time::timeout(HEAD_TIMEOUT, peek_head(&stream)).await else {
         return;
     };

@@ -22,7 +22,10 @@ pub fn config(addr: SocketAddr, identity: &Identity) -> ServerConfig {
     ServerConfig::builder()
         .with_bind_address(addr)
         .with_identity(identity.clone_identity())
+        // The relay pings; a site silent past the idle timeout is gone.
         .keep_alive_interval(Some(Duration::from_secs(10)))
+        .max_idle_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout QUIC can express")
         .build()
 }
 
