@@ -281,3 +281,69 @@ fn reasons_keep_their_bytes() {
     assert_eq!(Reason::Unauthorized.byte(), 1);
     assert_eq!(Reason::Timeout.byte(), 10);
 }
+
+/// The examples docs/SYNC.md gives, byte for byte: what a JS codec is checked against.
+#[test]
+fn the_documented_examples_encode_to_their_bytes() {
+    let hex = |s: &str| -> Vec<u8> { s.split(' ').map(|b| u8::from_str_radix(b, 16).unwrap()).collect() };
+    let delete = Op {
+        id: "a".into(),
+        version: 5,
+        site: "s".into(),
+        body: None,
+    };
+    let upsert = Op {
+        id: "a".into(),
+        version: 1,
+        site: "s".into(),
+        body: Some(Body {
+            vector: vec![1.0],
+            metadata: Some(r#"{"k":1}"#.into()),
+            text: None,
+        }),
+    };
+    let examples = [
+        (
+            Message::Hello(Hello {
+                room: "r".into(),
+                token: "t".into(),
+                site: "s".into(),
+                since: 0,
+            }),
+            "01 01 07 00 00 00 01 72 01 74 01 73 00",
+        ),
+        (Message::Ack(Ack { batch: 1, seq: 300 }), "01 05 03 00 00 00 01 ac 02"),
+        (
+            Message::Push(Push {
+                batch: 1,
+                ops: vec![delete.clone()],
+            }),
+            "01 04 09 00 00 00 01 00 01 00 01 61 05 01 73",
+        ),
+        (
+            Message::Push(Push {
+                batch: 2,
+                ops: vec![upsert],
+            }),
+            "01 04 16 00 00 00 02 00 01 03 01 61 01 01 73 01 00 00 80 3f 07 7b 22 6b 22 3a 31 7d",
+        ),
+        (
+            Message::Ops(Ops {
+                upto: 7,
+                ops: vec![(delete, 7)],
+            }),
+            "01 06 0a 00 00 00 07 00 01 07 00 01 61 05 01 73",
+        ),
+        (
+            Message::Close(Closing {
+                reason: Reason::Unauthorized,
+                message: "no".into(),
+            }),
+            "01 07 04 00 00 00 01 02 6e 6f",
+        ),
+    ];
+    for (m, bytes) in examples {
+        assert_eq!(m.to_frame().unwrap(), hex(bytes), "{m:?}");
+        assert_eq!(wire::decode_frame(&hex(bytes)).unwrap(), m);
+    }
+}
