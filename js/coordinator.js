@@ -5,7 +5,7 @@
 // through tabs.js, with the same methods and arguments.
 import { QuiverError } from "./errors.js";
 import { compareIds, fuseRanks, mergeTopK } from "./partitions.js";
-import { Placements, upsertArgs } from "./placement.js";
+import { GRAPH_PARTITION_THRESHOLD, PARTITION_THRESHOLD, Placements, upsertArgs } from "./placement.js";
 import { twoPhase, renumber } from "./two-phase.js";
 import { invalid } from "./validate.js";
 
@@ -20,7 +20,8 @@ export class Coordinator {
 
   /**
    * @param {import("./pool.js").Pool} pool started, its databases open
-   * @param {{name: string, site: string, storage: string, partitionThreshold: number, loadedCollections: number}} options
+   * @param {{name: string, site: string, storage: string, partitionThreshold?: number, loadedCollections: number}} options
+   *   `partitionThreshold`: when set, for every collection; else each index kind's default.
    */
   constructor(pool, { name, site, storage, partitionThreshold, loadedCollections }) {
     this.pool = pool;
@@ -193,7 +194,8 @@ export class Coordinator {
    */
   async #parts(c, rows) {
     const pool = this.pool;
-    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > this.partitionThreshold) {
+    const threshold = this.partitionThreshold ?? (c.settings.index === "hnsw" ? GRAPH_PARTITION_THRESHOLD : PARTITION_THRESHOLD);
+    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > threshold) {
       await this.placements.spread(c);
     }
     return [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {

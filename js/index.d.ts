@@ -61,7 +61,8 @@ export interface OpenOptions {
   workers?: number;
   /**
    * Collections with fewer records than this live whole in one worker; larger ones are
-   * spread over every worker (default 8192).
+   * spread over every worker (default 8192, and 262144 for `index: "hnsw"`, whose graph
+   * answers fastest whole). A value given applies to every collection.
    */
   partitionThreshold?: number;
   /**

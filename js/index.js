@@ -33,12 +33,6 @@ const STORAGES = ["memory", "opfs", "idb", "auto"];
 const defaultWorkers = () => Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 8));
 
 /**
- * Collections below this many records live whole in one worker: searching them takes
- * less time than spreading a query over workers and merging (see the workers bench).
- */
-export const PARTITION_THRESHOLD = 8192;
-
-/**
  * Opens a database served by a pool of workers.
  * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs"|"idb"|"auto",
  *   workers?: number, partitionThreshold?: number, maxBytes?: number,
@@ -46,7 +40,7 @@ export const PARTITION_THRESHOLD = 8192;
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
+  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold, maxBytes, loadedCollections = 64 } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!STORAGES.includes(options.storage ?? "memory"))
@@ -54,7 +48,7 @@ export async function open(options = {}) {
   checkInteger(workers, "workers", 1, 64);
   checkInteger(loadedCollections, "loadedCollections", 1, 2 ** 31);
   if (maxBytes !== undefined) checkInteger(maxBytes, "maxBytes", 1, Number.MAX_SAFE_INTEGER);
-  checkInteger(partitionThreshold, "partitionThreshold", 0, Number.MAX_SAFE_INTEGER);
+  if (partitionThreshold !== undefined) checkInteger(partitionThreshold, "partitionThreshold", 0, Number.MAX_SAFE_INTEGER);
   const storage = options.storage ?? "memory";
   const db = new Database(name);
   // The cap is shared evenly: each worker's file gets its part.
