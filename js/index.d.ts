@@ -10,6 +10,8 @@ export type ErrorCode =
   | "CORRUPT_DATABASE"
   | "QUOTA_EXCEEDED"
   | "UNSUPPORTED_VERSION"
+  | "MALFORMED_FRAME"
+  | "FRAME_TOO_LARGE"
   | "WORKER_LOST"
   | "ABORTED"
   | "TIMEOUT"

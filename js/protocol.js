@@ -3,7 +3,7 @@
 // the same codes and limits; tests/contract.test.mjs checks that they agree with it
 // and with index.d.ts.
 
-/** Error codes a quiver call can fail with. The first ten come from the core. */
+/** Error codes a quiver call can fail with. The first twelve come from the core. */
 export const codes = Object.freeze([
   "DIMENSION_MISMATCH",
   "INVALID_VECTOR",
@@ -15,6 +15,8 @@ export const codes = Object.freeze([
   "CORRUPT_DATABASE",
   "QUOTA_EXCEEDED",
   "UNSUPPORTED_VERSION",
+  "MALFORMED_FRAME",
+  "FRAME_TOO_LARGE",
   "WORKER_LOST",
   "ABORTED",
   "TIMEOUT",

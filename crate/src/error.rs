@@ -28,12 +28,17 @@ pub enum Code {
     /// The database was written by a newer quiver, with a schema this build does not
     /// know; it was left untouched.
     UnsupportedVersion,
+    /// Bytes given as a sync frame are not one: a bad type, a truncated or
+    /// inconsistent payload, a field out of its domain (see [`crate::sync::wire`]).
+    MalformedFrame,
+    /// A sync frame, or a batch in it, is larger than [`crate::sync::wire`]'s limits.
+    FrameTooLarge,
 }
 
 impl Code {
     /// Every code, in declaration order: the one list that the JS side's lists
     /// (`js/errors.js`, `js/index.d.ts`) are checked against. A new code goes here too.
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 12] = [
         Code::DimensionMismatch,
         Code::InvalidVector,
         Code::InvalidMetadata,
@@ -44,6 +49,8 @@ impl Code {
         Code::QuotaExceeded,
         Code::CorruptDatabase,
         Code::UnsupportedVersion,
+        Code::MalformedFrame,
+        Code::FrameTooLarge,
     ];
 
     /// The stable string form, e.g. `"DIMENSION_MISMATCH"`.
@@ -59,6 +66,8 @@ impl Code {
             Code::CorruptDatabase => "CORRUPT_DATABASE",
             Code::QuotaExceeded => "QUOTA_EXCEEDED",
             Code::UnsupportedVersion => "UNSUPPORTED_VERSION",
+            Code::MalformedFrame => "MALFORMED_FRAME",
+            Code::FrameTooLarge => "FRAME_TOO_LARGE",
         }
     }
 }

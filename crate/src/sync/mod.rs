@@ -11,6 +11,8 @@
 
 use crate::error::{Error, Result};
 
+pub mod wire;
+
 /// One change of one record, as sites exchange them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Op {
