@@ -17,6 +17,7 @@ const QUICK_SCAN = 16384;
 
 export class Coordinator {
   #writes = Promise.resolve();
+  #listeners = new Set();
 
   /**
    * @param {import("./pool.js").Pool} pool started, its databases open
@@ -46,6 +47,19 @@ export class Coordinator {
     const run = this.#writes.then(fn);
     this.#writes = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Calls `fn(collection)` after each upsert or delete this tab's workers commit (a
+   * sync session pushes on it); returns what stops it.
+   */
+  onWrite(fn) {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #wrote(name) {
+    for (const fn of this.#listeners) fn(name);
   }
 
   /** Resolves once every write begun so far has ended. */
@@ -184,6 +198,7 @@ export class Coordinator {
   upsert(name, rows) {
     return this.write(async () => {
       await this.#write(await this.#parts(await this.placements.get(name), rows), false);
+      this.#wrote(name);
       return rows.ids;
     });
   }
@@ -247,6 +262,7 @@ export class Coordinator {
         c.counts[b.w] = counts[j];
         for (const id of b.rows.ids) c.copy?.[b.w].delete(id);
       });
+      this.#wrote(name);
       return batches.reduce((sum, _, j) => sum + before[j] - counts[j], 0);
     });
   }

@@ -22,7 +22,9 @@ import {
   textOptions,
   checkWords,
   checkCancel,
+  syncOptions,
 } from "./validate.js";
+import { Sync } from "./sync/session.js";
 
 export { QuiverError, codes, limits };
 
@@ -94,6 +96,7 @@ export async function open(options = {}) {
 export class Database {
   /** Where calls go: this tab's coordinator, or the leading tab's (see tabs.js). */
   #engine = null;
+  #syncs = new Set();
   /** This tab's coordinator, when it leads. */
   #coordinator = null;
   #closed = false;
@@ -311,6 +314,32 @@ export class Database {
    * Closes the database and stops its workers; later calls fail with CLOSED. A tab
    * that leads a shared database hands the lead to another tab that has it open.
    */
+  /**
+   * Keeps collection (or shard) `options.collection` in step with a room on a quiver
+   * relay: see {@link Collection#sync}.
+   */
+  sync(options) {
+    const o = optionsWithCollection(options);
+    return this.#startSync(o.collection, o);
+  }
+
+  /** @internal */
+  _sync(name, options) {
+    return this.#startSync(name, options);
+  }
+
+  #startSync(name, options) {
+    const engine = this._engine();
+    const checked = syncOptions(options);
+    if (!(engine instanceof Coordinator)) {
+      throw invalid("sync: another tab opened this database first and runs its workers; start the sync there");
+    }
+    const session = new Sync(engine, name, checked);
+    this.#syncs.add(session);
+    session.addEventListener("status", () => session.status === "closed" && this.#syncs.delete(session));
+    return session;
+  }
+
   async close() {
     if (this.#closed) return;
     this.#abandon?.abort();
@@ -320,6 +349,7 @@ export class Database {
       await this.#released;
       return;
     }
+    for (const session of this.#syncs) session.close();
     await this.#coordinator?.settled();
     this.#closed = true;
     this.#leader?.close();
@@ -508,4 +538,22 @@ export class Collection {
   async ids() {
     return this.#db._engine().ids(this.name);
   }
+
+  /**
+   * Keeps this collection in step with `room` on a quiver relay: pushes this site's
+   * changes, applies the others' (last writer wins per id), and goes on across
+   * disconnects. `{url, room, token, serverCertificateHashes?, websocketUrl?,
+   * transport?: "auto"|"webtransport"|"websocket"}`; returns the session (see README).
+   */
+  sync(options) {
+    return this.#db._sync(this.name, options);
+  }
+}
+
+/** `options` with a `collection` name, checked, and the rest as given. */
+function optionsWithCollection(options) {
+  if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+  checkName(options.collection, "collection");
+  const { collection, ...rest } = options;
+  return { collection, ...rest };
 }
