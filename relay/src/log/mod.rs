@@ -1,0 +1,108 @@
+//! A room's operation log: what the relay has acked, in the order it got them.
+//!
+//! Each op a room accepts gets the room's next sequence (1, 2, ...); a site that has
+//! applied the ops up to a sequence reads the rest from there. The log is behind
+//! [`Log`] so that one relay keeps it in SQLite ([`sqlite`]) and several could share
+//! another store.
+
+pub mod sqlite;
+
+use futures_util::future::BoxFuture;
+use quiver::sync::wire::{self, Reason};
+use quiver::sync::Op;
+
+/// One op as the log keeps it: its stamp, for deduplication and compaction, and its
+/// wire encoding ([`wire::encode_op`]), which is what sessions send.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub site: String,
+    pub version: u64,
+    /// The vector's dimension; `None` for a delete.
+    pub dim: Option<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl Entry {
+    pub fn new(op: &Op) -> quiver::Result<Entry> {
+        let mut bytes = Vec::with_capacity(wire::op_bytes(op));
+        wire::encode_op(op, &mut bytes)?;
+        Ok(Entry {
+            id: op.id.clone(),
+            site: op.site.clone(),
+            version: op.version,
+            dim: op.body.as_ref().map(|b| b.vector.len()),
+            bytes,
+        })
+    }
+}
+
+/// Ops with their sequences, ascending.
+pub type Sequenced = Vec<(u64, Vec<u8>)>;
+
+/// What appending a batch came to.
+#[derive(Debug)]
+pub enum Appended {
+    /// The batch is durable. `new` holds the ops that were not logged before, with the
+    /// sequences they got; `head` is the room's sequence after them.
+    Logged { head: u64, new: Sequenced },
+    /// The room does not take the batch, and logged none of it.
+    Refused(Reason, String),
+}
+
+/// Where a room's log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct State {
+    /// The last sequence given; 0 for a new room.
+    pub head: u64,
+    /// The largest sequence of a tombstone compaction dropped: a site whose `since` is
+    /// below it may hold a record deleted since, and must read the whole log instead.
+    pub floor: u64,
+}
+
+/// The limits a log keeps rooms to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most ops a room keeps (after compaction); a batch past it is refused.
+    pub room_ops: u64,
+}
+
+/// A store of rooms' op logs.
+pub trait Log: Send + Sync + 'static {
+    /// Logs a batch in one transaction, skipping ops already logged (same id, site and
+    /// version), and returns only once it is durable. All upserts of a room have one
+    /// dimension, set by its first.
+    fn append<'a>(&'a self, room: &'a str, batch: Vec<Entry>) -> BoxFuture<'a, Result<Appended>>;
+
+    /// A room's ops after `since`, ascending, at most `max_ops` and about `max_bytes`
+    /// (at least one op if there is one).
+    fn read<'a>(
+        &'a self,
+        room: &'a str,
+        since: u64,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> BoxFuture<'a, Result<Sequenced>>;
+
+    fn state<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<State>>;
+
+    /// Keeps, of every id in every room, only its winning op (the snapshot a late
+    /// joiner reads), and drops tombstones logged before `before_ms` (unix ms); returns
+    /// how many ops went.
+    fn compact(&self, before_ms: u64) -> BoxFuture<'_, Result<u64>>;
+}
+
+/// A failure of the store under a log: a session that meets one closes with
+/// [`Reason::Internal`], and the client retries.
+#[derive(Debug, Clone)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "log: {}", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

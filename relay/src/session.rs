@@ -1,0 +1,261 @@
+//! One site's session with the relay, whatever carries its frames: hello, the backlog,
+//! then pushes acked once durable and the room's other ops as they come.
+//!
+//! The transport decodes frames into [`Incoming`] on its own task and writes the
+//! frames this module encodes through [`Outgoing`]; [`run`] returns the reason the
+//! session ended, which it has already sent when the peer should hear it.
+
+use crate::hub::{Batch, Hub, Member};
+use crate::log::{Appended, Entry};
+use crate::token::Secret;
+use futures_util::future::BoxFuture;
+use quiver::sync::wire::{self, Ack, Closing, Message, Reason, Welcome};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// How long a new session may take to say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of ops per Ops frame the relay sends: under [`wire::MAX_FRAME_BYTES`] with
+/// room for the frame's own fields.
+const OPS_FRAME_BUDGET: usize = wire::MAX_FRAME_BYTES - 64;
+
+/// What the transport read.
+pub enum Incoming {
+    Message(Message),
+    /// Bytes that are not a frame; the session closes with the matching reason.
+    Bad(quiver::Error),
+    /// The peer went away.
+    Gone,
+}
+
+/// Where the session's frames go.
+pub trait Outgoing: Send {
+    fn send<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, std::io::Result<()>>;
+}
+
+/// What every session shares.
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub secret: Secret,
+    /// Turns true when the relay stops.
+    pub stopping: watch::Receiver<bool>,
+}
+
+fn closing(reason: Reason, message: impl Into<String>) -> Closing {
+    Closing {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Resolves once the relay is stopping.
+pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs session `id` to its end; returns why it ended.
+pub async fn run(shared: &Shared, id: u64, rx: &mut mpsc::Receiver<Incoming>, out: &mut dyn Outgoing) -> Closing {
+    let mut stopping = shared.stopping.clone();
+    let first = tokio::select! {
+        m = tokio::time::timeout(HELLO_TIMEOUT, rx.recv()) => m,
+        _ = stopped(&mut stopping) => return say(out, Message::Close(closing(Reason::ShuttingDown, "the relay is stopping"))).await,
+    };
+    let hello = match first {
+        Err(_) => return say(out, Message::Close(closing(Reason::Timeout, "no hello within 10 s"))).await,
+        Ok(None | Some(Incoming::Gone)) => return closing(Reason::Normal, "gone before hello"),
+        Ok(Some(Incoming::Bad(e))) => {
+            return say(out, Message::Refused(closing(Reason::for_error(&e), e.message))).await
+        }
+        Ok(Some(Incoming::Message(Message::Hello(h)))) => h,
+        Ok(Some(Incoming::Message(m))) => {
+            return say(
+                out,
+                Message::Refused(closing(Reason::Unexpected, format!("{:?} before hello", m.kind()))),
+            )
+            .await
+        }
+    };
+    if !shared.secret.verify(&hello.room, &hello.token, now_secs()) {
+        let why = format!("hello.token: does not open room {:?}", hello.room);
+        return say(out, Message::Refused(closing(Reason::Unauthorized, why))).await;
+    }
+    let Some(member) = shared.hub.join(&hello.room) else {
+        let why = format!("room {:?} has as many sessions as the relay allows", hello.room);
+        return say(out, Message::Refused(closing(Reason::RoomFull, why))).await;
+    };
+    let mut s = Session { id, out, member };
+    match s.serve(hello.since, rx, &mut stopping).await {
+        Ok(end) => end,
+        Err(end) => say(s.out, Message::Close(end)).await,
+    }
+}
+
+/// Sends a last frame, best effort, and returns its reason.
+async fn say(out: &mut dyn Outgoing, m: Message) -> Closing {
+    if let Ok(frame) = m.to_frame() {
+        let _ = out.send(&frame).await;
+    }
+    match m {
+        Message::Close(c) | Message::Refused(c) => c,
+        _ => unreachable!("only closing messages end a session"),
+    }
+}
+
+struct Session<'a> {
+    id: u64,
+    out: &'a mut dyn Outgoing,
+    member: Member,
+}
+
+/// A session's end: `Ok` if already said (or the peer left), `Err` to be said.
+type End = std::result::Result<Closing, Closing>;
+
+impl Session<'_> {
+    async fn serve(
+        &mut self,
+        since: u64,
+        rx: &mut mpsc::Receiver<Incoming>,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> End {
+        let state = self.member.state().await.map_err(internal)?;
+        // A site past the head holds ops from a log this relay no longer has; one below
+        // the floor may miss deletes: both start over from the whole log.
+        let snapshot = since > state.head || (since > 0 && since < state.floor);
+        let mut sent = if snapshot { 0 } else { since };
+        self.send(Message::Welcome(Welcome {
+            head: state.head,
+            snapshot,
+        }))
+        .await?;
+        self.catch_up(&mut sent, state.head, true).await?;
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    None | Some(Incoming::Gone) => return Ok(closing(Reason::Normal, "the peer left")),
+                    Some(Incoming::Bad(e)) => return Err(closing(Reason::for_error(&e), e.message)),
+                    Some(Incoming::Message(Message::Push(p))) => self.push(p).await?,
+                    Some(Incoming::Message(Message::Close(c))) => return Ok(c),
+                    Some(Incoming::Message(m)) => {
+                        return Err(closing(Reason::Unexpected, format!("{:?} from a site after hello", m.kind())))
+                    }
+                },
+                b = self.member.rx.recv() => match b {
+                    Ok(batch) => self.fan_out(&batch, &mut sent).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(&mut sent, 0, false).await?,
+                    Err(broadcast::error::RecvError::Closed) => return Err(closing(Reason::Internal, "the room closed")),
+                },
+                _ = stopped(stopping) => return Err(closing(Reason::ShuttingDown, "the relay is stopping")),
+            }
+        }
+    }
+
+    async fn push(&mut self, push: wire::Push) -> Result<(), Closing> {
+        let entries = push
+            .ops
+            .iter()
+            .map(Entry::new)
+            .collect::<quiver::Result<Vec<_>>>()
+            .map_err(|e| closing(Reason::for_error(&e), e.message))?;
+        match self.member.append(self.id, entries).await.map_err(internal)? {
+            Appended::Logged { head, .. } => {
+                self.send(Message::Ack(Ack {
+                    batch: push.batch,
+                    seq: head,
+                }))
+                .await
+            }
+            Appended::Refused(reason, message) => Err(closing(reason, message)),
+        }
+    }
+
+    /// Sends a published batch, or reads the log where it does not follow on.
+    async fn fan_out(&mut self, batch: &Batch, sent: &mut u64) -> Result<(), Closing> {
+        if batch.head <= *sent {
+            return Ok(());
+        }
+        match batch.ops.first() {
+            Some(&(first, _)) if first == *sent + 1 && batch.from == self.id => {
+                // The site's own ops: it has them; it needs only the new cursor.
+                *sent = batch.head;
+                self.send(Message::Ops(wire::Ops {
+                    upto: batch.head,
+                    ops: Vec::new(),
+                }))
+                .await
+            }
+            Some(&(first, _)) if first == *sent + 1 => self.send_ops(&batch.ops, batch.head, sent).await,
+            _ => self.catch_up(sent, batch.head, false).await,
+        }
+    }
+
+    /// Sends the log after `sent` until it runs out, then, if `sent` is still below
+    /// `head` (compaction dropped the ops between) or `announce` and nothing was
+    /// sent, an empty Ops frame that tells the site where it stands.
+    async fn catch_up(&mut self, sent: &mut u64, head: u64, announce: bool) -> Result<(), Closing> {
+        let mut said = false;
+        loop {
+            let ops = self
+                .member
+                .read(*sent, wire::MAX_BATCH_OPS, OPS_FRAME_BUDGET)
+                .await
+                .map_err(internal)?;
+            let Some(&(last, _)) = ops.last() else {
+                break;
+            };
+            self.send_ops(&ops, last, sent).await?;
+            said = true;
+        }
+        if *sent < head || (announce && !said) {
+            let upto = (*sent).max(head);
+            self.send_ops(&[], upto, sent).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends ops in frames under the limits; the last frame's `upto` is `upto`.
+    async fn send_ops(&mut self, ops: &[(u64, Vec<u8>)], upto: u64, sent: &mut u64) -> Result<(), Closing> {
+        let mut rest = ops;
+        loop {
+            let (mut n, mut bytes) = (0, 0);
+            while n < rest.len()
+                && n < wire::MAX_BATCH_OPS
+                && (n == 0 || bytes + rest[n].1.len() + 10 <= OPS_FRAME_BUDGET)
+            {
+                bytes += rest[n].1.len() + 10;
+                n += 1;
+            }
+            let (now, later) = rest.split_at(n);
+            let frame_upto = if later.is_empty() { upto } else { now[n - 1].0 };
+            let mut frame = Vec::with_capacity(bytes + 32);
+            wire::encode_ops_raw(frame_upto, now.iter().map(|(s, b)| (*s, &b[..])), &mut frame)
+                .map_err(|e| closing(Reason::Internal, e.message))?;
+            self.out.send(&frame).await.map_err(gone)?;
+            *sent = (*sent).max(frame_upto);
+            rest = later;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(&mut self, m: Message) -> Result<(), Closing> {
+        let frame = m.to_frame().map_err(|e| closing(Reason::Internal, e.message))?;
+        self.out.send(&frame).await.map_err(gone)
+    }
+}
+
+fn internal(e: crate::log::Error) -> Closing {
+    closing(Reason::Internal, e.to_string())
+}
+
+/// The peer cannot be written to: the session ends without a last word.
+fn gone(e: std::io::Error) -> Closing {
+    closing(Reason::Normal, format!("the peer is gone: {e}"))
+}
