@@ -346,6 +346,9 @@ export declare class Sync extends EventTarget {
   /** Ops this session pushed and the relay acknowledged, and ops it pulled. */
   readonly pushed: number;
   readonly pulled: number;
+  /** Bytes of frames sent and received over the session's connections. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
   /**
    * Resolves once the room's backlog is applied and every local change is
    * acknowledged; rejects with UNAUTHORIZED if the relay refuses the token.

@@ -26,6 +26,9 @@ export class Sync extends EventTarget {
   transport = null;
   pushed = 0;
   pulled = 0;
+  /** Bytes of frames sent and received, over every connection of the session. */
+  bytesSent = 0;
+  bytesReceived = 0;
   #local;
   #options;
   #link = null;
@@ -95,7 +98,7 @@ export class Sync extends EventTarget {
       this.#link = link;
       this.transport = link.kind;
       const hello = { type: "hello", room: this.#options.room, token: this.#options.token, site: this.#local.co.site, since: this.#cursors.since };
-      await link.send(await this.#local.encode(hello));
+      await this.#send(await this.#local.encode(hello));
     } catch (e) {
       // A collection that is gone, or options the relay's address cannot take, will
       // not mend with a retry.
@@ -114,12 +117,20 @@ export class Sync extends EventTarget {
     this.#waiters.splice(0).forEach((w) => w.reject(error));
   }
 
+  #send(frame) {
+    this.bytesSent += frame.length;
+    return this.#link.send(frame);
+  }
+
   /** The first transport that opens: WebTransport unless it failed last time or is missing. */
   async #open() {
     const { url, websocketUrl, serverCertificateHashes, transport } = this.#options;
     const handlers = {
       timeout: CONNECT_TIMEOUT_MS,
-      onFrame: (bytes) => (this.#inbox = this.#inbox.then(() => this.#receive(bytes)).catch((e) => this.#fail(e))),
+      onFrame: (bytes) => {
+        this.bytesReceived += bytes.length;
+        this.#inbox = this.#inbox.then(() => this.#receive(bytes)).catch((e) => this.#fail(e));
+      },
       onClose: ({ reason }) => this.#lost(reason),
     };
     const canTransport = typeof WebTransport === "function" && url;
@@ -201,7 +212,7 @@ export class Sync extends EventTarget {
           }
           const batch = ++this.#batch;
           this.#inFlight = { batch, w, upto, count: ops.length };
-          await this.#link.send(await this.#local.encode({ type: "push", batch, ops }, vectors));
+          await this.#send(await this.#local.encode({ type: "push", batch, ops }, vectors));
           break;
         }
       }
