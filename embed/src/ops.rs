@@ -1,9 +1,10 @@
 //! The arithmetic of a transformer layer over row-major f32 matrices.
 //!
 //! Matrix products go to `matrixmultiply`'s sgemm, whose strides let one call read a
-//! transposed weight or one head's columns in place. Its portable kernel is plain
-//! loops: vectorised by LLVM into simd128 when the build enables it, and scalar code
-//! when not, so the plain wasm build holds no SIMD instruction.
+//! transposed weight or one head's columns in place. On wasm32 its 8x8 simd128 kernel
+//! is compiled only when the build enables simd128 (chosen at compile time, not at run
+//! time), so the plain wasm build runs its portable kernel and holds no SIMD
+//! instruction.
 
 /// A fully connected layer: `y = x W^T + b`, with `W` stored `[outputs x inputs]` as
 /// PyTorch saves it.
