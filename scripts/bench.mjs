@@ -11,6 +11,7 @@ import { brotliCompressSync } from "node:zlib";
 import { createInterface } from "node:readline";
 import { launch, root } from "../tests/helpers.mjs";
 import { jsSearch, recall, timing } from "./bench/suites.js";
+import { runEmbed } from "./bench/embed-run.js";
 import { serve } from "./serve.mjs";
 import { runSync } from "./bench/sync.js";
 
@@ -135,6 +136,10 @@ function table(rows) {
     "sustained_ops_s",
     "bytes_per_op",
     "sessions",
+    "tokens",
+    "chunks_per_s",
+    "chunks_per_s_median",
+    "min_cosine_vs_quiver",
   ].filter((c) => rows.some((r) => r[c] !== undefined));
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
@@ -638,7 +643,14 @@ async function runAnn(sets) {
   return { rows, ratios, browser };
 }
 
-const suites = { core: runCore, workers: runWorkers, storage: runStorage, ann: runAnn, sync: runSync };
+const suites = {
+  core: runCore,
+  workers: runWorkers,
+  storage: runStorage,
+  ann: runAnn,
+  sync: runSync,
+  embed: () => runEmbed({ inBrowser, inPage, outDir, cores: cpus().length }),
+};
 if (only !== null && !suites[only]) {
   console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);
