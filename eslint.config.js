@@ -11,6 +11,10 @@ export default [
     rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }] },
   },
   {
+    files: ["**/*.jsx"],
+    languageOptions: { parserOptions: { ecmaFeatures: { jsx: true } } },
+  },
+  {
     // Node scripts and tests; the tests' page.evaluate callbacks run in the page,
     // where the test page puts `quiver` (and tests keep a database) on window.
     files: ["**/*.mjs", "scripts/**/*.js", "eslint.config.js"],

@@ -12,10 +12,12 @@ const SPIN_MS = 0.1;
 export class WorkerClient {
   /**
    * Starts a worker running `build`. `onLost(why)` is called once if it dies: every
-   * call in flight has then failed with WORKER_LOST.
+   * call in flight has then failed with WORKER_LOST. `spawn` starts another kind of
+   * worker that answers the same messages (the embedder's), `name` names it in errors.
    */
-  constructor(onLost) {
-    this.worker = new Worker(new URL("../workers/store-worker.js", import.meta.url), { type: "module" });
+  constructor(onLost, { spawn, name = "store worker" } = {}) {
+    this.worker = spawn ? spawn() : new Worker(new URL("../workers/store-worker.js", import.meta.url), { type: "module" });
+    this.name = name;
     this.lock = `quiver-worker-${crypto.randomUUID?.() ?? Math.random()}-${++workers}`;
     this.next = 1;
     this.pending = new Map();
@@ -31,9 +33,9 @@ export class WorkerClient {
     this.worker.onmessageerror = () => this.#lost("a message could not be deserialised");
   }
 
-  /** Loads the wasm build in the worker; returns the build's name. */
-  async init(build) {
-    const chosen = await this.call("init", { build, lock: this.lock });
+  /** Loads the wasm build in the worker (with `args` besides); returns what init answers. */
+  async init(build, args = {}, transfer = []) {
+    const chosen = await this.call("init", { build, lock: this.lock, ...args }, transfer);
     // The worker holds its lock until it is gone; being granted it means just that.
     navigator.locks?.request(this.lock, () => this.#lost("it stopped"));
     return chosen;
@@ -66,7 +68,7 @@ export class WorkerClient {
     if (!this.alive) return;
     this.alive = false;
     this.worker.terminate();
-    const error = () => new QuiverError("WORKER_LOST", `a store worker stopped (${why}); retry the call`);
+    const error = () => new QuiverError("WORKER_LOST", `a ${this.name} stopped (${why}); retry the call`);
     for (const p of this.pending.values()) p.reject(error());
     this.pending.clear();
     for (const p of this.inRing?.values() ?? []) p.reject(error());
@@ -86,7 +88,7 @@ export class WorkerClient {
 
   /** Sends `op` with `args`; `transfer` lists buffers whose ownership moves to the worker. */
   call(op, args = {}, transfer = []) {
-    if (!this.alive) return Promise.reject(new QuiverError("WORKER_LOST", "the store worker has stopped"));
+    if (!this.alive) return Promise.reject(new QuiverError("WORKER_LOST", `the ${this.name} has stopped`));
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -195,10 +197,11 @@ export class WorkerClient {
     }
   }
 
-  terminate() {
+  /** Stops the worker; calls in flight fail with CLOSED and `message`. */
+  terminate(message = "the database was closed") {
     this.alive = false;
     this.worker.terminate();
-    const closed = () => new QuiverError("CLOSED", "the database was closed");
+    const closed = () => new QuiverError("CLOSED", message);
     for (const p of this.pending.values()) p.reject(closed());
     this.pending.clear();
     for (const p of this.inRing?.values() ?? []) p.reject(closed());

@@ -5,7 +5,7 @@
 // through tabs.js, with the same methods and arguments.
 import { QuiverError } from "./errors.js";
 import { compareIds, fuseRanks, mergeTopK } from "./partitions.js";
-import { Placements, upsertArgs } from "./placement.js";
+import { GRAPH_PARTITION_THRESHOLD, PARTITION_THRESHOLD, Placements, upsertArgs } from "./placement.js";
 import { twoPhase, renumber } from "./two-phase.js";
 import { invalid } from "./validate.js";
 
@@ -17,10 +17,12 @@ const QUICK_SCAN = 16384;
 
 export class Coordinator {
   #writes = Promise.resolve();
+  #listeners = new Set();
 
   /**
    * @param {import("./pool.js").Pool} pool started, its databases open
-   * @param {{name: string, site: string, storage: string, partitionThreshold: number, loadedCollections: number}} options
+   * @param {{name: string, site: string, storage: string, partitionThreshold?: number, loadedCollections: number}} options
+   *   `partitionThreshold`: when set, for every collection; else each index kind's default.
    */
   constructor(pool, { name, site, storage, partitionThreshold, loadedCollections }) {
     this.pool = pool;
@@ -45,6 +47,19 @@ export class Coordinator {
     const run = this.#writes.then(fn);
     this.#writes = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Calls `fn(collection)` after each upsert or delete this tab's workers commit (a
+   * sync session pushes on it); returns what stops it.
+   */
+  onWrite(fn) {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #wrote(name) {
+    for (const fn of this.#listeners) fn(name);
   }
 
   /** Resolves once every write begun so far has ended. */
@@ -183,6 +198,7 @@ export class Coordinator {
   upsert(name, rows) {
     return this.write(async () => {
       await this.#write(await this.#parts(await this.placements.get(name), rows), false);
+      this.#wrote(name);
       return rows.ids;
     });
   }
@@ -193,7 +209,8 @@ export class Coordinator {
    */
   async #parts(c, rows) {
     const pool = this.pool;
-    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > this.partitionThreshold) {
+    const threshold = this.partitionThreshold ?? (c.settings.index === "hnsw" ? GRAPH_PARTITION_THRESHOLD : PARTITION_THRESHOLD);
+    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > threshold) {
       await this.placements.spread(c);
     }
     return [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {
@@ -245,6 +262,7 @@ export class Coordinator {
         c.counts[b.w] = counts[j];
         for (const id of b.rows.ids) c.copy?.[b.w].delete(id);
       });
+      this.#wrote(name);
       return batches.reduce((sum, _, j) => sum + before[j] - counts[j], 0);
     });
   }

@@ -15,6 +15,7 @@ export type ErrorCode =
   | "WORKER_LOST"
   | "ABORTED"
   | "TIMEOUT"
+  | "UNAUTHORIZED"
   | "INTERNAL";
 
 export declare const codes: readonly ErrorCode[];
@@ -63,7 +64,8 @@ export interface OpenOptions {
   workers?: number;
   /**
    * Collections with fewer records than this live whole in one worker; larger ones are
-   * spread over every worker (default 8192).
+   * spread over every worker (default 8192, and 262144 for `index: "hnsw"`, whose graph
+   * answers fastest whole). A value given applies to every collection.
    */
   partitionThreshold?: number;
   /**
@@ -264,6 +266,13 @@ export declare class Collection {
   /** Its records and the bytes their vectors and codes take. */
   stats(): Promise<CollectionStats>;
   ids(): Promise<string[]>;
+  /**
+   * Keeps this collection in step with a room on a quiver relay (see README "Sync"):
+   * pushes this site's changes, applies the others' where they win (last writer wins
+   * per id), and reconnects after a disconnect. Fails with INVALID_ARGUMENT for bad
+   * options; a tab that follows another (which runs the workers) cannot sync.
+   */
+  sync(options: SyncOptions): Sync;
 }
 
 export declare class Database {
@@ -305,8 +314,46 @@ export declare class Database {
   import(data: Uint8Array | ArrayBuffer | Blob): Promise<{ collections: string[]; records: number }>;
   /** SQLite's integrity check over every worker's file: "ok", or what is wrong. */
   integrityCheck(): Promise<string>;
+  /** {@link Collection.sync} for the collection or shard named `options.collection`. */
+  sync(options: SyncOptions & { collection: string }): Sync;
   close(): Promise<void>;
 }
 
 /** Opens a database served by a pool of workers. */
 export declare function open(options?: OpenOptions): Promise<Database>;
+
+export interface SyncOptions {
+  /** The relay's WebTransport address, e.g. "https://127.0.0.1:4433/". */
+  url?: string;
+  /** Its WebSocket address (default: ws:// to url's host and port). */
+  websocketUrl?: string;
+  room: string;
+  /** A token that opens `room` (the relay mints them: `quiver-relay token`). */
+  token: string;
+  /** For a relay with a self-signed certificate (its GET /certificate gives them). */
+  serverCertificateHashes?: { algorithm: "sha-256"; value: BufferSource }[];
+  /** "auto" (default): WebTransport, or WebSocket where it is missing or blocked. */
+  transport?: "auto" | "webtransport" | "websocket";
+}
+
+export type SyncStatus = "connecting" | "live" | "offline" | "refused" | "closed";
+
+/** A running sync session. Events: "status", "progress", "change" (CustomEvent). */
+export declare class Sync extends EventTarget {
+  readonly status: SyncStatus;
+  /** The transport of the current or last connection. */
+  readonly transport: "webtransport" | "websocket" | null;
+  /** Ops this session pushed and the relay acknowledged, and ops it pulled. */
+  readonly pushed: number;
+  readonly pulled: number;
+  /** Bytes of frames sent and received over the session's connections. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /**
+   * Resolves once the room's backlog is applied and every local change is
+   * acknowledged; rejects with UNAUTHORIZED if the relay refuses the token.
+   */
+  synced(): Promise<void>;
+  /** Ends the session; unsent changes go with the next session. */
+  close(): void;
+}

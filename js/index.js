@@ -22,7 +22,9 @@ import {
   textOptions,
   checkWords,
   checkCancel,
+  syncOptions,
 } from "./validate.js";
+import { Sync } from "./sync/session.js";
 
 export { QuiverError, codes, limits };
 
@@ -33,12 +35,6 @@ const STORAGES = ["memory", "opfs", "idb", "auto"];
 const defaultWorkers = () => Math.max(1, Math.min(globalThis.navigator?.hardwareConcurrency ?? 1, 8));
 
 /**
- * Collections below this many records live whole in one worker: searching them takes
- * less time than spreading a query over workers and merging (see the workers bench).
- */
-export const PARTITION_THRESHOLD = 8192;
-
-/**
  * Opens a database served by a pool of workers.
  * @param {{name?: string, build?: "auto"|"simd128"|"scalar", storage?: "memory"|"opfs"|"idb"|"auto",
  *   workers?: number, partitionThreshold?: number, maxBytes?: number,
@@ -46,7 +42,7 @@ export const PARTITION_THRESHOLD = 8192;
  */
 export async function open(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
-  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold = PARTITION_THRESHOLD, maxBytes, loadedCollections = 64 } = options;
+  const { name = "default", build = "auto", workers = defaultWorkers(), partitionThreshold, maxBytes, loadedCollections = 64 } = options;
   checkName(name, "name");
   if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!STORAGES.includes(options.storage ?? "memory"))
@@ -54,7 +50,7 @@ export async function open(options = {}) {
   checkInteger(workers, "workers", 1, 64);
   checkInteger(loadedCollections, "loadedCollections", 1, 2 ** 31);
   if (maxBytes !== undefined) checkInteger(maxBytes, "maxBytes", 1, Number.MAX_SAFE_INTEGER);
-  checkInteger(partitionThreshold, "partitionThreshold", 0, Number.MAX_SAFE_INTEGER);
+  if (partitionThreshold !== undefined) checkInteger(partitionThreshold, "partitionThreshold", 0, Number.MAX_SAFE_INTEGER);
   const storage = options.storage ?? "memory";
   const db = new Database(name);
   // The cap is shared evenly: each worker's file gets its part.
@@ -100,6 +96,7 @@ export async function open(options = {}) {
 export class Database {
   /** Where calls go: this tab's coordinator, or the leading tab's (see tabs.js). */
   #engine = null;
+  #syncs = new Set();
   /** This tab's coordinator, when it leads. */
   #coordinator = null;
   #closed = false;
@@ -317,6 +314,32 @@ export class Database {
    * Closes the database and stops its workers; later calls fail with CLOSED. A tab
    * that leads a shared database hands the lead to another tab that has it open.
    */
+  /**
+   * Keeps collection (or shard) `options.collection` in step with a room on a quiver
+   * relay: see {@link Collection#sync}.
+   */
+  sync(options) {
+    const o = optionsWithCollection(options);
+    return this.#startSync(o.collection, o);
+  }
+
+  /** @internal */
+  _sync(name, options) {
+    return this.#startSync(name, options);
+  }
+
+  #startSync(name, options) {
+    const engine = this._engine();
+    const checked = syncOptions(options);
+    if (!(engine instanceof Coordinator)) {
+      throw invalid("sync: another tab opened this database first and runs its workers; start the sync there");
+    }
+    const session = new Sync(engine, name, checked);
+    this.#syncs.add(session);
+    session.addEventListener("status", () => session.status === "closed" && this.#syncs.delete(session));
+    return session;
+  }
+
   async close() {
     if (this.#closed) return;
     this.#abandon?.abort();
@@ -326,6 +349,7 @@ export class Database {
       await this.#released;
       return;
     }
+    for (const session of this.#syncs) session.close();
     await this.#coordinator?.settled();
     this.#closed = true;
     this.#leader?.close();
@@ -514,4 +538,22 @@ export class Collection {
   async ids() {
     return this.#db._engine().ids(this.name);
   }
+
+  /**
+   * Keeps this collection in step with `room` on a quiver relay: pushes this site's
+   * changes, applies the others' (last writer wins per id), and goes on across
+   * disconnects. `{url, room, token, serverCertificateHashes?, websocketUrl?,
+   * transport?: "auto"|"webtransport"|"websocket"}`; returns the session (see README).
+   */
+  sync(options) {
+    return this.#db._sync(this.name, options);
+  }
+}
+
+/** `options` with a `collection` name, checked, and the rest as given. */
+function optionsWithCollection(options) {
+  if (options === null || typeof options !== "object") throw invalid("options: must be an object");
+  checkName(options.collection, "collection");
+  const { collection, ...rest } = options;
+  return { collection, ...rest };
 }

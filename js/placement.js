@@ -8,6 +8,20 @@ import { Replica } from "./replica.js";
 import { decisionOf } from "./two-phase.js";
 
 /**
+ * Collections below this many records live whole in one worker: searching them takes
+ * less time than spreading a query over workers and merging (see the workers bench).
+ */
+export const PARTITION_THRESHOLD = 8192;
+
+/**
+ * The same for a collection with `index: "hnsw"`: a graph answers a query in a few
+ * hundred distance computations, so spread over N workers a query walks N graphs for
+ * little gain (20k real rows, two workers: 4,200 queries/s whole, 1,200 spread). Past
+ * this, one worker's build time and memory weigh more.
+ */
+export const GRAPH_PARTITION_THRESHOLD = 262_144;
+
+/**
  * The upsert message for rows given as columns (`metadata` as JSON texts); `flat`
  * receives the vectors back to back and is transferred with the message.
  */

@@ -3,7 +3,7 @@
 // the same codes and limits; tests/contract.test.mjs checks that they agree with it
 // and with index.d.ts.
 
-/** Error codes a quiver call can fail with. The first twelve come from the core. */
+/** Error codes a quiver call can fail with. The first twelve come from the core, the rest from the page. */
 export const codes = Object.freeze([
   "DIMENSION_MISMATCH",
   "INVALID_VECTOR",
@@ -20,6 +20,7 @@ export const codes = Object.freeze([
   "WORKER_LOST",
   "ABORTED",
   "TIMEOUT",
+  "UNAUTHORIZED",
   "INTERNAL",
 ]);
 
@@ -90,6 +91,10 @@ export const OPS = Object.freeze({
   stats: "{collection} -> {count, vectorBytes, codeBytes}",
   ids: "{collection} -> [id]",
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
+  opsSince: "{collection, after, limit} -> {message: JSON [{id, version, site, deleted, dim, metadata, text, seq}], vectors: Float32Array}",
+  applyOps: "{collection, ops: JSON [op], vectors: Float32Array} -> Uint8Array: 1 where an op won and was applied",
+  encodeFrame: "{message: JSON {type: hello | push | close, ...}, vectors: Float32Array} -> Uint8Array: a sync frame",
+  decodeFrame: "{bytes: Uint8Array} -> {message: JSON {type: welcome | ack | ops | refused | close, ...}, vectors: Float32Array}",
   getMeta: "{key} -> string or null",
   setMeta: "{key, value} -> undefined",
   integrityCheck: "{} -> 'ok' or SQLite's report",

@@ -208,3 +208,48 @@ export function checkCancel(signal, timeout) {
     throw invalid(`timeout: must be a number of milliseconds above 0 and at most ${limits.maxTimeoutMs}, got ${show(timeout)}`);
   }
 }
+
+const TRANSPORTS = ["auto", "webtransport", "websocket"];
+
+/**
+ * A sync session's options, checked: `{url, websocketUrl, room, token,
+ * serverCertificateHashes, transport}`. Without `websocketUrl` the WebSocket goes to
+ * `url`'s host and port (the relay serves both transports on one port number, UDP and
+ * TCP); without `url`, only the WebSocket is tried.
+ */
+export function syncOptions(options) {
+  const o = optionObject(options, "options");
+  const { url, websocketUrl, room, token, serverCertificateHashes, transport = "auto" } = o;
+  const parse = (value, field, schemes) => {
+    let u;
+    try {
+      u = new URL(value);
+    } catch {
+      throw invalid(`${field}: must be an absolute URL, got ${JSON.stringify(value)}`);
+    }
+    if (!schemes.includes(u.protocol)) throw invalid(`${field}: must start with ${schemes.join(" or ")}, got ${JSON.stringify(value)}`);
+    return u;
+  };
+  if (url === undefined && websocketUrl === undefined) throw invalid("url: a relay's https:// address (or websocketUrl) is needed");
+  const wt = url === undefined ? null : parse(url, "url", ["https:"]);
+  let ws = websocketUrl === undefined ? null : parse(websocketUrl, "websocketUrl", ["ws:", "wss:"]);
+  if (!ws) {
+    ws = new URL(wt);
+    ws.protocol = globalThis.location?.protocol === "https:" ? "wss:" : "ws:";
+  }
+  if (typeof room !== "string" || room.length === 0 || new TextEncoder().encode(room).length > 128) {
+    throw invalid(`room: must be a non-empty string of at most 128 bytes, got ${JSON.stringify(room)}`);
+  }
+  if (typeof token !== "string" || token.length > 512) throw invalid("token: must be a string of at most 512 bytes");
+  if (serverCertificateHashes !== undefined) {
+    if (!Array.isArray(serverCertificateHashes)) throw invalid("serverCertificateHashes: must be an array of {algorithm, value}");
+    serverCertificateHashes.forEach((h, i) => {
+      if (h?.algorithm !== "sha-256" || !(ArrayBuffer.isView(h.value) || h.value instanceof ArrayBuffer)) {
+        throw invalid(`serverCertificateHashes[${i}]: must be {algorithm: "sha-256", value: the hash's bytes}`);
+      }
+    });
+  }
+  checkOneOf(transport, "transport", TRANSPORTS);
+  if (transport === "webtransport" && !wt) throw invalid('url: transport "webtransport" needs a url');
+  return { url: wt?.href, websocketUrl: ws.href, room, token, serverCertificateHashes, transport };
+}

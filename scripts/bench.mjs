@@ -11,7 +11,9 @@ import { brotliCompressSync } from "node:zlib";
 import { createInterface } from "node:readline";
 import { launch, root } from "../tests/helpers.mjs";
 import { jsSearch, recall, timing } from "./bench/suites.js";
+import { runEmbed } from "./bench/embed-run.js";
 import { serve } from "./serve.mjs";
+import { runSync } from "./bench/sync.js";
 
 const args = process.argv.slice(2);
 /** The value after flag `name` on the command line, if given. */
@@ -110,6 +112,7 @@ function table(rows) {
     "dataset",
     "n",
     "engine",
+    "transport",
     "config",
     "recall_at_10",
     "recall_at_10_gt",
@@ -130,6 +133,13 @@ function table(rows) {
     "download_br_kib",
     "build_s",
     "open_s",
+    "sustained_ops_s",
+    "bytes_per_op",
+    "sessions",
+    "tokens",
+    "chunks_per_s",
+    "chunks_per_s_median",
+    "min_cosine_vs_quiver",
   ].filter((c) => rows.some((r) => r[c] !== undefined));
   const fmt = (v) => (v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
@@ -633,7 +643,14 @@ async function runAnn(sets) {
   return { rows, ratios, browser };
 }
 
-const suites = { core: runCore, workers: runWorkers, storage: runStorage, ann: runAnn };
+const suites = {
+  core: runCore,
+  workers: runWorkers,
+  storage: runStorage,
+  ann: runAnn,
+  sync: runSync,
+  embed: () => runEmbed({ inBrowser, inPage, outDir, cores: cpus().length }),
+};
 if (only !== null && !suites[only]) {
   console.error(`unknown suite ${only}; known: ${Object.keys(suites).join(", ")}`);
   process.exit(2);

@@ -1,5 +1,7 @@
-// Builds the two wasm flavours of the bindings crate (simd128 and plain), runs wasm-bindgen
-// (--target web) and wasm-opt on each, and reports their sizes raw and brotli.
+// Builds the two wasm flavours (simd128 and plain) of each wasm crate (the store's
+// bindings, and the embedder's in a module of its own so that the store's download does
+// not carry it), runs wasm-bindgen (--target web) and wasm-opt on each, and reports their
+// sizes raw and brotli.
 // Each flavour has its own cargo target dir (under CARGO_TARGET_DIR when set, else
 // target/) so neither invalidates the other, and a step whose output is newer than its
 // input is skipped.
@@ -33,37 +35,45 @@ export const flavours = {
   scalar: { rustflags: "" },
 };
 
+/** Each wasm crate: its package, the file cargo builds, and where its flavours go (pkg/<prefix><flavour>/<name>.js). */
+export const modules = [
+  { pkg: "quiver-wasm", lib: "quiver_wasm", prefix: "", name: "quiver" },
+  { pkg: "quiver-embed-wasm", lib: "quiver_embed_wasm", prefix: "embed-", name: "quiver_embed" },
+];
+
 const sizes = {};
-for (const [name, { rustflags }] of Object.entries(flavours)) {
-  const targetDir = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), `wasm-${name}`);
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "quiver-wasm", "--target-dir", targetDir], {
-    RUSTFLAGS: rustflags,
-    // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
-    // loop; with it, to memory.copy: inserts of 1.5 KB rows ran twice as fast.
-    CFLAGS_wasm32_unknown_unknown: "-mbulk-memory -msign-ext -mnontrapping-fptoint -ftls-model=local-exec",
-    // The extensions sqlite-wasm-rs compiles in that quiver never calls; FTS5 stays
-    // (keyword search).
-    SQLITE_WASM_RS_FLAGS: SQLITE_UNUSED.map((f) => `-U${f}`).join(" "),
-  });
-  const raw = join(targetDir, "wasm32-unknown-unknown", "release", "quiver_wasm.wasm");
-  const out = join(root, "pkg", name);
-  const wasm = join(out, "quiver_bg.wasm");
-  if (!newer(wasm, raw)) {
-    mkdirSync(out, { recursive: true });
-    run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "quiver", raw]);
-    // wasm-opt reads the features to allow from the module's target_features section,
-    // so it never adds SIMD to the plain build.
-    run(join(root, "node_modules", ".bin", "wasm-opt"), ["-O3", wasm, "-o", wasm]);
+for (const { pkg, lib, prefix, name: outName } of modules) {
+  for (const [name, { rustflags }] of Object.entries(flavours)) {
+    const targetDir = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), `wasm-${name}`);
+    run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", pkg, "--target-dir", targetDir], {
+      RUSTFLAGS: rustflags,
+      // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
+      // loop; with it, to memory.copy: inserts of 1.5 KB rows ran twice as fast.
+      CFLAGS_wasm32_unknown_unknown: "-mbulk-memory -msign-ext -mnontrapping-fptoint -ftls-model=local-exec",
+      // The extensions sqlite-wasm-rs compiles in that quiver never calls; FTS5 stays
+      // (keyword search).
+      SQLITE_WASM_RS_FLAGS: SQLITE_UNUSED.map((f) => `-U${f}`).join(" "),
+    });
+    const raw = join(targetDir, "wasm32-unknown-unknown", "release", `${lib}.wasm`);
+    const out = join(root, "pkg", `${prefix}${name}`);
+    const wasm = join(out, `${outName}_bg.wasm`);
+    if (!newer(wasm, raw)) {
+      mkdirSync(out, { recursive: true });
+      run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", outName, raw]);
+      // wasm-opt reads the features to allow from the module's target_features section,
+      // so it never adds SIMD to the plain build.
+      run(join(root, "node_modules", ".bin", "wasm-opt"), ["-O3", wasm, "-o", wasm]);
+    }
+    const bytes = readFileSync(wasm);
+    sizes[`${prefix}${name}`] = {
+      raw: bytes.length,
+      brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+    };
   }
-  const bytes = readFileSync(wasm);
-  sizes[name] = {
-    raw: bytes.length,
-    brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
-  };
 }
 writeFileSync(join(root, "pkg", "sizes.json"), JSON.stringify(sizes, null, 2) + "\n");
 for (const [name, s] of Object.entries(sizes)) {
-  console.log(`pkg/${name}/quiver_bg.wasm: ${(s.raw / 1024).toFixed(0)} KiB raw, ${(s.brotli / 1024).toFixed(0)} KiB brotli`);
+  console.log(`pkg/${name}: ${(s.raw / 1024).toFixed(0)} KiB raw, ${(s.brotli / 1024).toFixed(0)} KiB brotli`);
 }
 
 // A plain <script type="module"> page cannot resolve bare npm names, so the one

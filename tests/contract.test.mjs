@@ -11,8 +11,8 @@ import { codes, limits } from "../js/protocol.js";
 const glue = await import(join(root, "pkg", "simd", "quiver.js"));
 await glue.default({ module_or_path: readFileSync(join(root, "pkg", "simd", "quiver_bg.wasm")) });
 
-/** Codes the page adds: failures of workers, of cancellation, and of quiver itself. */
-const PAGE_ONLY = ["WORKER_LOST", "ABORTED", "TIMEOUT", "INTERNAL"];
+/** Codes the page adds: failures of workers, of cancellation, of a relay's refusal, and of quiver itself. */
+const PAGE_ONLY = ["WORKER_LOST", "ABORTED", "TIMEOUT", "UNAUTHORIZED", "INTERNAL"];
 
 test("the error codes of the core, of js/protocol.js and of index.d.ts are the same set", () => {
   const core = glue.errorCodes();

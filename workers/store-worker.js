@@ -131,6 +131,11 @@ const ops = {
     const forgotten = WRITES.forget(handle(args.db), args);
     return forgotten ? storage(args.db).record("forget", args, forgotten) : 0;
   },
+  opsSince: ({ db, collection, after, limit }) => handle(db).opsSince(collection, after, limit),
+  applyOps: (args) => write("applyOps", args),
+  // The sync codec needs no database: any worker encodes and decodes.
+  encodeFrame: ({ message, vectors }) => transferred(core.encodeFrame(message, vectors)),
+  decodeFrame: ({ bytes }) => core.decodeFrame(bytes),
   getMeta: ({ db, key }) => handle(db).getMeta(key) ?? null,
   integrityCheck: ({ db }) => handle(db).integrityCheck(),
   loaded: ({ db }) => handle(db).loaded(),

@@ -403,6 +403,30 @@ impl Db {
         Ok(hits_json(&hits).to_string())
     }
 
+    /// The collection's changes after local change `after` (at most `limit`), as sync
+    /// ops: `{message: JSON array of ops each with its seq, vectors}` (see
+    /// [`crate::messages::ops_to_json`]). A database that keeps no vectors in SQLite
+    /// gives its upserts empty vectors (`dim` 0), for the page to fill from its replica.
+    #[wasm_bindgen(js_name = opsSince)]
+    pub fn ops_since(&mut self, collection: &str, after: f64, limit: f64) -> Result<js_sys::Object, JsValue> {
+        let after = integer(after, "after", 0, i64::MAX as u64).map_err(to_js)?;
+        let limit = integer(limit, "limit", 1, u32::MAX as u64).map_err(to_js)? as usize;
+        let ops = self.db()?.ops_since(collection, after, limit).map_err(to_js)?;
+        let (head, vectors) =
+            crate::messages::ops_to_json(ops.iter().map(|(op, seq)| (op, Some(*seq)))).map_err(to_js)?;
+        crate::functions::columns(&head, &vectors)
+    }
+
+    /// Applies other sites' ops (`ops` a JSON array as [`Db::ops_since`] gives, their
+    /// vectors back to back) where they win; one byte a op, 1 where it was applied.
+    #[wasm_bindgen(js_name = applyOps)]
+    pub fn apply_ops(&mut self, collection: &str, ops: &str, vectors: &[f32]) -> Result<Vec<u8>, JsValue> {
+        let head = parse_json(ops, "ops").map_err(to_js)?;
+        let ops = crate::messages::ops_from_json(&head, vectors, "ops").map_err(to_js)?;
+        let applied = self.db()?.apply_ops(collection, &ops).map_err(to_js)?;
+        Ok(applied.into_iter().map(u8::from).collect())
+    }
+
     /// `search` with the hits' vectors, for MMR: `{hits: JSON, vectors: Float32Array}`,
     /// the vectors as the search copy holds them, back to back in the hits' order.
     pub fn candidates(&mut self, collection: &str, query: &[f32], options: &str) -> Result<js_sys::Object, JsValue> {

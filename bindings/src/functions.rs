@@ -58,3 +58,27 @@ pub fn mmr(metric: &str, vectors: &[f32], scores: &[f32], k: f64, lambda: f64) -
     let picks = quiver::mmr::select(m, vectors, scores, k as usize, lambda as f32).map_err(to_js)?;
     Ok(picks.into_iter().map(|i| i as u32).collect())
 }
+
+/// One sync frame's bytes for a message the page sends (see [`crate::messages::encode`]):
+/// `message` is JSON text, `vectors` the ops' vectors back to back.
+#[wasm_bindgen(js_name = encodeFrame)]
+pub fn encode_frame(message: &str, vectors: &[f32]) -> Result<Vec<u8>, JsValue> {
+    let m = crate::args::parse_json(message, "message").map_err(to_js)?;
+    crate::messages::encode(&m, vectors).map_err(to_js)
+}
+
+/// A frame from the relay as `{message: JSON text, vectors: Float32Array}` (see
+/// [`crate::messages::decode`]).
+#[wasm_bindgen(js_name = decodeFrame)]
+pub fn decode_frame(bytes: &[u8]) -> Result<js_sys::Object, JsValue> {
+    let (message, vectors) = crate::messages::decode(bytes).map_err(to_js)?;
+    columns(&message, &vectors)
+}
+
+/// `{message, vectors}`: a JSON head and the floats that go with it.
+pub(crate) fn columns(head: &serde_json::Value, vectors: &[f32]) -> Result<js_sys::Object, JsValue> {
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"message".into(), &head.to_string().into())?;
+    js_sys::Reflect::set(&out, &"vectors".into(), &js_sys::Float32Array::from(vectors).into())?;
+    Ok(out)
+}

@@ -129,14 +129,14 @@ fn a_local_write_after_a_merge_wins_and_is_sent_on() {
             text: None,
         }),
     };
-    assert_eq!(db.apply_ops("c", std::slice::from_ref(&remote)).unwrap(), 1);
+    assert_eq!(db.apply_ops("c", std::slice::from_ref(&remote)).unwrap(), [true]);
     // Applying it again, or an older op on the same id, changes nothing.
     let older = Op {
         version: 499,
         site: "zzz".into(),
         ..remote.clone()
     };
-    assert_eq!(db.apply_ops("c", &[remote.clone(), older]).unwrap(), 0);
+    assert_eq!(db.apply_ops("c", &[remote.clone(), older]).unwrap(), [false, false]);
     let cursor = db.ops_since("c", 0, usize::MAX).unwrap().last().unwrap().1;
     db.upsert(
         "c",
@@ -183,16 +183,16 @@ fn a_late_upsert_loses_to_a_tombstone_until_it_is_purged() {
     };
     assert_eq!(
         db.apply_ops("c", &[delete]).unwrap(),
-        1,
+        [true],
         "a delete of an unknown id keeps its tombstone"
     );
-    assert_eq!(db.apply_ops("c", &[up(5)]).unwrap(), 0);
+    assert_eq!(db.apply_ops("c", &[up(5)]).unwrap(), [false]);
     assert_eq!(db.count("c").unwrap(), 0);
     assert_eq!(db.purge_tombstones("c", 10).unwrap(), 0, "not older than the horizon");
     assert_eq!(db.purge_tombstones("c", 11).unwrap(), 1);
     assert_eq!(
         db.apply_ops("c", &[up(5)]).unwrap(),
-        1,
+        [true],
         "past the horizon a late op is new again"
     );
     assert_eq!(db.count("c").unwrap(), 1);

@@ -6,6 +6,7 @@ export const WRITES = {
   upsert: (d, { collection, ids, vectors, lengths, metadata, texts }) => d.upsert(collection, ids, vectors, lengths, metadata, texts),
   delete: (d, { collection, ids }) => d.delete(collection, idList(ids)),
   setMeta: (d, { key, value }) => d.setMeta(key, value),
+  applyOps: (d, { collection, ops, vectors }) => d.applyOps(collection, ops, vectors),
   stage: (d, { batch, collection, ids, vectors, lengths, metadata, texts }) => d.stage(batch, collection, ids, vectors, lengths, metadata, texts),
   stageDelete: (d, { batch, collection, ids }) => d.stageDelete(batch, collection, idList(ids)),
   commit: (d, { batch }) => d.commitStaged(batch),

@@ -15,9 +15,10 @@ impl Database {
     }
 
     /// Applies other sites' ops to a collection (see [`crate::sync`]), to SQLite and its
-    /// search copy, each only where it wins; returns how many did. Every op is checked
-    /// first, bodies as [`Database::upsert`] checks records, so a bad op changes nothing.
-    pub fn apply_ops(&mut self, name: &str, ops: &[Op]) -> Result<usize> {
+    /// search copy, each only where it wins; returns whether each did. Every op is
+    /// checked first, bodies as [`Database::upsert`] checks records, so a bad op changes
+    /// nothing.
+    pub fn apply_ops(&mut self, name: &str, ops: &[Op]) -> Result<Vec<bool>> {
         for (i, op) in ops.iter().enumerate() {
             op.check(|| format!("ops[{i}]"))?;
         }
@@ -43,7 +44,7 @@ impl Database {
         let mut metas = valid.metas.into_iter();
         let mut prepared = Vec::new();
         let mut count = 0;
-        for (op, applied) in ops.iter().zip(applied) {
+        for (op, &applied) in ops.iter().zip(&applied) {
             let meta = op.body.as_ref().map(|_| metas.next().expect("one a body"));
             if !applied {
                 continue;
@@ -60,7 +61,7 @@ impl Database {
             }
         }
         c.dirty += count;
-        Ok(count)
+        Ok(applied)
     }
 
     /// Forgets a collection's tombstones older than `version` (see

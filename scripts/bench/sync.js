@@ -1,0 +1,133 @@
+// Suite `sync`, run from Node by scripts/bench.mjs: a real relay (release build) on
+// loopback and two Chromium profiles. For each transport: how long a 100-vector delta
+// written in A takes to be searchable in B (A's upsert call to B's search finding the
+// last row, one clock: performance.timeOrigin + now, shared by the pages of one
+// browser), sustained ops a second from A to B, and bytes on the wire per op.
+/* global col, session, arrived, waiters -- set on the bench page by join_() */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { chromiumArgs, root } from "../../tests/helpers.mjs";
+import { buildRelay, mintToken, newSecret, startRelay } from "../../tests/relay.mjs";
+import { serve } from "../serve.mjs";
+
+const DIM = 384;
+const DELTA = 100;
+const ROUNDS = 40;
+const SUSTAINED_OPS = 20_000;
+
+const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+
+async function page(browser, url) {
+  const p = await (await browser.newContext()).newPage();
+  await p.goto(`${url}/tests/pages/plain.html`);
+  await p.waitForFunction(() => window.ready);
+  return p;
+}
+
+/** Opens a collection in `p` and syncs it with `room` over `transport`. */
+function join_(p, relay, room, token, transport) {
+  return p.evaluate(
+    async ({ relay, room, token, transport, dim }) => {
+      window.db = await quiver.open({ name: `bench-${room}`, workers: 1 });
+      window.col = await db.collection("c", { dim, metric: "cosine" });
+      const value = Uint8Array.from(relay.hash.match(/../g), (x) => parseInt(x, 16));
+      const serverCertificateHashes = [{ algorithm: "sha-256", value }];
+      window.session = col.sync({ url: relay.url, websocketUrl: relay.websocketUrl, room, token, transport, serverCertificateHashes });
+      window.arrived = new Set();
+      window.waiters = [];
+      session.addEventListener("change", (e) => {
+        for (const id of e.detail.ids) arrived.add(id);
+        for (const w of waiters.splice(0)) w();
+      });
+      await session.synced();
+      return session.transport;
+    },
+    { relay: { url: relay.url, websocketUrl: relay.websocketUrl, hash: relay.hash }, room, token, transport, dim: DIM },
+  );
+}
+
+/** In B: resolves with the time at which `last` has arrived and a search finds it. */
+function searchable(p, last) {
+  return p.evaluate(
+    async ({ last }) => {
+      while (!arrived.has(last)) await new Promise((r) => waiters.push(r));
+      const row = await col.get(last);
+      const [hit] = await col.search(row.vector, { k: 1 });
+      if (hit.id !== last) throw new Error(`searched for ${last}, found ${hit.id}`);
+      return performance.timeOrigin + performance.now();
+    },
+    { last },
+  );
+}
+
+/** In A: writes `n` random vectors with ids `prefix0..`; the time the call began. */
+function write(p, prefix, n, batch = n) {
+  return p.evaluate(
+    async ({ prefix, n, batch, dim }) => {
+      const t0 = performance.timeOrigin + performance.now();
+      for (let i = 0; i < n; i += batch) {
+        const rows = [];
+        for (let j = i; j < Math.min(n, i + batch); j++) rows.push({ id: `${prefix}${j}`, vector: Array.from({ length: dim }, () => Math.random() - 0.5) });
+        await col.upsert(rows);
+      }
+      return t0;
+    },
+    { prefix, n, batch, dim: DIM },
+  );
+}
+
+export async function runSync() {
+  buildRelay({ release: true });
+  const dir = mkdtempSync(join(tmpdir(), "quiver-bench-sync-"));
+  const secret = newSecret();
+  const relay = await startRelay({ data: join(dir, "relay.db"), secret });
+  const { server, url } = await serve({ root });
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: chromiumArgs });
+  const rows = [];
+  try {
+    for (const transport of ["webtransport", "websocket"]) {
+      const room = `bench-${transport}`;
+      const token = mintToken(secret, room);
+      const [a, b] = [await page(browser, url), await page(browser, url)];
+      const used = [await join_(a, relay, room, token, transport), await join_(b, relay, room, token, transport)];
+      if (used.some((t) => t !== transport)) throw new Error(`asked for ${transport}, got ${used}`);
+      const ms = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const arrivedAt = searchable(b, `d${r}-${DELTA - 1}`);
+        const t0 = await write(a, `d${r}-`, DELTA);
+        ms.push((await arrivedAt) - t0);
+      }
+      const sentBefore = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
+      const done = searchable(b, `s${SUSTAINED_OPS - 1}`);
+      const t0 = await write(a, "s", SUSTAINED_OPS, 500);
+      const seconds = ((await done) - t0) / 1000;
+      const sent = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
+      rows.push({
+        transport,
+        config: `${DELTA} x ${DIM}-d delta, A's upsert to B's search finding it, ${ROUNDS} rounds`,
+        p50_ms: percentile(ms, 0.5),
+        p95_ms: percentile(ms, 0.95),
+        p99_ms: percentile(ms, 0.99),
+        sustained_ops_s: SUSTAINED_OPS / seconds,
+        bytes_per_op: (sent.bytes - sentBefore.bytes) / (sent.ops - sentBefore.ops),
+      });
+      await Promise.all([a, b].map((p) => p.evaluate(() => (session.close(), db.close()))));
+      await Promise.all([a, b].map((p) => p.context().close()));
+    }
+  } finally {
+    const version = browser.version();
+    await browser.close();
+    await new Promise((r) => server.close(r));
+    await relay.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+    rows.browser = version;
+  }
+  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t));
+  return {
+    rows,
+    ratios: { webtransport_vs_websocket_latency: ws.p50_ms / wt.p50_ms },
+    browser: rows.browser,
+  };
+}
