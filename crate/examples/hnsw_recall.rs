@@ -36,7 +36,7 @@ fn main() {
         params.m, params.ef_construction
     );
 
-    let mut index = Hnsw::new(dim, metric, params);
+    let mut index = Hnsw::new(dim, metric, params, Quantization::None);
     let mut flat = Flat::new(dim, metric, Quantization::None);
     let mut prepared = Vec::with_capacity(dim);
     let t0 = Instant::now();

@@ -138,7 +138,7 @@ impl Int8 {
 
     #[inline]
     pub fn key(&self, q: &Query, slot: usize) -> f32 {
-        let dot = q.base + q.scale * dot_i8(&q.w, self.code(slot)) as f32;
+        let dot = q.base + q.scale * crate::kernels::dot_codes(&q.w, self.code(slot)) as f32;
         match self.metric {
             Metric::Euclidean => -(self.norms[slot] - 2.0 * dot + q.qq),
             _ => dot,
@@ -185,6 +185,7 @@ fn encode(lo: &[f32], inv: &[f32], v: &[f32], out: &mut [u8]) {
 }
 
 /// Accumulators, as the f32 kernels keep (kernels/scalar.rs).
+#[cfg(test)]
 const LANES: usize = if cfg!(target_arch = "wasm32") { 8 } else { 16 };
 
 #[cfg(test)]
@@ -205,24 +206,4 @@ fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-/// Products fit an i32 sum for any dimension quiver takes: 127 x 255 x 65,536 < 2³¹.
-#[inline(always)]
-fn dot_i8(w: &[i16], c: &[u8]) -> i32 {
-    let mut acc = [0i32; LANES];
-    let (wc, cc) = (w.chunks_exact(LANES), c.chunks_exact(LANES));
-    let tail: i32 = wc
-        .remainder()
-        .iter()
-        .zip(cc.remainder())
-        .map(|(&x, &y)| x as i32 * y as i32)
-        .sum();
-    for (x, y) in wc.zip(cc) {
-        let (x, y): (&[i16; LANES], &[u8; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
-        for l in 0..LANES {
-            acc[l] += x[l] as i32 * y[l] as i32;
-        }
-    }
-    acc.iter().sum::<i32>() + tail
 }

@@ -78,7 +78,7 @@ fn upsert(h: &mut Hnsw, metric: Metric, id: &str, v: &[f32], metadata: Option<Me
 }
 
 fn build(metric: Metric, rows: &[(String, Vec<f32>)]) -> Hnsw {
-    let mut h = Hnsw::new(DIM, metric, params());
+    let mut h = Hnsw::new(DIM, metric, params(), Quantization::None);
     for (id, v) in rows {
         upsert(
             &mut h,
@@ -361,7 +361,7 @@ fn parts_restore_the_same_graph_and_damaged_ones_are_refused() {
             metadata: Cow::Borrowed(&metadata),
             own: Cow::Owned(own),
         };
-        Hnsw::restore(DIM, metric, parts)
+        Hnsw::restore(DIM, metric, Quantization::None, parts)
     };
     let mut back = restore(own.clone()).expect("restores");
     let queries: Vec<f32> = clustered(30, 16).concat();
@@ -396,7 +396,7 @@ fn parts_restore_the_same_graph_and_damaged_ones_are_refused() {
     assert!(restore(own[..own.len() - 4].to_vec()).is_none());
     assert!(restore(own[..own.len() - 1].to_vec()).is_none());
     assert!(restore(Vec::new()).is_none());
-    w[1] = 2;
+    w[1] = 3;
     assert!(restore(words(&w)).is_none());
 }
 
