@@ -119,15 +119,29 @@ impl Int8 {
         }
     }
 
+    /// A graph prepares a query for every node it links, so this is two passes with no
+    /// allocation but the weights', and rounds without `f32::round` (a library call
+    /// on baseline x86-64 and in wasm).
     pub fn query(&self, q: &[f32]) -> Query {
-        let w: Vec<f32> = q.iter().zip(&self.step).map(|(x, s)| x * s).collect();
-        let top = w.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let top = q.iter().zip(&self.step).fold(0f32, |m, (x, s)| m.max((x * s).abs()));
         let scale = if top > 0.0 { top / 127.0 } else { 1.0 };
+        let inv = 1.0 / scale;
         Query {
-            w: w.iter().map(|x| (x / scale).round() as i16).collect(),
+            // Half away from zero, as f32::round; the sum stays within ±127.5.
+            w: q.iter()
+                .zip(&self.step)
+                .map(|(x, s)| {
+                    let v = x * s * inv;
+                    (v + 0.5f32.copysign(v)) as i16
+                })
+                .collect(),
             scale,
             base: crate::kernels::dot(q, &self.lo),
-            qq: crate::kernels::dot(q, q),
+            qq: if self.metric == Metric::Euclidean {
+                crate::kernels::dot(q, q)
+            } else {
+                0.0
+            },
         }
     }
 
