@@ -299,12 +299,14 @@ impl Hnsw {
         visited.start(self.rows.slots());
         visited.insert(entry.slot);
         let mut candidates = BinaryHeap::from([entry]);
-        let mut found: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(ef + 1);
+        // Best first, the worst last: at efConstruction's sizes an insert into a sorted
+        // array costs less than a heap's push and pop, and the result needs no sort.
+        let mut found: Vec<Near> = Vec::with_capacity(ef + 1);
         if accept(entry.slot) {
-            found.push(Reverse(entry));
+            found.push(entry);
         }
         while let Some(c) = candidates.pop() {
-            if found.len() >= ef && c < found.peek().expect("full").0 {
+            if found.len() >= ef && c < found[found.len() - 1] {
                 break;
             }
             for &e in self.links(c.slot, level) {
@@ -312,20 +314,17 @@ impl Hnsw {
                     continue;
                 }
                 let n = self.near(q, e);
-                if found.len() < ef || n > found.peek().expect("full").0 {
+                if found.len() < ef || n > found[found.len() - 1] {
                     candidates.push(n);
                     if accept(e) {
-                        found.push(Reverse(n));
-                        if found.len() > ef {
-                            found.pop();
-                        }
+                        let at = found.partition_point(|f| *f > n);
+                        found.insert(at, n);
+                        found.truncate(ef);
                     }
                 }
             }
         }
-        let mut out: Vec<Near> = found.into_iter().map(|r| r.0).collect();
-        out.sort_unstable_by(|a, b| b.cmp(a));
-        out
+        found
     }
 
     /// SELECT-NEIGHBORS-HEURISTIC (Algorithm 4) over `candidates`, best first by key to
