@@ -205,4 +205,27 @@ mod tests {
         )
         .is_none());
     }
+
+    #[test]
+    fn with_int8_it_scans_codes_then_walks_a_graph_on_codes_that_survives_its_parts() {
+        let (dim, quant) = (16, Quantization::Int8);
+        let mut auto = Auto::new(dim, Metric::Cosine, hnsw::Params::default(), quant);
+        auto.from_rows = 1_500;
+        for i in 0..auto.from_rows - 1 {
+            auto.upsert(&format!("r{i}"), &row(i, dim), None);
+        }
+        assert!(!auto.is_graph());
+        assert_eq!(auto.code_bytes(), (auto.from_rows - 1) * dim, "the scan keeps codes");
+        auto.upsert("last", &row(auto.from_rows, dim), None);
+        assert!(auto.is_graph());
+        assert_eq!(auto.code_bytes(), auto.from_rows * dim, "so does the graph");
+        let q = row(1234, dim);
+        let query = Query::nearest(3);
+        let hits = auto.search_many(&q, &query).remove(0);
+        assert_eq!(hits[0].id, "r1234");
+        assert_eq!(hits[0].score, crate::kernels::dot(&q, &q), "an exact score");
+        let restored = Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), quant, auto.parts()).unwrap();
+        assert!(restored.is_graph() && restored.code_bytes() == auto.code_bytes());
+        assert_eq!(restored.search_many(&q, &query), auto.search_many(&q, &query));
+    }
 }
