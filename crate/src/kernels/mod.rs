@@ -59,6 +59,13 @@ pub fn dot_codes(w: &[i16], codes: &[u8]) -> i32 {
     active::dot_codes(w, codes)
 }
 
+/// [`dot_codes`] of two rows, equal to it for each: a graph walk takes a node's
+/// neighbours in pairs to share the weights' loads.
+#[inline(always)]
+pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
+    active::dot_codes_pair(w, rows)
+}
+
 /// Euclidean norm.
 #[inline]
 pub fn norm(a: &[f32]) -> f32 {

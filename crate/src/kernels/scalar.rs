@@ -49,6 +49,11 @@ pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     rows.map(|r| l2_squared(q, r))
 }
 
+#[inline(always)]
+pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
+    rows.map(|c| dot_codes(w, c))
+}
+
 /// Integer dot product of a query's i16 weights with a row's byte codes, summed in i32
 /// with the same accumulators as the f32 kernels: exact, so every form agrees.
 #[inline(always)]

@@ -159,6 +159,21 @@ impl Int8 {
         }
     }
 
+    /// [`Int8::key`] of two slots, sharing the query's loads.
+    #[inline]
+    pub fn key_pair(&self, q: &Query, [a, b]: [usize; 2]) -> [f32; 2] {
+        let dots = crate::kernels::dot_codes_pair(&q.w, [self.code(a), self.code(b)]);
+        let mut keys = [0.0; 2];
+        for ((key, dot), slot) in keys.iter_mut().zip(dots).zip([a, b]) {
+            let dot = q.base + q.scale * dot as f32;
+            *key = match self.metric {
+                Metric::Euclidean => -(self.norms[slot] - 2.0 * dot + q.qq),
+                _ => dot,
+            };
+        }
+        keys
+    }
+
     /// The key with the query kept f32: the alternative the module doc weighs, kept
     /// for the test that compares them.
     #[cfg(test)]

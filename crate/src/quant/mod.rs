@@ -274,6 +274,17 @@ impl Codes {
         })
     }
 
+    /// The approximate keys of two slots for a query [`Codes::prepare`]d by these
+    /// codes, the same as [`Codes::estimate`]'s: a graph walk takes neighbours in pairs.
+    #[inline]
+    pub fn estimate_pair(&self, query: &Prepared, slots: [usize; 2]) -> [f32; 2] {
+        match (&self.codec, &query.0) {
+            (Codec::Int8(c), Form::Int8(q)) => c.key_pair(q, slots),
+            (Codec::Binary(c), Form::Binary(q)) => slots.map(|s| c.key(q, s).0),
+            _ => unreachable!("a query is prepared by its own codes"),
+        }
+    }
+
     /// The approximate key of `slot` for a query [`Codes::prepare`]d by these codes, and
     /// the bound on its exact key.
     #[inline]

@@ -305,15 +305,30 @@ impl Hnsw {
         if accept(entry.slot) {
             found.push(entry);
         }
+        // A node's unvisited neighbours, scored two at a time (the kernels' pair form
+        // shares the query's loads), then taken in link order as one at a time would.
+        let mut fresh: Vec<Near> = Vec::with_capacity(self.m_max(level));
         while let Some(c) = candidates.pop() {
             if found.len() >= ef && c < found[found.len() - 1] {
                 break;
             }
-            for &e in self.links(c.slot, level) {
-                if !visited.insert(e) {
-                    continue;
-                }
-                let n = self.near(q, e);
+            fresh.clear();
+            fresh.extend(
+                self.links(c.slot, level)
+                    .iter()
+                    .filter(|&&e| visited.insert(e))
+                    .map(|&slot| Near { key: 0.0, slot }),
+            );
+            for two in fresh.chunks_exact_mut(2) {
+                let keys = self.space.key_pair(&self.rows, q, [two[0].slot, two[1].slot]);
+                two[0].key = keys[0];
+                two[1].key = keys[1];
+            }
+            if let Some(last) = fresh.chunks_exact_mut(2).into_remainder().first_mut() {
+                last.key = self.key(q, last.slot);
+            }
+            for &n in &fresh {
+                let e = n.slot;
                 if found.len() < ef || n > found[found.len() - 1] {
                     candidates.push(n);
                     if accept(e) {

@@ -75,6 +75,16 @@ impl Space {
         }
     }
 
+    /// [`Space::exact`] of two slots, the same bit for bit, sharing the query's loads.
+    #[inline(always)]
+    fn exact_pair(&self, rows: &Rows, q: &[f32], [a, b]: [u32; 2]) -> [f32; 2] {
+        let pair = [rows.row(a as usize), rows.row(b as usize)];
+        match self.metric {
+            Metric::Cosine | Metric::Dot => kernels::dot_pair(q, pair),
+            Metric::Euclidean => kernels::l2_squared_pair(q, pair).map(|d| -d),
+        }
+    }
+
     /// `q` made ready to score nodes.
     pub fn probe<'q>(&self, q: &'q [f32]) -> Probe<'q> {
         match &self.codes {
@@ -104,6 +114,21 @@ impl Space {
                     .estimate(p, slot as usize)
                     .0
             }
+        }
+    }
+
+    /// [`Space::key`] of two slots, the same: a walk scores a node's neighbours in pairs,
+    /// which share the probe's loads.
+    #[inline(always)]
+    pub fn key_pair(&self, rows: &Rows, probe: &Probe, slots: [u32; 2]) -> [f32; 2] {
+        match probe {
+            Probe::Row(s) => self.exact_pair(rows, rows.row(*s as usize), slots),
+            Probe::Vector(q) => self.exact_pair(rows, q, slots),
+            Probe::Codes(p) => self
+                .codes
+                .as_ref()
+                .expect("probes follow the codes")
+                .estimate_pair(p, slots.map(|s| s as usize)),
         }
     }
 
