@@ -1,6 +1,7 @@
 // Quantized collections through the public API, in headless Chromium against the real
 // build: on real embeddings (the committed MiniLM fixture) int8 and binary find what an
-// exact collection finds, with its very scores, in one worker and spread over two;
+// exact collection finds, with its very scores, in one worker and spread over two; an
+// hnsw graph walked on int8 codes recalls what the f32 graph does, with exact scores;
 // bad settings and fetch values change nothing; a reopen in OPFS answers the same.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -77,6 +78,86 @@ test("int8 and binary find what flat finds on real embeddings, with exact scores
   }
 });
 
+test("an hnsw collection on int8 codes recalls what the f32 graph does, with the exact scan's scores", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    const { dim, base, queries, n } = await (await import("/tests/pages/data.js")).minilm();
+    // One worker: one graph of all 2,000 rows, past the 1,000 from which it keeps codes.
+    const db = await quiver.open({ name: "quant-hnsw", workers: 1 });
+    const flat = await db.collection("flat", { dim });
+    const f32 = await db.collection("f32", { dim, index: "hnsw" });
+    const int8 = await db.collection("int8", { dim, index: "hnsw", quantization: "int8" });
+    for (let i = 0; i < n; i += 500) {
+      const rows = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({
+        id: String(i + j),
+        vector: base.subarray((i + j) * dim, (i + j + 1) * dim),
+        metadata: { bucket: (i + j) % 2 },
+      }));
+      for (const col of [flat, f32, int8]) await col.upsert(rows);
+    }
+    const qs = Array.from({ length: queries.length / dim }, (_, q) => queries.subarray(q * dim, (q + 1) * dim));
+    const recall = async (col, options) => {
+      let found = 0;
+      let wrong = 0;
+      for (const q of qs) {
+        const truth = await flat.search(q, { k: 10, filter: options.filter });
+        const all = new Map((await flat.search(q, { k: n })).map((h) => [h.id, h.score]));
+        const got = await col.search(q, { k: 10, ...options });
+        found += got.filter((h) => truth.some((t) => t.id === h.id)).length;
+        wrong += got.filter((h) => all.get(h.id) !== h.score).length;
+      }
+      return { recall: found / (qs.length * 10), wrong };
+    };
+    const result = { settings: [int8.index, int8.quantization], stats: await int8.stats(), f32: {}, int8: {} };
+    for (const ef of [10, 20, 40, 80]) {
+      result.f32[ef] = await recall(f32, { ef });
+      result.int8[ef] = await recall(int8, { ef });
+    }
+    result.filtered = await recall(int8, { filter: { bucket: 1 } });
+    await db.close();
+    return result;
+  });
+  assert.deepEqual(out.settings, ["hnsw", "int8"]);
+  assert.deepEqual(out.stats, { count: 2000, vectorBytes: 2000 * 384 * 4, codeBytes: 2000 * 384 });
+  for (const ef of [10, 20, 40, 80]) {
+    const [a, b] = [out.f32[ef], out.int8[ef]];
+    console.log(`hnsw ef ${ef}: recall@10 f32 graph ${a.recall}, int8 graph ${b.recall}`);
+    assert.ok(b.recall >= a.recall - 0.02, `ef ${ef}: int8 ${b.recall} against f32 ${a.recall}`);
+    assert.equal(b.wrong, 0, `ef ${ef}: scores differ from the exact scan's`);
+  }
+  assert.ok(out.int8[40].recall >= 0.97, `int8 graph recall@10 at ef 40: ${out.int8[40].recall}`);
+  assert.ok(out.filtered.recall >= 0.95 && out.filtered.wrong === 0, `under a 50% filter: ${JSON.stringify(out.filtered)}`);
+});
+
+test("an int8 hnsw collection reopens from OPFS with the same answers", async () => {
+  const run = () =>
+    env.p.page.evaluate(async () => {
+      const { dim, base, queries, n } = await (await import("/tests/pages/data.js")).minilm();
+      const db = await quiver.open({ name: "quant-hnsw-opfs", storage: "opfs", workers: 1 });
+      const col = await db.collection("c", { dim, index: "hnsw", quantization: "int8" });
+      // Three copies of the fixture: enough rows for a segment file.
+      if ((await col.count()) === 0) {
+        for (let copy = 0; copy < 3; copy++) {
+          for (let i = 0; i < n; i += 1000) {
+            await col.upsert(Array.from({ length: 1000 }, (_, j) => ({ id: `${copy}-${i + j}`, vector: base.subarray((i + j) * dim, (i + j + 1) * dim) })));
+          }
+        }
+        await col.delete(["0-1", "1-2", "2-3"]);
+      }
+      const qs = Array.from({ length: 16 }, (_, q) => queries.subarray(q * dim, (q + 1) * dim));
+      const answers = await col.searchMany(qs, { k: 10 });
+      const result = { settings: [col.index, col.quantization], answers, stats: await col.stats() };
+      await db.close();
+      return result;
+    });
+  const first = await run();
+  const again = await run();
+  assert.deepEqual(again.settings, ["hnsw", "int8"]);
+  assert.equal(first.stats.count, 5997);
+  assert.ok(first.stats.codeBytes >= 5997 * 384, `code bytes ${first.stats.codeBytes}`);
+  assert.deepEqual(again.stats, first.stats);
+  assert.deepEqual(again.answers, first.answers);
+});
+
 test("bad quantization settings and fetch values are INVALID_ARGUMENT and change nothing", async () => {
   const out = await env.p.page.evaluate(async () => {
     const db = await quiver.open({ name: "quant-errors", workers: 1 });
@@ -90,7 +171,7 @@ test("bad quantization settings and fetch values are INVALID_ARGUMENT and change
     const result = {
       unknown: await failure(db.collection("x", { dim: 3, quantization: "pq" })),
       other: await failure(db.collection("c", { dim: 3, quantization: "binary" })),
-      graph: await failure(db.collection("g", { dim: 3, index: "hnsw", quantization: "int8" })),
+      graph: await failure(db.collection("g", { dim: 3, index: "hnsw", quantization: "binary" })),
       auto: await failure(db.collection("g", { dim: 3, index: "auto", quantization: "binary" })),
       fetch0: await failure(col.search([1, 0, 0], { fetch: 0 })),
       fetchBig: await failure(col.search([1, 0, 0], { fetch: 10_001 })),
@@ -105,8 +186,8 @@ test("bad quantization settings and fetch values are INVALID_ARGUMENT and change
   });
   assert.equal(out.unknown, 'INVALID_ARGUMENT: quantization: must be one of "none", "int8", "binary", got "pq"');
   assert.equal(out.other, 'INVALID_ARGUMENT: quantization: collection "c" exists with quantization "int8", not "binary"');
-  assert.equal(out.graph, 'INVALID_ARGUMENT: quantization: only flat collections are quantized for now, not index "hnsw"');
-  assert.equal(out.auto, 'INVALID_ARGUMENT: quantization: only flat collections are quantized for now, not index "auto"');
+  assert.equal(out.graph, 'INVALID_ARGUMENT: quantization: index "hnsw" takes "none" or "int8", not "binary" (only flat scans binary codes)');
+  assert.equal(out.auto, 'INVALID_ARGUMENT: quantization: index "auto" takes "none" or "int8", not "binary" (only flat scans binary codes)');
   assert.equal(out.fetch0, "INVALID_ARGUMENT: fetch: must be an integer from 1 to 10000, got 0");
   assert.equal(out.fetchBig, "INVALID_ARGUMENT: fetch: must be an integer from 1 to 10000, got 10001");
   assert.equal(out.fetchText, 'INVALID_ARGUMENT: fetch: must be an integer from 1 to 10000, got "40"');

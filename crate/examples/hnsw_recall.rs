@@ -3,7 +3,8 @@
 //! recall@10 against the set's exact top 100; and the same for exact search, as the
 //! baseline.
 //!
-//! Usage: hnsw_recall [DIR] [DIM]; DIR holds base.f32 and queries.f32 (row-major
+//! Usage: hnsw_recall [DIR] [DIM] [QUANT]; QUANT is `none` (the default) or `int8`, the
+//! codes the graph is built and walked on; DIR holds base.f32 and queries.f32 (row-major
 //! little-endian f32) and gt.i32 (100 exact neighbour row numbers a query, best first),
 //! by default /work/shared/data/code-minilm-20k at 384 dimensions. Run it with
 //! `cargo run -p quiver --release --example hnsw_recall`.
@@ -31,12 +32,18 @@ fn main() {
     } = data::load();
     let metric = Metric::Cosine;
     let params = Params::default();
+    let quant = std::env::args()
+        .nth(3)
+        .map_or(Ok(Quantization::None), |q| Quantization::parse(&q, "QUANT"))
+        .expect("QUANT is none or int8");
     println!(
-        "{n} rows x {dim}, {nq} queries, M {} efConstruction {}",
-        params.m, params.ef_construction
+        "{n} rows x {dim}, {nq} queries, M {} efConstruction {}, quantization {}",
+        params.m,
+        params.ef_construction,
+        quant.as_str()
     );
 
-    let mut index = Hnsw::new(dim, metric, params);
+    let mut index = Hnsw::new(dim, metric, params, quant);
     let mut flat = Flat::new(dim, metric, Quantization::None);
     let mut prepared = Vec::with_capacity(dim);
     let t0 = Instant::now();

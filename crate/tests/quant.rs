@@ -221,13 +221,15 @@ fn the_setting_and_fetch_are_checked_and_change_nothing() {
     );
     for index in [Kind::Hnsw(hnsw::Params::default()), Kind::Auto(hnsw::Params::default())] {
         let e = db
-            .create_collection_with("g", 4, Metric::Cosine, Some(index), Some(Quantization::Int8))
+            .create_collection_with("g", 4, Metric::Cosine, Some(index), Some(Quantization::Binary))
             .unwrap_err();
         assert_eq!(e.code, Code::InvalidArgument);
-        assert!(
-            e.message.starts_with("quantization: only flat collections"),
-            "{}",
-            e.message
+        assert_eq!(
+            e.message,
+            format!(
+                r#"quantization: index "{}" takes "none" or "int8", not "binary" (only flat scans binary codes)"#,
+                index.as_str()
+            )
         );
     }
     assert_eq!(db.collection_names().unwrap(), ["q"]);

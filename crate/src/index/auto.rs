@@ -29,19 +29,22 @@ pub struct Auto {
     dim: usize,
     metric: Metric,
     params: hnsw::Params,
+    /// Codes the scan, then the graph, keep (see [`Kind::check_quantization`]).
+    quant: Quantization,
     /// [`HNSW_FROM_ROWS`], smaller in tests.
     from_rows: usize,
     inner: Box<dyn Index>,
 }
 
 impl Auto {
-    pub fn new(dim: usize, metric: Metric, params: hnsw::Params) -> Self {
+    pub fn new(dim: usize, metric: Metric, params: hnsw::Params, quant: Quantization) -> Self {
         Auto {
             dim,
             metric,
             params,
+            quant,
             from_rows: HNSW_FROM_ROWS,
-            inner: Box::new(Flat::new(dim, metric, Quantization::None)),
+            inner: Box::new(Flat::new(dim, metric, quant)),
         }
     }
 
@@ -51,21 +54,28 @@ impl Auto {
     }
 
     /// An Auto from the parts [`Index::parts`] gave: its own bytes name the inner index.
-    pub fn restore(dim: usize, metric: Metric, params: hnsw::Params, parts: Parts) -> Option<Self> {
+    pub fn restore(
+        dim: usize,
+        metric: Metric,
+        params: hnsw::Params,
+        quant: Quantization,
+        parts: Parts,
+    ) -> Option<Self> {
         let (&tag, rest) = parts.own.split_first()?;
         let inner_parts = Parts {
             own: Cow::Owned(rest.to_vec()),
             ..parts
         };
         let inner: Box<dyn Index> = match tag {
-            FLAT => Box::new(Flat::restore(dim, metric, Quantization::None, inner_parts)?),
-            GRAPH => Box::new(Hnsw::restore(dim, metric, inner_parts)?),
+            FLAT => Box::new(Flat::restore(dim, metric, quant, inner_parts)?),
+            GRAPH => Box::new(Hnsw::restore(dim, metric, quant, inner_parts)?),
             _ => return None,
         };
         Some(Auto {
             dim,
             metric,
             params,
+            quant,
             from_rows: HNSW_FROM_ROWS,
             inner,
         })
@@ -73,7 +83,7 @@ impl Auto {
 
     /// Builds the graph from the rows the scan holds, and searches it from now on.
     fn grow(&mut self) {
-        let mut graph = Hnsw::new(self.dim, self.metric, self.params);
+        let mut graph = Hnsw::new(self.dim, self.metric, self.params, self.quant);
         let parts = self.inner.parts();
         graph.reserve(parts.ids.len());
         for (slot, id) in parts.ids.iter().enumerate() {
@@ -125,6 +135,10 @@ impl Index for Auto {
         self.inner.matrix_bytes()
     }
 
+    fn code_bytes(&self) -> usize {
+        self.inner.code_bytes()
+    }
+
     fn parts(&self) -> Parts<'_> {
         let parts = self.inner.parts();
         let tag = if self.is_graph() { GRAPH } else { FLAT };
@@ -144,13 +158,20 @@ mod tests {
     #[test]
     fn it_scans_until_the_threshold_then_walks_a_graph_that_survives_its_parts() {
         let dim = 8;
-        let mut auto = Auto::new(dim, Metric::Cosine, hnsw::Params::default());
+        let mut auto = Auto::new(dim, Metric::Cosine, hnsw::Params::default(), Quantization::None);
         auto.from_rows = 2_000;
         for i in 0..auto.from_rows - 1 {
             auto.upsert(&format!("r{i}"), &row(i, dim), None);
         }
         assert!(!auto.is_graph());
-        let flat = Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), auto.parts()).unwrap();
+        let flat = Auto::restore(
+            dim,
+            Metric::Cosine,
+            hnsw::Params::default(),
+            Quantization::None,
+            auto.parts(),
+        )
+        .unwrap();
         assert!(!flat.is_graph() && flat.len() == auto.from_rows - 1);
 
         auto.upsert("last", &row(auto.from_rows, dim), None);
@@ -163,11 +184,48 @@ mod tests {
         auto.remove("last");
         assert!(auto.is_graph());
 
-        let restored = Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), auto.parts()).unwrap();
+        let restored = Auto::restore(
+            dim,
+            Metric::Cosine,
+            hnsw::Params::default(),
+            Quantization::None,
+            auto.parts(),
+        )
+        .unwrap();
         assert!(restored.is_graph());
         assert_eq!(restored.search_many(&q, &query), auto.search_many(&q, &query));
         let mut damaged = auto.parts();
         damaged.own = Cow::Owned(vec![7]);
-        assert!(Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), damaged).is_none());
+        assert!(Auto::restore(
+            dim,
+            Metric::Cosine,
+            hnsw::Params::default(),
+            Quantization::None,
+            damaged
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn with_int8_it_scans_codes_then_walks_a_graph_on_codes_that_survives_its_parts() {
+        let (dim, quant) = (16, Quantization::Int8);
+        let mut auto = Auto::new(dim, Metric::Cosine, hnsw::Params::default(), quant);
+        auto.from_rows = 1_500;
+        for i in 0..auto.from_rows - 1 {
+            auto.upsert(&format!("r{i}"), &row(i, dim), None);
+        }
+        assert!(!auto.is_graph());
+        assert_eq!(auto.code_bytes(), (auto.from_rows - 1) * dim, "the scan keeps codes");
+        auto.upsert("last", &row(auto.from_rows, dim), None);
+        assert!(auto.is_graph());
+        assert_eq!(auto.code_bytes(), auto.from_rows * dim, "so does the graph");
+        let q = row(1234, dim);
+        let query = Query::nearest(3);
+        let hits = auto.search_many(&q, &query).remove(0);
+        assert_eq!(hits[0].id, "r1234");
+        assert_eq!(hits[0].score, crate::kernels::dot(&q, &q), "an exact score");
+        let restored = Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), quant, auto.parts()).unwrap();
+        assert!(restored.is_graph() && restored.code_bytes() == auto.code_bytes());
+        assert_eq!(restored.search_many(&q, &query), auto.search_many(&q, &query));
     }
 }

@@ -9,26 +9,18 @@ use super::{Candidate, Hit, Index, Kind, Metadata, Parts, Query, TopK, BLOCK_ROW
 use crate::filter::Filter;
 use crate::kernels;
 use crate::metric::Metric;
-use crate::quant::{Codes, Quantization};
+use crate::quant::{self, Codes, Quantization};
 use std::borrow::Cow;
 
 /// Rows scored against every query of a batch before moving on: 384 KiB at 384
 /// dimensions, so a tile stays in a core's L2 while the queries pass over it.
 const TILE_ROWS: usize = 256;
 
-/// Rows from which a quantized Flat keeps codes: below, an exact scan costs little
-/// more than the codes' would, and ranges or a centroid learnt from fewer rows fit the
-/// rows that follow poorly.
-pub const CODES_FROM_ROWS: usize = 1_000;
-
-/// Fixes binary's rotation, so that codes rebuilt from the same rows are the same.
-const CODES_SEED: u64 = 0x5155_4956_4552;
-
 pub struct Flat {
     metric: Metric,
     rows: Rows,
     quant: Quantization,
-    /// Every slot's code, once a quantized Flat holds [`CODES_FROM_ROWS`] rows.
+    /// Every slot's code, once a quantized Flat holds [`quant::CODES_FROM_ROWS`] rows.
     codes: Option<Codes>,
 }
 
@@ -65,18 +57,11 @@ impl Flat {
         Some(flat)
     }
 
-    /// Builds the codes anew from the rows when they are due: first reaching
-    /// [`CODES_FROM_ROWS`] rows, or [`Codes::stale`] since the last build.
+    /// Builds the codes anew from the rows when they are due ([`quant::refresh`]).
     fn train(&mut self) {
-        let due = match &self.codes {
-            Some(codes) => codes.stale(),
-            None => self.quant != Quantization::None && self.rows.live() >= CODES_FROM_ROWS,
-        };
-        if due {
-            let rows = &self.rows;
-            let all = (0..rows.slots()).map(|s| rows.row(s));
-            self.codes = Codes::build(self.quant, rows.dim(), self.metric, CODES_SEED, all);
-        }
+        let rows = &self.rows;
+        let all = (0..rows.slots()).map(|s| rows.row(s));
+        quant::refresh(&mut self.codes, self.quant, rows.dim(), self.metric, rows.live(), all);
     }
 
     /// The search of [`Index::search_many`] on the codes: for each query, the best
@@ -258,6 +243,7 @@ impl Index for Flat {
 mod tests {
     use super::*;
     use crate::index::test_row as row;
+    use crate::quant::CODES_FROM_ROWS;
 
     #[test]
     fn rows_cross_blocks_and_deletes_keep_them_dense() {

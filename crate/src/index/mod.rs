@@ -73,15 +73,15 @@ impl Kind {
         }
     }
 
-    /// `INVALID_ARGUMENT` unless this kind can keep codes of `quant`: only flat does
-    /// for now, as a graph walk scored on codes would need its own re-rank and recall
-    /// measurements (and auto becomes a graph).
+    /// `INVALID_ARGUMENT` unless this kind can keep codes of `quant`: flat scans any;
+    /// a graph (hnsw, and auto once it is one) walks int8 codes, but not binary ones,
+    /// whose keys are too coarse to choose links by.
     pub fn check_quantization(self, quant: Quantization) -> Result<()> {
-        if quant == Quantization::None || self == Kind::Flat {
+        if quant != Quantization::Binary || self == Kind::Flat {
             return Ok(());
         }
         Err(Error::invalid(format!(
-            "quantization: only flat collections are quantized for now, not index {:?}",
+            "quantization: index {:?} takes \"none\" or \"int8\", not \"binary\" (only flat scans binary codes)",
             self.as_str()
         )))
     }
@@ -91,8 +91,8 @@ impl Kind {
     pub fn empty(self, dim: usize, metric: Metric, quant: Quantization) -> Box<dyn Index> {
         match self {
             Kind::Flat => Box::new(Flat::new(dim, metric, quant)),
-            Kind::Hnsw(params) => Box::new(Hnsw::new(dim, metric, params)),
-            Kind::Auto(params) => Box::new(Auto::new(dim, metric, params)),
+            Kind::Hnsw(params) => Box::new(Hnsw::new(dim, metric, params, quant)),
+            Kind::Auto(params) => Box::new(Auto::new(dim, metric, params, quant)),
         }
     }
 
@@ -101,8 +101,10 @@ impl Kind {
     pub fn restore(self, dim: usize, metric: Metric, quant: Quantization, parts: Parts) -> Option<Box<dyn Index>> {
         match self {
             Kind::Flat => Flat::restore(dim, metric, quant, parts).map(|f| Box::new(f) as Box<dyn Index>),
-            Kind::Hnsw(_) => Hnsw::restore(dim, metric, parts).map(|h| Box::new(h) as Box<dyn Index>),
-            Kind::Auto(params) => Auto::restore(dim, metric, params, parts).map(|a| Box::new(a) as Box<dyn Index>),
+            Kind::Hnsw(_) => Hnsw::restore(dim, metric, quant, parts).map(|h| Box::new(h) as Box<dyn Index>),
+            Kind::Auto(params) => {
+                Auto::restore(dim, metric, params, quant, parts).map(|a| Box::new(a) as Box<dyn Index>)
+            }
         }
     }
 }
@@ -234,7 +236,7 @@ pub struct Parts<'a> {
     /// Each slot's metadata.
     pub metadata: Cow<'a, [Option<Metadata>]>,
     /// What only this kind understands, beyond the rows: a flat index's quantized codes
-    /// (nothing without); a graph's links for HNSW.
+    /// (nothing without); a graph's links, and its codes, for HNSW.
     pub own: Cow<'a, [u8]>,
 }
 

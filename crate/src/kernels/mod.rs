@@ -1,4 +1,4 @@
-//! Distance kernels over f32 slices, in a `simd128` and a portable scalar form.
+//! Distance kernels over f32 slices (and int8 codes), in a `simd128` and a portable scalar form.
 //!
 //! The build is chosen at compile time by `-C target-feature=+simd128`. Each form is
 //! shaped for what the engine runs fastest (measured in Chromium with
@@ -48,6 +48,22 @@ pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
 #[inline(always)]
 pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     active::l2_squared_pair(q, rows)
+}
+
+/// Dot product of a query's i16 weights with a row's byte codes (int8 quantization's
+/// key, [`crate::quant`]), exact in i32: the weights are bounded so that no sum can
+/// overflow at the dimension they were made for.
+#[inline(always)]
+pub fn dot_codes(w: &[i16], codes: &[u8]) -> i32 {
+    debug_assert_eq!(w.len(), codes.len());
+    active::dot_codes(w, codes)
+}
+
+/// [`dot_codes`] of two rows, equal to it for each: a graph walk takes a node's
+/// neighbours in pairs to share the weights' loads.
+#[inline(always)]
+pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
+    active::dot_codes_pair(w, rows)
 }
 
 /// Euclidean norm.

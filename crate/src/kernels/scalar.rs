@@ -48,3 +48,29 @@ pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
 pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     rows.map(|r| l2_squared(q, r))
 }
+
+#[inline(always)]
+pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
+    rows.map(|c| dot_codes(w, c))
+}
+
+/// Integer dot product of a query's i16 weights with a row's byte codes, summed in i32
+/// with the same accumulators as the f32 kernels: exact, so every form agrees.
+#[inline(always)]
+pub fn dot_codes(w: &[i16], c: &[u8]) -> i32 {
+    let mut acc = [0i32; LANES];
+    let (wc, cc) = (w.chunks_exact(LANES), c.chunks_exact(LANES));
+    let tail: i32 = wc
+        .remainder()
+        .iter()
+        .zip(cc.remainder())
+        .map(|(&x, &y)| x as i32 * y as i32)
+        .sum();
+    for (x, y) in wc.zip(cc) {
+        let (x, y): (&[i16; LANES], &[u8; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
+        for l in 0..LANES {
+            acc[l] += x[l] as i32 * y[l] as i32;
+        }
+    }
+    acc.iter().sum::<i32>() + tail
+}

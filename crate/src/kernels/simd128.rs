@@ -96,3 +96,73 @@ pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
 pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     pair(q, rows, l2_term, |x, y| (x - y) * (x - y))
 }
+
+/// [`super::dot_codes_pair`]: [`dot_codes`] of two rows, sharing the weights' loads.
+#[inline(always)]
+pub fn dot_codes_pair(w: &[i16], [r, s]: [&[u8]; 2]) -> [i32; 2] {
+    let n = w.len();
+    assert!(r.len() == n && s.len() == n, "codes and weights differ in length");
+    let body = n - n % 16;
+    let z = i32x4_splat(0);
+    let (mut a0, mut a1, mut b0, mut b1) = (z, z, z, z);
+    let mut i = 0;
+    while i < body {
+        // SAFETY: as in dot_codes, for both rows.
+        let (x, y, w0, w1) = unsafe {
+            (
+                v128_load(r.as_ptr().add(i) as *const v128),
+                v128_load(s.as_ptr().add(i) as *const v128),
+                v128_load(w.as_ptr().add(i) as *const v128),
+                v128_load(w.as_ptr().add(i + 8) as *const v128),
+            )
+        };
+        a0 = i32x4_add(a0, i32x4_dot_i16x8(w0, u16x8_extend_low_u8x16(x)));
+        a1 = i32x4_add(a1, i32x4_dot_i16x8(w1, u16x8_extend_high_u8x16(x)));
+        b0 = i32x4_add(b0, i32x4_dot_i16x8(w0, u16x8_extend_low_u8x16(y)));
+        b1 = i32x4_add(b1, i32x4_dot_i16x8(w1, u16x8_extend_high_u8x16(y)));
+        i += 16;
+    }
+    [finish_codes(a0, a1, w, r, body), finish_codes(b0, b1, w, s, body)]
+}
+
+/// One row's integer dot from its two accumulators and its scalar tail.
+#[inline(always)]
+fn finish_codes(a: v128, b: v128, w: &[i16], c: &[u8], body: usize) -> i32 {
+    let s = i32x4_add(a, b);
+    let tail: i32 = w[body..]
+        .iter()
+        .zip(&c[body..])
+        .map(|(&x, &y)| x as i32 * y as i32)
+        .sum();
+    i32x4_extract_lane::<0>(s)
+        + i32x4_extract_lane::<1>(s)
+        + i32x4_extract_lane::<2>(s)
+        + i32x4_extract_lane::<3>(s)
+        + tail
+}
+
+/// [`super::dot_codes`]: sixteen bytes a step, widened to two `i16x8` and multiplied
+/// with the weights by `i32x4.dot_i16x8_s` (pairs of products summed into i32 lanes).
+#[inline(always)]
+pub fn dot_codes(w: &[i16], c: &[u8]) -> i32 {
+    let n = w.len();
+    assert!(c.len() == n, "codes and weights differ in length");
+    let body = n - n % 16;
+    let (mut a0, mut a1) = (i32x4_splat(0), i32x4_splat(0));
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 16 <= body <= n, the length of both slices; wasm loads need no
+        // alignment.
+        let (bytes, w0, w1) = unsafe {
+            (
+                v128_load(c.as_ptr().add(i) as *const v128),
+                v128_load(w.as_ptr().add(i) as *const v128),
+                v128_load(w.as_ptr().add(i + 8) as *const v128),
+            )
+        };
+        a0 = i32x4_add(a0, i32x4_dot_i16x8(w0, u16x8_extend_low_u8x16(bytes)));
+        a1 = i32x4_add(a1, i32x4_dot_i16x8(w1, u16x8_extend_high_u8x16(bytes)));
+        i += 16;
+    }
+    finish_codes(a0, a1, w, c, body)
+}

@@ -119,15 +119,29 @@ impl Int8 {
         }
     }
 
+    /// A graph prepares a query for every node it links, so this is two passes with no
+    /// allocation but the weights', and rounds without `f32::round` (a library call
+    /// on baseline x86-64 and in wasm).
     pub fn query(&self, q: &[f32]) -> Query {
-        let w: Vec<f32> = q.iter().zip(&self.step).map(|(x, s)| x * s).collect();
-        let top = w.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let top = q.iter().zip(&self.step).fold(0f32, |m, (x, s)| m.max((x * s).abs()));
         let scale = if top > 0.0 { top / 127.0 } else { 1.0 };
+        let inv = 1.0 / scale;
         Query {
-            w: w.iter().map(|x| (x / scale).round() as i16).collect(),
+            // Half away from zero, as f32::round; the sum stays within ±127.5.
+            w: q.iter()
+                .zip(&self.step)
+                .map(|(x, s)| {
+                    let v = x * s * inv;
+                    (v + 0.5f32.copysign(v)) as i16
+                })
+                .collect(),
             scale,
             base: crate::kernels::dot(q, &self.lo),
-            qq: crate::kernels::dot(q, q),
+            qq: if self.metric == Metric::Euclidean {
+                crate::kernels::dot(q, q)
+            } else {
+                0.0
+            },
         }
     }
 
@@ -138,11 +152,26 @@ impl Int8 {
 
     #[inline]
     pub fn key(&self, q: &Query, slot: usize) -> f32 {
-        let dot = q.base + q.scale * dot_i8(&q.w, self.code(slot)) as f32;
+        let dot = q.base + q.scale * crate::kernels::dot_codes(&q.w, self.code(slot)) as f32;
         match self.metric {
             Metric::Euclidean => -(self.norms[slot] - 2.0 * dot + q.qq),
             _ => dot,
         }
+    }
+
+    /// [`Int8::key`] of two slots, sharing the query's loads.
+    #[inline]
+    pub fn key_pair(&self, q: &Query, [a, b]: [usize; 2]) -> [f32; 2] {
+        let dots = crate::kernels::dot_codes_pair(&q.w, [self.code(a), self.code(b)]);
+        let mut keys = [0.0; 2];
+        for ((key, dot), slot) in keys.iter_mut().zip(dots).zip([a, b]) {
+            let dot = q.base + q.scale * dot as f32;
+            *key = match self.metric {
+                Metric::Euclidean => -(self.norms[slot] - 2.0 * dot + q.qq),
+                _ => dot,
+            };
+        }
+        keys
     }
 
     /// The key with the query kept f32: the alternative the module doc weighs, kept
@@ -185,6 +214,7 @@ fn encode(lo: &[f32], inv: &[f32], v: &[f32], out: &mut [u8]) {
 }
 
 /// Accumulators, as the f32 kernels keep (kernels/scalar.rs).
+#[cfg(test)]
 const LANES: usize = if cfg!(target_arch = "wasm32") { 8 } else { 16 };
 
 #[cfg(test)]
@@ -205,24 +235,4 @@ fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-/// Products fit an i32 sum for any dimension quiver takes: 127 x 255 x 65,536 < 2³¹.
-#[inline(always)]
-fn dot_i8(w: &[i16], c: &[u8]) -> i32 {
-    let mut acc = [0i32; LANES];
-    let (wc, cc) = (w.chunks_exact(LANES), c.chunks_exact(LANES));
-    let tail: i32 = wc
-        .remainder()
-        .iter()
-        .zip(cc.remainder())
-        .map(|(&x, &y)| x as i32 * y as i32)
-        .sum();
-    for (x, y) in wc.zip(cc) {
-        let (x, y): (&[i16; LANES], &[u8; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
-        for l in 0..LANES {
-            acc[l] += x[l] as i32 * y[l] as i32;
-        }
-    }
-    acc.iter().sum::<i32>() + tail
 }

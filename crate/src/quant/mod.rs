@@ -77,6 +77,35 @@ impl Quantization {
     }
 }
 
+/// Rows from which an index of a quantized collection keeps codes: below, an exact
+/// scan or walk costs little more than the codes' would, and ranges or a centroid
+/// learnt from fewer rows fit the rows that follow poorly.
+pub const CODES_FROM_ROWS: usize = 1_000;
+
+/// Fixes binary's rotation, so that codes rebuilt from the same rows are the same.
+const CODES_SEED: u64 = 0x5155_4956_4552;
+
+/// Builds an index's `codes` of `quant` anew from its rows (every slot's vector, in
+/// slot order, `live` of them held) when they are due: first reaching
+/// [`CODES_FROM_ROWS`] rows, or [`Codes::stale`] since the last build. One rule for
+/// every index kind that keeps codes.
+pub fn refresh<'r>(
+    codes: &mut Option<Codes>,
+    quant: Quantization,
+    dim: usize,
+    metric: Metric,
+    live: usize,
+    rows: impl Iterator<Item = &'r [f32]> + Clone,
+) {
+    let due = match codes {
+        Some(c) => c.stale(),
+        None => quant != Quantization::None && live >= CODES_FROM_ROWS,
+    };
+    if due {
+        *codes = Codes::build(quant, dim, metric, CODES_SEED, rows);
+    }
+}
+
 /// A coarse score of one slot: its approximate key and the most its exact key can
 /// be (with RaBitQ's high probability for binary; `+inf` when the codec has no bound).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,7 +135,12 @@ pub struct Estimator<'a> {
     inner: Prepared,
 }
 
-enum Prepared {
+/// A query made ready for one codec, owned: [`Codes::estimate`] scores slots with it,
+/// and it holds no borrow of the codes, so an index may keep it while it changes
+/// other parts of itself (a graph its links).
+pub struct Prepared(Form);
+
+enum Form {
     Int8(int8::Query),
     Binary(binary::Query),
 }
@@ -115,11 +149,7 @@ impl Estimator<'_> {
     /// The approximate key of `slot` and the bound on its exact key.
     #[inline]
     pub fn estimate(&self, slot: usize) -> (f32, f32) {
-        match (&self.codes.codec, &self.inner) {
-            (Codec::Int8(c), Prepared::Int8(q)) => (c.key(q, slot), f32::INFINITY),
-            (Codec::Binary(c), Prepared::Binary(q)) => c.key(q, slot),
-            _ => unreachable!("an estimator is prepared by its own codes"),
-        }
+        self.codes.estimate(&self.inner, slot)
     }
 }
 
@@ -229,12 +259,41 @@ impl Codes {
 
     /// `query` (prepared for the metric) made ready to score slots.
     pub fn estimator(&self, query: &[f32]) -> Estimator<'_> {
+        Estimator {
+            codes: self,
+            inner: self.prepare(query),
+        }
+    }
+
+    /// `query` (prepared for the metric) made ready to score slots, owned.
+    pub fn prepare(&self, query: &[f32]) -> Prepared {
         debug_assert_eq!(query.len(), self.dim);
-        let inner = match &self.codec {
-            Codec::Int8(c) => Prepared::Int8(c.query(query)),
-            Codec::Binary(c) => Prepared::Binary(c.query(query)),
-        };
-        Estimator { codes: self, inner }
+        Prepared(match &self.codec {
+            Codec::Int8(c) => Form::Int8(c.query(query)),
+            Codec::Binary(c) => Form::Binary(c.query(query)),
+        })
+    }
+
+    /// The approximate keys of two slots for a query [`Codes::prepare`]d by these
+    /// codes, the same as [`Codes::estimate`]'s: a graph walk takes neighbours in pairs.
+    #[inline]
+    pub fn estimate_pair(&self, query: &Prepared, slots: [usize; 2]) -> [f32; 2] {
+        match (&self.codec, &query.0) {
+            (Codec::Int8(c), Form::Int8(q)) => c.key_pair(q, slots),
+            (Codec::Binary(c), Form::Binary(q)) => slots.map(|s| c.key(q, s).0),
+            _ => unreachable!("a query is prepared by its own codes"),
+        }
+    }
+
+    /// The approximate key of `slot` for a query [`Codes::prepare`]d by these codes, and
+    /// the bound on its exact key.
+    #[inline]
+    pub fn estimate(&self, query: &Prepared, slot: usize) -> (f32, f32) {
+        match (&self.codec, &query.0) {
+            (Codec::Int8(c), Form::Int8(q)) => (c.key(q, slot), f32::INFINITY),
+            (Codec::Binary(c), Form::Binary(q)) => c.key(q, slot),
+            _ => unreachable!("a query is prepared by its own codes"),
+        }
     }
 
     /// The `n` slots with the largest approximate keys, best first: an exact scan over

@@ -421,3 +421,27 @@ fn query_forms() {
         diff / n
     );
 }
+
+#[test]
+fn the_code_kernels_are_the_exact_integer_dot_at_every_length() {
+    let mut r = Rng(99);
+    for dim in (1..=40).chain([383, 384, 1536]) {
+        let w: Vec<i16> = (0..dim).map(|_| (r.next() % 255) as i16 - 127).collect();
+        let c: Vec<u8> = (0..dim).map(|_| r.next() as u8).collect();
+        let want: i64 = w.iter().zip(&c).map(|(&x, &y)| x as i64 * y as i64).sum();
+        assert_eq!(crate::kernels::dot_codes(&w, &c) as i64, want, "dim {dim}");
+        let d: Vec<u8> = c.iter().rev().copied().collect();
+        let pair = crate::kernels::dot_codes_pair(&w, [&c, &d]);
+        assert_eq!(
+            pair,
+            [&c, &d].map(|r| crate::kernels::dot_codes(&w, r)),
+            "dim {dim}: the pair form"
+        );
+        // The extremes: every product at its largest, of either sign.
+        for x in [127i16, -127] {
+            let w = vec![x; dim];
+            let c = vec![255u8; dim];
+            assert_eq!(crate::kernels::dot_codes(&w, &c) as i64, x as i64 * 255 * dim as i64);
+        }
+    }
+}

@@ -22,12 +22,14 @@
 //! links, so they drift out of the graph until their slot is taken.
 
 mod persist;
+mod space;
 
 use super::rows::Rows;
 use super::{Candidate, Hit, Id, Index, Kind, Metadata, Parts, Query, TopK};
 use crate::filter::Filter;
-use crate::kernels;
 use crate::metric::Metric;
+use crate::quant::{Codes, Quantization};
+use space::{Probe, Space};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -145,6 +147,8 @@ pub struct Hnsw {
     metric: Metric,
     params: Params,
     rows: Rows,
+    /// What walks score nodes on: the rows, or their codes.
+    space: Space,
     /// Each slot's top layer.
     levels: Vec<u8>,
     /// Whether each slot's node is deleted (its row vacant, its slot free).
@@ -163,7 +167,9 @@ pub struct Hnsw {
 }
 
 impl Hnsw {
-    pub fn new(dim: usize, metric: Metric, params: Params) -> Self {
+    /// An empty graph; walked on int8 codes when `quant` is [`Quantization::Int8`] (see
+    /// [`Kind::check_quantization`]).
+    pub fn new(dim: usize, metric: Metric, params: Params, quant: Quantization) -> Self {
         let params = Params {
             m: params.m.clamp(2, u16::MAX as usize),
             ef_construction: params.ef_construction.max(1),
@@ -173,6 +179,7 @@ impl Hnsw {
             metric,
             params,
             rows: Rows::new(dim),
+            space: Space::new(metric, quant),
             levels: Vec::new(),
             deleted: Vec::new(),
             links0: Vec::new(),
@@ -237,17 +244,14 @@ impl Hnsw {
         list[1..1 + links.len()].copy_from_slice(links);
     }
 
-    /// The ranking key of `slot` for `q`: larger is closer.
+    /// The ranking key of `slot` for `q` in the graph's space: larger is closer.
     #[inline(always)]
-    fn key(&self, q: &[f32], slot: u32) -> f32 {
-        let row = self.rows.row(slot as usize);
-        match self.metric {
-            Metric::Cosine | Metric::Dot => kernels::dot(q, row),
-            Metric::Euclidean => -kernels::l2_squared(q, row),
-        }
+    fn key(&self, q: &Probe, slot: u32) -> f32 {
+        self.space.key(&self.rows, q, slot)
     }
 
-    fn near(&self, q: &[f32], slot: u32) -> Near {
+    #[inline(always)]
+    fn near(&self, q: &Probe, slot: u32) -> Near {
         Near {
             key: self.key(q, slot),
             slot,
@@ -261,7 +265,7 @@ impl Hnsw {
     }
 
     /// Greedy descent on one upper layer (SEARCH-LAYER with ef = 1, as hnswlib runs it).
-    fn greedy(&self, q: &[f32], mut best: Near, level: usize) -> Near {
+    fn greedy(&self, q: &Probe, mut best: Near, level: usize) -> Near {
         loop {
             let at = best.slot;
             for &e in self.links(at, level) {
@@ -277,7 +281,7 @@ impl Hnsw {
     }
 
     /// From the entry point down to layer `level + 1`: the closest node found to `q`.
-    fn descend(&self, q: &[f32], level: usize) -> Option<Near> {
+    fn descend(&self, q: &Probe, level: usize) -> Option<Near> {
         let entry = self.entry?;
         let mut ep = self.near(q, entry);
         for lc in (level + 1..=self.levels[entry as usize] as usize).rev() {
@@ -290,38 +294,52 @@ impl Hnsw {
     /// from `entry`, best first, among those `accept` lets into the result. The walk
     /// goes through every node; while fewer than `ef` accepted nodes are found it does
     /// not stop, as hnswlib's filtered search.
-    fn search_layer(&self, q: &[f32], entry: Near, ef: usize, level: usize, accept: impl Fn(u32) -> bool) -> Vec<Near> {
+    fn search_layer(&self, q: &Probe, entry: Near, ef: usize, level: usize, accept: impl Fn(u32) -> bool) -> Vec<Near> {
         let mut visited = self.visited.borrow_mut();
         visited.start(self.rows.slots());
         visited.insert(entry.slot);
         let mut candidates = BinaryHeap::from([entry]);
-        let mut found: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(ef + 1);
+        // Best first, the worst last: at efConstruction's sizes an insert into a sorted
+        // array costs less than a heap's push and pop, and the result needs no sort.
+        let mut found: Vec<Near> = Vec::with_capacity(ef + 1);
         if accept(entry.slot) {
-            found.push(Reverse(entry));
+            found.push(entry);
         }
+        // A node's unvisited neighbours, scored two at a time (the kernels' pair form
+        // shares the query's loads), then taken in link order as one at a time would.
+        let mut fresh: Vec<Near> = Vec::with_capacity(self.m_max(level));
         while let Some(c) = candidates.pop() {
-            if found.len() >= ef && c < found.peek().expect("full").0 {
+            if found.len() >= ef && c < found[found.len() - 1] {
                 break;
             }
-            for &e in self.links(c.slot, level) {
-                if !visited.insert(e) {
-                    continue;
-                }
-                let n = self.near(q, e);
-                if found.len() < ef || n > found.peek().expect("full").0 {
+            fresh.clear();
+            fresh.extend(
+                self.links(c.slot, level)
+                    .iter()
+                    .filter(|&&e| visited.insert(e))
+                    .map(|&slot| Near { key: 0.0, slot }),
+            );
+            for two in fresh.chunks_exact_mut(2) {
+                let keys = self.space.key_pair(&self.rows, q, [two[0].slot, two[1].slot]);
+                two[0].key = keys[0];
+                two[1].key = keys[1];
+            }
+            if let Some(last) = fresh.chunks_exact_mut(2).into_remainder().first_mut() {
+                last.key = self.key(q, last.slot);
+            }
+            for &n in &fresh {
+                let e = n.slot;
+                if found.len() < ef || n > found[found.len() - 1] {
                     candidates.push(n);
                     if accept(e) {
-                        found.push(Reverse(n));
-                        if found.len() > ef {
-                            found.pop();
-                        }
+                        let at = found.partition_point(|f| *f > n);
+                        found.insert(at, n);
+                        found.truncate(ef);
                     }
                 }
             }
         }
-        let mut out: Vec<Near> = found.into_iter().map(|r| r.0).collect();
-        out.sort_unstable_by(|a, b| b.cmp(a));
-        out
+        found
     }
 
     /// SELECT-NEIGHBORS-HEURISTIC (Algorithm 4) over `candidates`, best first by key to
@@ -329,14 +347,16 @@ impl Hnsw {
     /// than to the base, which spreads links over directions instead of one cluster.
     fn select(&self, candidates: &[Near], m: usize) -> Vec<u32> {
         let mut kept: Vec<u32> = Vec::with_capacity(m);
+        // Each kept node made ready once, to score the candidates after it.
+        let mut probes: Vec<Probe> = Vec::with_capacity(m);
         let mut pruned = Vec::new();
         for c in candidates {
             if kept.len() >= m {
                 break;
             }
-            let e = self.rows.row(c.slot as usize);
-            if kept.iter().all(|&r| self.key(e, r) <= c.key) {
+            if probes.iter().all(|r| self.key(r, c.slot) <= c.key) {
                 kept.push(c.slot);
+                probes.push(self.space.probe_slot(&self.rows, c.slot));
             } else if self.params.keep_pruned {
                 pruned.push(c.slot);
             }
@@ -365,15 +385,8 @@ impl Hnsw {
             if list.len() < cap {
                 list.push(slot);
             } else {
-                let base = self.rows.row(n as usize);
-                let mut around: Vec<Near> = list
-                    .iter()
-                    .chain([&slot])
-                    .map(|&s| Near {
-                        key: self.key(base, s),
-                        slot: s,
-                    })
-                    .collect();
+                let base = self.space.probe_slot(&self.rows, n);
+                let mut around: Vec<Near> = list.iter().chain([&slot]).map(|&s| self.near(&base, s)).collect();
                 around.sort_unstable_by(|a, b| b.cmp(a));
                 list = self.select(&around, cap);
             }
@@ -399,7 +412,7 @@ impl Hnsw {
     /// entry point (whose top is `top`): the greedy descent from the entry point, then
     /// on each layer the efConstruction closest found, linked by the heuristic.
     fn link_down(&mut self, slot: u32, level: usize, top: usize) {
-        let q = self.rows.row(slot as usize).to_vec();
+        let q = self.space.probe_slot(&self.rows, slot);
         let mut ep = self.descend(&q, level).expect("an entry point");
         for lc in (0..=level.min(top)).rev() {
             let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
@@ -433,14 +446,11 @@ impl Hnsw {
             around.sort_unstable();
             around.dedup();
             for &n in &one_hop {
-                let base = self.rows.row(n as usize);
+                let base = self.space.probe_slot(&self.rows, n);
                 let mut candidates: Vec<Near> = around
                     .iter()
                     .filter(|&&s| s != n && !self.deleted[s as usize])
-                    .map(|&s| Near {
-                        key: self.key(base, s),
-                        slot: s,
-                    })
+                    .map(|&s| self.near(&base, s))
                     .collect();
                 candidates.sort_unstable_by(|a, b| b.cmp(a));
                 candidates.truncate(self.params.ef_construction);
@@ -480,7 +490,7 @@ impl Hnsw {
             })
             .collect();
         let rng = self.rng;
-        *self = Hnsw::new(self.rows.dim(), self.metric, self.params);
+        *self = Hnsw::new(self.rows.dim(), self.metric, self.params, self.space.quantization());
         // The level draws go on where they were, so a rebuild draws fresh levels.
         self.rng = rng;
         self.reserve(live.len());
@@ -492,6 +502,7 @@ impl Hnsw {
     /// Forgets every node: the graph of no rows.
     fn clear(&mut self) {
         self.rows.clear();
+        self.space.clear();
         self.levels.clear();
         self.deleted.clear();
         self.links0.clear();
@@ -537,7 +548,8 @@ impl Hnsw {
         }
     }
 
-    /// The `k` closest accepted rows to `q`, best first, ties by id.
+    /// The `k` closest accepted rows to `q`, best first, ties by id, with exact keys:
+    /// a walk on codes re-ranks the `ef` it found on the rows.
     fn knn(&self, q: &[f32], k: usize, ef: usize, plan: Plan, accept: impl Fn(u32) -> bool) -> Vec<Candidate> {
         let mut top = TopK::new(k, self.rows.ids());
         match plan {
@@ -545,19 +557,23 @@ impl Hnsw {
                 for s in 0..self.rows.slots() as u32 {
                     if accept(s) {
                         top.push(Candidate {
-                            key: self.key(q, s),
+                            key: self.space.exact(&self.rows, q, s),
                             slot: s,
                         });
                     }
                 }
             }
             Plan::Walk => {
-                if let Some(ep) = self.descend(q, 0) {
-                    for n in self.search_layer(q, ep, ef, 0, accept) {
-                        top.push(Candidate {
-                            key: n.key,
-                            slot: n.slot,
-                        });
+                let probe = self.space.probe(q);
+                if let Some(ep) = self.descend(&probe, 0) {
+                    let exact = self.space.is_exact();
+                    for n in self.search_layer(&probe, ep, ef, 0, accept) {
+                        let key = if exact {
+                            n.key
+                        } else {
+                            self.space.exact(&self.rows, q, n.slot)
+                        };
+                        top.push(Candidate { key, slot: n.slot });
                     }
                 }
             }
@@ -592,13 +608,16 @@ impl Index for Hnsw {
         debug_assert_eq!(vector.len(), self.rows.dim());
         if let Some(slot) = self.rows.slot(id) {
             self.rows.set(slot, id, vector, metadata);
+            self.space.row_changed(&self.rows, slot);
             self.relink(slot);
         } else if let Some(slot) = self.free.pop() {
             self.deleted[slot as usize] = false;
             self.rows.set(slot, id, vector, metadata);
+            self.space.row_changed(&self.rows, slot);
             self.relink(slot);
         } else {
             let slot = self.rows.push(id, vector, metadata);
+            self.space.row_changed(&self.rows, slot);
             let level = self.draw_level();
             self.levels.push(level as u8);
             self.deleted.push(false);
@@ -664,6 +683,10 @@ impl Index for Hnsw {
 
     fn matrix_bytes(&self) -> usize {
         self.rows.matrix_bytes()
+    }
+
+    fn code_bytes(&self) -> usize {
+        self.space.codes().map_or(0, Codes::bytes)
     }
 
     fn parts(&self) -> Parts<'_> {

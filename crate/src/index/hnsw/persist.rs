@@ -1,19 +1,22 @@
 //! The graph as a segment keeps it: [`Hnsw`]'s own bytes, written and read back
 //! without re-inserting a row.
 
+use super::space::Space;
 use super::{Hnsw, Params, MAX_LEVEL};
 use crate::index::rows::Rows;
 use crate::index::Parts;
 use crate::metric::Metric;
+use crate::quant::{Codes, Quantization};
 use std::cell::RefCell;
 
 /// First word of [`Hnsw`]'s own bytes, "HNSW" little-endian.
 const MAGIC: u32 = u32::from_le_bytes(*b"HNSW");
-/// Version of the own bytes' layout.
-const VERSION: u32 = 1;
+/// Version of the own bytes' layout: 2 adds the codes a graph walks on; 1, without
+/// them, is still read.
+const VERSION: u32 = 2;
 /// Words before the free list: magic, version, m, efConstruction, keepPruned, seed (2),
-/// generator state (2), slots, entry.
-pub(super) const HEAD_WORDS: usize = 11;
+/// generator state (2), slots, entry; version 2 then the codes' length in bytes.
+pub(super) const HEAD_WORDS: usize = 12;
 const NO_ENTRY: u32 = u32::MAX;
 
 impl Hnsw {
@@ -33,6 +36,7 @@ impl Hnsw {
             (self.rng >> 32) as u32,
             self.rows.slots() as u32,
             self.entry.unwrap_or(NO_ENTRY),
+            0,
             self.free.len() as u32,
         ];
         w.extend_from_slice(&self.free);
@@ -41,28 +45,50 @@ impl Hnsw {
         for list in &self.upper {
             w.extend_from_slice(list);
         }
-        bytemuck::cast_slice(&w).to_vec()
+        let codes = self.space.codes().map_or(Vec::new(), Codes::to_bytes);
+        w[HEAD_WORDS - 1] = codes.len() as u32;
+        let mut out = bytemuck::cast_slice(&w).to_vec();
+        out.extend_from_slice(&codes);
+        out
     }
 
     /// A graph rebuilt from the parts [`Index::parts`] gave, without inserting a row.
     ///
-    /// `own` is little-endian u32 words: the magic "HNSW", the layout version (1), `M`,
+    /// `own` is little-endian u32 words: the magic "HNSW", the layout version (2), `M`,
     /// `efConstruction`, keepPruned (0 or 1), the seed (low word first), the level
     /// generator's state (likewise), the slots `n`, the entry point (`u32::MAX` for
-    /// none), the number of deleted slots then those slots (the free list, in order),
-    /// `n` levels, `n` layer-0 lists of `1 + 2M` words (a count, then links, then
-    /// unused room), then for each slot with a level `l > 0`, in slot order, `l` lists
-    /// of `1 + M` words. `None` for anything inconsistent: wrong lengths or version, a
-    /// link out of range or to a node without that layer, an entry point that is
-    /// deleted or not on the top layer, or vacant rows that are not the deleted ones.
-    pub fn restore(dim: usize, metric: Metric, parts: Parts) -> Option<Self> {
+    /// none), the length `c` of the codes in bytes (not in version 1), the number of
+    /// deleted slots then those slots (the free list, in order), `n` levels, `n` layer-0
+    /// lists of `1 + 2M` words (a count, then links, then unused room), then for each
+    /// slot with a level `l > 0`, in slot order, `l` lists of `1 + M` words; then `c`
+    /// bytes of codes ([`Codes::to_bytes`]). `None` for anything inconsistent in the
+    /// graph: wrong lengths or version, a link out of range or to a node without that
+    /// layer, an entry point that is deleted or not on the top layer, or vacant rows
+    /// that are not the deleted ones. Codes are a cache of the rows: codes that are
+    /// damaged or not `quant`'s are built again from the rows.
+    pub fn restore(dim: usize, metric: Metric, quant: Quantization, parts: Parts) -> Option<Self> {
         let (rows, own) = Rows::restore(dim, parts)?;
-        if !own.len().is_multiple_of(4) {
+        let word = |i: usize| Some(u32::from_le_bytes(own.get(4 * i..4 * i + 4)?.try_into().ok()?));
+        let (magic, version) = (word(0)?, word(1)?);
+        if magic != MAGIC || !(1..=VERSION).contains(&version) {
+            return None;
+        }
+        let code_bytes = if version == 1 {
+            0
+        } else {
+            word(HEAD_WORDS - 1)? as usize
+        };
+        let (graph, codes) = own.split_at_checked(own.len().checked_sub(code_bytes)?)?;
+        if !graph.len().is_multiple_of(4) {
             return None;
         }
         // Copied into u32s: the bytes need not be aligned for a cast in place.
-        let mut words = vec![0u32; own.len() / 4];
-        bytemuck::cast_slice_mut::<u32, u8>(&mut words).copy_from_slice(&own);
+        let mut words = vec![0u32; graph.len() / 4];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words).copy_from_slice(graph);
+        if version == 1 {
+            // The same head without the codes' length.
+            words.insert(HEAD_WORDS - 1, 0);
+        }
         let mut at = 0usize;
         let mut take = |n: usize| -> Option<&[u32]> {
             let got = words.get(at..at.checked_add(n)?)?;
@@ -70,10 +96,10 @@ impl Hnsw {
             Some(got)
         };
         let head = take(HEAD_WORDS + 1)?;
-        let [magic, version, m, ef_construction, keep_pruned, seed_lo, seed_hi, rng_lo, rng_hi, n, entry, free] =
+        let [_, _, m, ef_construction, keep_pruned, seed_lo, seed_hi, rng_lo, rng_hi, n, entry, _, free] =
             head.try_into().ok()?;
         let (m, n) = (m as usize, n as usize);
-        if magic != MAGIC || version != VERSION || !(2..=u16::MAX as usize).contains(&m) || keep_pruned > 1 {
+        if !(2..=u16::MAX as usize).contains(&m) || keep_pruned > 1 {
             return None;
         }
         if ef_construction == 0 || n != rows.slots() {
@@ -119,10 +145,15 @@ impl Hnsw {
         if (0..n).any(|s| !deleted[s] && levels[s] > top) {
             return None;
         }
+        let codes = (!codes.is_empty())
+            .then(|| Codes::from_bytes(codes, dim, metric).ok())
+            .flatten();
+        let space = Space::restore(metric, quant, codes, &rows);
         let graph = Hnsw {
             metric,
             params,
             rows,
+            space,
             levels,
             deleted,
             links0,
