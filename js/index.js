@@ -193,9 +193,10 @@ export class Database {
    * existing one has the same dim and metric, and index when given); without, it must
    * exist (NOT_FOUND). `index`: "flat" (exact, the default), "hnsw" (a graph:
    * approximate, fast at any size) or "auto" (exact until a worker holds 20,000 of its
-   * records, then a graph). `quantization` (flat only): "none" (the default), "int8"
-   * or "binary": searches scan compressed codes, then re-rank the best candidates
-   * (search option `fetch`) on the full vectors, so scores stay exact.
+   * records, then a graph). `quantization`: "none" (the default), "int8" (any index:
+   * a flat scan or a graph walk over 8-bit codes) or "binary" (flat only): searches
+   * read compressed codes, then re-rank the best candidates on the full vectors, so
+   * scores stay exact.
    * @param {string} name
    * @param {{dim: number, metric?: "cosine"|"euclidean"|"dot", index?: "flat"|"hnsw"|"auto", quantization?: "none"|"int8"|"binary"}} [options]
    */
