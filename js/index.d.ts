@@ -350,6 +350,12 @@ export declare class Sync extends EventTarget {
   readonly bytesSent: number;
   readonly bytesReceived: number;
   /**
+   * Times the relay sent the whole room rather than what is new: this site had been
+   * away past the relay's tombstone horizon, so records the room no longer has were
+   * deleted here (but for this site's own unacknowledged writes).
+   */
+  readonly snapshots: number;
+  /**
    * Resolves once the room's backlog is applied and every local change is
    * acknowledged; rejects with UNAUTHORIZED if the relay refuses the token.
    */

@@ -205,3 +205,35 @@ test("a token opens its own room only, and auto falls back to WebSocket when Web
   assert.match(bad[2], /^transport: /);
   await page.context().close();
 });
+
+test("a site behind tombstones the relay dropped gets a snapshot and drops what the room deleted", { timeout: 120_000 }, async () => {
+  // A relay that compacts every second and keeps no tombstone past that.
+  const quick = await startRelay({ data: join(dir, "quick.db"), secret, extra: ["--tombstone-days", "0", "--compact-secs", "1"] });
+  const saved = relay;
+  relay = quick;
+  try {
+    const [a, b] = await Promise.all([newPage(), newPage()]);
+    const room = "snapshot";
+    await join_(a, { room });
+    await join_(b, { room });
+    await edit(a, { ids: range("k", 0, 10), seed: 7 });
+    await Promise.all([synced(a), synced(b)]);
+    await converged([a, b]);
+    // B goes offline; A deletes two records and the relay forgets their tombstones.
+    await b.evaluate(() => session.close());
+    await edit(b, { ids: ["mine"], seed: 8 });
+    await a.evaluate(async () => (await col.delete(["k1", "k2"]), session.synced()));
+    await new Promise((r) => setTimeout(r, 2500));
+    await join_(b, { room });
+    await synced(b);
+    assert.equal(await b.evaluate(() => session.snapshots), 1, "the relay sent B a snapshot");
+    const rows = await converged([a, b]);
+    const ids = rows.map((r) => r[0]);
+    assert.ok(!ids.includes("k1") && !ids.includes("k2"), `deleted in the room: ${ids}`);
+    assert.ok(ids.includes("mine") && ids.includes("k3"), `kept: ${ids}`);
+    await Promise.all([a, b].map((p) => p.context().close()));
+  } finally {
+    relay = saved;
+    await quick.kill("SIGKILL");
+  }
+});

@@ -94,6 +94,17 @@ export class Local {
     });
   }
 
+  /** Every id the collection holds. */
+  ids() {
+    return this.co.ids(this.name);
+  }
+
+  /** Deletes `ids` as a local write (pushed like any other); returns them. */
+  async remove(ids) {
+    await this.co.delete(this.name, ids);
+    return ids;
+  }
+
   /** The session's cursors for `room`, kept in worker 0's file: `{ since, pushed }`. */
   async cursors(room) {
     const text = await this.co.pool.call(0, "getMeta", { key: this.#key(room) });

@@ -29,6 +29,8 @@ export class Sync extends EventTarget {
   /** Bytes of frames sent and received, over every connection of the session. */
   bytesSent = 0;
   bytesReceived = 0;
+  /** Times the relay sent its whole room, as this site had fallen behind its compaction. */
+  snapshots = 0;
   #local;
   #options;
   #link = null;
@@ -44,6 +46,8 @@ export class Sync extends EventTarget {
   #waiters = [];
   #unlisten;
   #preferSocket = false;
+  /** During a snapshot's backlog: the ids it holds. */
+  #snapshot = null;
 
   /**
    * @param {import("../coordinator.js").Coordinator} coordinator
@@ -156,15 +160,20 @@ export class Sync extends EventTarget {
       case "welcome":
         this.#attempt = 0;
         this.#head = m.head;
-        if (m.head <= this.#cursors.since) this.#setStatus("live");
+        // A snapshot replaces the log this site followed: its cursor starts over.
+        this.#snapshot = m.snapshot ? new Set() : null;
+        this.snapshots += m.snapshot ? 1 : 0;
+        if (!m.snapshot && m.head <= this.#cursors.since) this.#setStatus("live");
         this.#pushSoon();
         break;
       case "ops": {
         const ids = m.ops.length ? await this.#local.apply(m.ops, vectors) : [];
-        this.#cursors.since = Math.max(this.#cursors.since, m.upto);
+        if (ids.length) this.dispatchEvent(new CustomEvent("change", { detail: { ids } }));
+        for (const op of this.#snapshot ? m.ops : []) this.#snapshot.add(op.id);
+        this.#cursors.since = this.#snapshot ? m.upto : Math.max(this.#cursors.since, m.upto);
+        if (this.#snapshot && m.upto >= this.#head) await this.#endSnapshot();
         await this.#local.saveCursors(this.#options.room, this.#cursors);
         this.pulled += m.ops.length;
-        if (ids.length) this.dispatchEvent(new CustomEvent("change", { detail: { ids } }));
         if (this.status === "connecting" && this.#cursors.since >= this.#head) this.#setStatus("live");
         this.#progress();
         break;
@@ -191,6 +200,27 @@ export class Sync extends EventTarget {
         break;
     }
     this.#settle();
+  }
+
+  /**
+   * After a snapshot's backlog: what this site holds that the room's log no longer has
+   * was deleted there (its tombstone since dropped), unless this site wrote it and the
+   * relay has not yet acknowledged it.
+   */
+  async #endSnapshot() {
+    const held = this.#snapshot;
+    this.#snapshot = null;
+    const unacked = new Set();
+    for (const w of await this.#local.owners()) {
+      for (let after = this.#cursors.pushed[w] ?? 0; ;) {
+        const { ops, upto } = await this.#local.read(w, after);
+        ops.forEach((op) => unacked.add(op.id));
+        if (upto === after) break;
+        after = upto;
+      }
+    }
+    const gone = (await this.#local.ids()).filter((id) => !held.has(id) && !unacked.has(id));
+    if (gone.length) this.dispatchEvent(new CustomEvent("change", { detail: { ids: await this.#local.remove(gone) } }));
   }
 
   /** Pushes this site's changes, one batch in flight at a time. */
