@@ -8,7 +8,7 @@
 /** Lines a chunk aims to stay under; longer definitions are cut. */
 export const MAX_LINES = 40;
 /** Small neighbouring items merge until a chunk reaches this many lines. */
-const MERGE_LINES = 16;
+const MERGE_LINES = 24;
 /** Line windows for unstructured text and over-long bodies. */
 const WINDOW = 30;
 const OVERLAP = 8;

@@ -8,8 +8,15 @@ const BATCH = 64;
 /** The top folder of a path, the unit the folder filter offers. */
 export const folderOf = (path) => (path.includes("/") ? path.slice(0, path.indexOf("/")) : ".");
 
-/** The text a chunk is embedded as: where it lives, then the code. */
-const embeddingText = (path, title, code) => `${path}${title ? `\n${title}` : ""}\n${code}`;
+/**
+ * Characters of a chunk that are embedded: about 150 tokens of code. A definition's
+ * head (its path, signature and doc) says most of what it is about, and the
+ * embedder's cost grows with every token.
+ */
+const EMBED_CHARS = 600;
+
+/** The text a chunk is embedded as: where it lives, then the start of the code. */
+const embeddingText = (path, title, code) => `${path}${title ? `\n${title}` : ""}\n${code}`.slice(0, EMBED_CHARS);
 
 /**
  * Cuts `files` (`[{ path, text }]`) into records without vectors yet: ids are

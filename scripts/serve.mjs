@@ -47,5 +47,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   const port = Number(process.env.PORT ?? 8080);
   const { url } = await serve({ root, port });
-  console.log(`quiver demo: ${url}/demo/  (Ctrl+C to stop)`);
+  console.log(`quiver: serving the repository at ${url}/ (examples/plain/, tests/pages/)  (Ctrl+C to stop)`);
 }
