@@ -4,6 +4,7 @@
 // last row, one clock: performance.timeOrigin + now, shared by the pages of one
 // browser), sustained ops a second from A to B, and bytes on the wire per op.
 /* global col, session, arrived, waiters -- set on the bench page by join_() */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,8 @@ const DIM = 384;
 const DELTA = 100;
 const ROUNDS = 40;
 const SUSTAINED_OPS = 20_000;
+/** Idle sessions the native load generator holds on one relay while writers converge. */
+const SESSIONS = 5_000;
 
 const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
@@ -78,6 +81,34 @@ function write(p, prefix, n, batch = n) {
   );
 }
 
+/**
+ * The native load generator (relay/src/bin/quiver-relay-load.rs) against a relay of
+ * its own: SESSIONS idle sessions held, 4 writers and 10 readers converging in a room
+ * meanwhile; one row of what it prints, per transport.
+ */
+async function load(dir, secret, transport) {
+  const relay = await startRelay({ data: join(dir, `load-${transport}.db`), secret });
+  try {
+    const bin = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "release", "quiver-relay-load");
+    const args = ["--url", relay.url.replace(/\/$/, ""), "--http", `127.0.0.1:${relay.ports.ws}`, "--secret", secret];
+    args.push("--transport", transport === "webtransport" ? "wt" : "ws", "--sessions", String(SESSIONS), "--rooms", "50");
+    args.push("--writers", "4", "--readers", "10", "--ops", "2000", "--dim", String(DIM), "--relay-pid", String(relay.proc.pid));
+    const out = JSON.parse(execFileSync(bin, args, { encoding: "utf8", timeout: 600_000 }).trim().split("\n").pop());
+    return {
+      transport,
+      config: `native load generator: ${out.idle_sessions} idle sessions over 50 rooms, ${out.writers} writers x 2,000 ops to ${out.readers} readers`,
+      sessions: out.idle_sessions_alive_after,
+      relay_kib_per_idle_session: out.relay_kib_per_idle_session,
+      sustained_ops_s: out.acked_ops_per_s,
+      fanout_p50_ms: out.fanout_p50_ms,
+      fanout_p99_ms: out.fanout_p99_ms,
+      bytes_per_op: out.push_bytes_per_op,
+    };
+  } finally {
+    await relay.kill("SIGTERM");
+  }
+}
+
 export async function runSync() {
   buildRelay({ release: true });
   const dir = mkdtempSync(join(tmpdir(), "quiver-bench-sync-"));
@@ -116,6 +147,7 @@ export async function runSync() {
       await Promise.all([a, b].map((p) => p.evaluate(() => (session.close(), db.close()))));
       await Promise.all([a, b].map((p) => p.context().close()));
     }
+    for (const transport of ["webtransport", "websocket"]) rows.push(await load(dir, secret, transport));
   } finally {
     const version = browser.version();
     await browser.close();
@@ -124,7 +156,7 @@ export async function runSync() {
     rmSync(dir, { recursive: true, force: true });
     rows.browser = version;
   }
-  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t));
+  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t && r.p50_ms !== undefined));
   return {
     rows,
     ratios: { webtransport_vs_websocket_latency: ws.p50_ms / wt.p50_ms },
