@@ -135,14 +135,20 @@ class Embedder {
     this.#pump();
   }
 
-  /** A worker died: its batch has failed with WORKER_LOST; start another in its place. */
+  /**
+   * A worker died: its batch has failed with WORKER_LOST; start another in its place.
+   * After MAX_RESTARTS failures in a row it stays down, and its batches go to the others.
+   */
   #lost(i, client) {
     if (this.#closed || this.#clients[i] !== client) return;
     this.#restarts[i] = (this.#restarts[i] ?? 0) + 1;
-    if (this.#restarts[i] > MAX_RESTARTS) return;
+    if (this.#restarts[i] > MAX_RESTARTS) return this.#pump();
     this.#spawn(i).then(
       () => (this.#restarts[i] = 0),
-      (e) => console.error("quiver: could not restart an embed worker:", e),
+      (e) => {
+        console.error("quiver: could not restart an embed worker:", e);
+        this.#pump();
+      },
     );
   }
 
@@ -188,20 +194,26 @@ class Embedder {
     });
   }
 
-  /** Hands the next batches to idle workers. */
+  /** Hands the next batches to idle workers; fails them when no worker is left to take them. */
   #pump() {
+    if (!this.#clients.some((c) => c.alive)) {
+      for (const batch of this.#queue.splice(0)) batch.job.fail(new QuiverError("WORKER_LOST", "every embed worker has stopped"));
+      return;
+    }
     for (let i = 0; i < this.#clients.length && this.#queue.length; i++) {
       if (this.#busy[i] || !this.#clients[i].alive) continue;
       const batch = this.#queue.shift();
+      const client = this.#clients[i];
       this.#busy[i] = true;
-      this.#clients[i]
+      client
         .call("embed", { texts: batch.texts })
         .then(
           (vectors) => batch.job.finish(batch, vectors),
           (e) => batch.job.fail(e),
         )
         .finally(() => {
-          this.#busy[i] = false;
+          // A worker started in a dead one's place is busy until it has loaded the model.
+          if (this.#clients[i] === client) this.#busy[i] = false;
           this.#pump();
         });
     }
@@ -217,7 +229,7 @@ class Embedder {
   }
 
   /** @internal the Worker objects, for tests that kill one. */
-  get workerObjects() {
+  get _workers() {
     return this.#clients.map((c) => c.worker);
   }
 }
