@@ -1,4 +1,4 @@
-// The embedder end to end in Chromium: both wasm builds against the reference
+// The embedder end to end in Chromium: every wasm build against the reference
 // implementation's vectors on the committed fixture, order kept across the pool,
 // progress reported, and bad arguments refused with typed errors. Needs the build
 // (node scripts/build.mjs) and the model (npm run setup).
@@ -64,7 +64,7 @@ function embedInPage(options, texts) {
   );
 }
 
-for (const build of ["simd128", "scalar"]) {
+for (const build of ["relaxed-simd", "simd128", "scalar"]) {
   test(`the ${build} build matches the reference on every fixture text, across a pool of 2`, { timeout: 600_000 }, async () => {
     const r = await embedInPage({ build, workers: 2 }, texts);
     assert.equal(r.build, build);
