@@ -7,6 +7,7 @@
 
 mod bert;
 mod error;
+mod gemm;
 mod ops;
 mod pooling;
 mod safetensors;
