@@ -68,7 +68,7 @@ export class WorkerClient {
     if (!this.alive) return;
     this.alive = false;
     this.worker.terminate();
-    const error = () => new QuiverError("WORKER_LOST", `a ${this.name} stopped (${why}); retry the call`);
+    const error = () => new QuiverError("WORKER_LOST", `the ${this.name} stopped (${why}); retry the call`);
     for (const p of this.pending.values()) p.reject(error());
     this.pending.clear();
     for (const p of this.inRing?.values() ?? []) p.reject(error());

@@ -18,8 +18,9 @@ export interface LoadEmbedderOptions {
   weights?: "f16" | "f32";
   /** How many workers embed (1 to 64); default: one a core, at most 4. */
   workers?: number;
-  /** "auto" (the default) picks simd128 where the browser has it. */
-  build?: "auto" | "simd128" | "scalar";
+  /** "auto" (the default) picks the fastest the browser runs: relaxed SIMD (fused
+   * multiply-adds), else simd128, else the plain build. */
+  build?: "auto" | "relaxed-simd" | "simd128" | "scalar";
   onProgress?: (progress: LoadProgress) => void;
 }
 
@@ -31,7 +32,7 @@ export interface EmbedOptions {
 /** all-MiniLM-L6-v2 loaded in a pool of workers. */
 export interface Embedder {
   /** The build the workers run. */
-  readonly build: "simd128" | "scalar";
+  readonly build: "relaxed-simd" | "simd128" | "scalar";
   /** How many workers embed. */
   readonly workers: number;
   /** The length of every vector: 384. */

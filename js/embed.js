@@ -7,7 +7,7 @@ import { QuiverError } from "./errors.js";
 import { WorkerClient } from "./client.js";
 import { checkInteger, invalid } from "./validate.js";
 
-const BUILDS = { auto: "auto", simd128: "simd128", simd: "simd128", scalar: "scalar" };
+const BUILDS = { auto: "auto", "relaxed-simd": "relaxed-simd", simd128: "simd128", simd: "simd128", scalar: "scalar" };
 
 /** The model's files, by the weights' precision: f16 halves the download; the workers compute in f32 either way. */
 const WEIGHTS = { f16: "model.f16.safetensors", f32: "model.safetensors" };
@@ -28,13 +28,13 @@ const spawn = () => new Worker(new URL("../workers/embed-worker.js", import.meta
 
 /**
  * Fetches the model and starts the embed workers.
- * @param {{model?: string|URL, weights?: "f16"|"f32", workers?: number, build?: "auto"|"simd128"|"scalar",
+ * @param {{model?: string|URL, weights?: "f16"|"f32", workers?: number, build?: "auto"|"relaxed-simd"|"simd128"|"scalar",
  *   onProgress?: (p: {stage: "download"|"load", loaded: number, total: number}) => void}} [options]
  */
 export async function loadEmbedder(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
   const { model = defaultModel(), weights = "f16", workers = defaultWorkers(), build = "auto", onProgress } = options;
-  if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
+  if (!(build in BUILDS)) throw invalid(`build: must be "auto", "relaxed-simd", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!(weights in WEIGHTS)) throw invalid(`weights: must be "f16" or "f32", got ${JSON.stringify(weights)}`);
   checkInteger(workers, "workers", 1, 64);
   if (onProgress !== undefined && typeof onProgress !== "function") throw invalid("onProgress: must be a function");
@@ -98,7 +98,7 @@ class Embedder {
 
   constructor(files, build, workers) {
     this.#files = files;
-    /** The build the workers run: "simd128" or "scalar". */
+    /** The build the workers run: "relaxed-simd", "simd128" or "scalar". */
     this.build = build;
     /** How many workers embed. */
     this.workers = workers;
@@ -135,14 +135,20 @@ class Embedder {
     this.#pump();
   }
 
-  /** A worker died: its batch has failed with WORKER_LOST; start another in its place. */
+  /**
+   * A worker died: its batch has failed with WORKER_LOST; start another in its place.
+   * After MAX_RESTARTS failures in a row it stays down, and its batches go to the others.
+   */
   #lost(i, client) {
     if (this.#closed || this.#clients[i] !== client) return;
     this.#restarts[i] = (this.#restarts[i] ?? 0) + 1;
-    if (this.#restarts[i] > MAX_RESTARTS) return;
+    if (this.#restarts[i] > MAX_RESTARTS) return this.#pump();
     this.#spawn(i).then(
       () => (this.#restarts[i] = 0),
-      (e) => console.error("quiver: could not restart an embed worker:", e),
+      (e) => {
+        console.error("quiver: could not restart an embed worker:", e);
+        this.#pump();
+      },
     );
   }
 
@@ -188,20 +194,26 @@ class Embedder {
     });
   }
 
-  /** Hands the next batches to idle workers. */
+  /** Hands the next batches to idle workers; fails them when no worker is left to take them. */
   #pump() {
+    if (!this.#clients.some((c) => c.alive)) {
+      for (const batch of this.#queue.splice(0)) batch.job.fail(new QuiverError("WORKER_LOST", "every embed worker has stopped"));
+      return;
+    }
     for (let i = 0; i < this.#clients.length && this.#queue.length; i++) {
       if (this.#busy[i] || !this.#clients[i].alive) continue;
       const batch = this.#queue.shift();
+      const client = this.#clients[i];
       this.#busy[i] = true;
-      this.#clients[i]
+      client
         .call("embed", { texts: batch.texts })
         .then(
           (vectors) => batch.job.finish(batch, vectors),
           (e) => batch.job.fail(e),
         )
         .finally(() => {
-          this.#busy[i] = false;
+          // A worker started in a dead one's place is busy until it has loaded the model.
+          if (this.#clients[i] === client) this.#busy[i] = false;
           this.#pump();
         });
     }
@@ -217,7 +229,7 @@ class Embedder {
   }
 
   /** @internal the Worker objects, for tests that kill one. */
-  get workerObjects() {
+  get _workers() {
     return this.#clients.map((c) => c.worker);
   }
 }

@@ -1,4 +1,4 @@
-// The embedder end to end in Chromium: both wasm builds against the reference
+// The embedder end to end in Chromium: every wasm build against the reference
 // implementation's vectors on the committed fixture, order kept across the pool,
 // progress reported, and bad arguments refused with typed errors. Needs the build
 // (node scripts/build.mjs) and the model (npm run setup).
@@ -64,7 +64,7 @@ function embedInPage(options, texts) {
   );
 }
 
-for (const build of ["simd128", "scalar"]) {
+for (const build of ["relaxed-simd", "simd128", "scalar"]) {
   test(`the ${build} build matches the reference on every fixture text, across a pool of 2`, { timeout: 600_000 }, async () => {
     const r = await embedInPage({ build, workers: 2 }, texts);
     assert.equal(r.build, build);
@@ -95,6 +95,37 @@ for (const build of ["simd128", "scalar"]) {
     assert.ok(r.progress.every((p, i) => i === 0 || p.done > r.progress[i - 1].done));
   });
 }
+
+test("a killed worker fails its batch with WORKER_LOST, restarts, and embeds right on retry", { timeout: 300_000 }, async () => {
+  const out = await env.p.page.evaluate(async (texts) => {
+    const { loadEmbedder } = await import("/js/embed.js");
+    const embedder = await loadEmbedder({ workers: 2, build: "simd128" });
+    try {
+      const running = embedder.embed(texts);
+      // Once the first batches are under way, worker 0 dies with its batch.
+      await new Promise((r) => setTimeout(r, 50));
+      const killed = embedder._workers[0];
+      killed.terminate();
+      const lost = await running.then(
+        () => null,
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      // The retry waits for no one: worker 1 takes every batch until worker 0 is back.
+      const again = await embedder.embed(texts);
+      const fresh = embedder._workers[0] !== killed && embedder._workers.length === 2;
+      return { lost, again: again.map((v) => [...v]), fresh };
+    } finally {
+      embedder.close();
+    }
+  }, texts);
+  assert.equal(out.lost?.code, "WORKER_LOST", JSON.stringify(out.lost));
+  assert.match(out.lost.message, /embed worker stopped/);
+  assert.ok(out.fresh);
+  out.again.forEach((v, i) => {
+    const c = cosine(v, reference.subarray(i * 384, (i + 1) * 384));
+    assert.ok(c >= 0.999, `text ${i} after the restart: cosine ${c}`);
+  });
+});
 
 test("bad arguments fail with typed errors naming the field", { timeout: 300_000 }, async () => {
   // A model directory whose files are there but are not the model's.

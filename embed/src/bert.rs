@@ -5,7 +5,8 @@
 //! attention, which must not look across sequences, runs sequence by sequence. So no
 //! work is spent on padding and no attention mask is needed.
 
-use crate::ops::{gelu, matmul, softmax_rows, LayerNorm, Linear};
+use crate::gemm::{Linear, PANEL};
+use crate::ops::{gelu, matmul, softmax_rows, LayerNorm};
 use crate::safetensors::SafeTensors;
 use crate::Error;
 use serde::Deserialize;
@@ -31,6 +32,12 @@ impl Config {
             return Err(Error::Config(format!(
                 "hidden_act {:?}: only \"gelu\" is implemented",
                 config.hidden_act
+            )));
+        }
+        if !config.hidden_size.is_multiple_of(PANEL) || !config.intermediate_size.is_multiple_of(PANEL) {
+            return Err(Error::Config(format!(
+                "hidden_size {} and intermediate_size {} must be multiples of {PANEL}",
+                config.hidden_size, config.intermediate_size
             )));
         }
         if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
@@ -67,13 +74,15 @@ pub struct Bert {
 impl Bert {
     pub fn load(config: Config, weights: &SafeTensors) -> Result<Self, Error> {
         let h = config.hidden_size;
+        let tensors = |name: &str, inputs: usize, outputs: usize| -> Result<(Vec<f32>, Vec<f32>), Error> {
+            Ok((
+                weights.f32(&format!("{name}.weight"), &[outputs, inputs])?,
+                weights.f32(&format!("{name}.bias"), &[outputs])?,
+            ))
+        };
         let linear = |name: &str, inputs: usize, outputs: usize| -> Result<Linear, Error> {
-            Ok(Linear {
-                weight: weights.f32(&format!("{name}.weight"), &[outputs, inputs])?,
-                bias: weights.f32(&format!("{name}.bias"), &[outputs])?,
-                inputs,
-                outputs,
-            })
+            let (weight, bias) = tensors(name, inputs, outputs)?;
+            Ok(Linear::new(&weight, bias, inputs, outputs))
         };
         let norm = |name: &str| -> Result<LayerNorm, Error> {
             Ok(LayerNorm {
@@ -85,15 +94,10 @@ impl Bert {
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
-                let [q, k, v] = ["query", "key", "value"].map(|n| linear(&format!("{p}.attention.self.{n}"), h, h));
+                let [q, k, v] = ["query", "key", "value"].map(|n| tensors(&format!("{p}.attention.self.{n}"), h, h));
                 let (q, k, v) = (q?, k?, v?);
                 Ok(Layer {
-                    qkv: Linear {
-                        weight: [q.weight, k.weight, v.weight].concat(),
-                        bias: [q.bias, k.bias, v.bias].concat(),
-                        inputs: h,
-                        outputs: 3 * h,
-                    },
+                    qkv: Linear::new(&[q.0, k.0, v.0].concat(), [q.1, k.1, v.1].concat(), h, 3 * h),
                     attention_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
                     attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                     intermediate: linear(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
@@ -180,10 +184,10 @@ impl Bert {
                 let k = &qkv[start * 3 * h + h + head * d..];
                 let v = &qkv[start * 3 * h + 2 * h + head * d..];
                 // k read transposed: d x n, row stride 1, column stride 3h.
-                matmul(n, d, n, scale, (q, 3 * h, 1), (k, 1, 3 * h), 0.0, (scores, n, 1));
+                matmul(n, d, n, scale, (q, 3 * h, 1), (k, 1, 3 * h), (scores, n, 1));
                 softmax_rows(scores, n);
                 let out = &mut context[start * h + head * d..];
-                matmul(n, n, d, 1.0, (scores, n, 1), (v, 3 * h, 1), 0.0, (out, h, 1));
+                matmul(n, n, d, 1.0, (scores, n, 1), (v, 3 * h, 1), (out, h, 1));
             }
             start += n;
         }

@@ -1,32 +1,11 @@
-//! The arithmetic of a transformer layer over row-major f32 matrices.
+//! The arithmetic of a transformer layer over row-major f32 matrices, but for the
+//! linear layers' products (`gemm`).
 //!
-//! Matrix products go to `matrixmultiply`'s sgemm, whose strides let one call read a
-//! transposed weight or one head's columns in place. On wasm32 its 8x8 simd128 kernel
-//! is compiled only when the build enables simd128 (chosen at compile time, not at run
+//! Attention's products go to `matrixmultiply`'s sgemm, whose strides let one call read
+//! one head's columns, or them transposed, in place. On wasm32 its simd128 kernel is
+//! compiled only when the build enables simd128 (chosen at compile time, not at run
 //! time), so the plain wasm build runs its portable kernel and holds no SIMD
 //! instruction.
-
-/// A fully connected layer: `y = x W^T + b`, with `W` stored `[outputs x inputs]` as
-/// PyTorch saves it.
-pub struct Linear {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-    pub inputs: usize,
-    pub outputs: usize,
-}
-
-impl Linear {
-    /// `rows` rows of `x` (each `inputs` wide) through the layer, into `y`.
-    pub fn forward(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
-        y.clear();
-        for _ in 0..rows {
-            y.extend_from_slice(&self.bias);
-        }
-        // W read transposed: row stride 1, column stride `inputs`.
-        let (k, n) = (self.inputs, self.outputs);
-        matmul(rows, k, n, 1.0, (x, k, 1), (&self.weight, 1, k), 1.0, (y, n, 1));
-    }
-}
 
 /// Layer normalisation of each row, then scale and shift.
 pub struct LayerNorm {
@@ -72,7 +51,7 @@ pub fn softmax_rows(x: &mut [f32], width: usize) {
     }
 }
 
-/// `c = alpha a b + beta c`, where each of a (`m x k`), b (`k x n`) and c (`m x n`) is
+/// `c = alpha a b`, where each of a (`m x k`), b (`k x n`) and c (`m x n`) is
 /// a strided view `(slice, row stride, column stride)` starting at the slice's first
 /// element.
 #[allow(clippy::too_many_arguments)]
@@ -83,7 +62,6 @@ pub fn matmul(
     alpha: f32,
     a: (&[f32], usize, usize),
     b: (&[f32], usize, usize),
-    beta: f32,
     c: (&mut [f32], usize, usize),
 ) {
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
@@ -103,7 +81,7 @@ pub fn matmul(
             b.0.as_ptr(),
             b.1 as isize,
             b.2 as isize,
-            beta,
+            0.0,
             c.0.as_mut_ptr(),
             c.1 as isize,
             c.2 as isize,

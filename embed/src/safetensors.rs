@@ -67,7 +67,6 @@ impl<'a> SafeTensors<'a> {
         let raw = self
             .data
             .get(start..end)
-            .filter(|_| start <= end)
             .ok_or_else(|| bad(format!("tensor {name}: bytes {start}..{end} lie outside the file")))?;
         let count: usize = shape.iter().product();
         let width = match entry.dtype.as_str() {
@@ -96,5 +95,71 @@ impl<'a> SafeTensors<'a> {
                 .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file of `tensors` (name, dtype, shape, raw bytes).
+    fn file(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+        let mut data = vec![];
+        for (name, dtype, shape, bytes) in tensors {
+            let entry = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [data.len(), data.len() + bytes.len()]});
+            header.insert((*name).into(), entry);
+            data.extend_from_slice(bytes);
+        }
+        let json = serde_json::to_vec(&header).unwrap();
+        [(json.len() as u64).to_le_bytes().to_vec(), json, data].concat()
+    }
+
+    #[test]
+    fn reads_f32_and_widens_f16_and_bf16() {
+        let f32s = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let f16s = [f16::from_f32(0.5), f16::from_f32(-3.0)]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let bf16s = [bf16::from_f32(4.0)].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = file(&[
+            ("a", "F32", &[2], f32s),
+            ("b", "F16", &[1, 2], f16s),
+            ("c", "BF16", &[1], bf16s),
+        ]);
+        let st = SafeTensors::parse(&bytes).unwrap();
+        assert_eq!(st.f32("a", &[2]).unwrap(), [1.5, -2.0]);
+        assert_eq!(st.f32("b", &[1, 2]).unwrap(), [0.5, -3.0]);
+        assert_eq!(st.f32("c", &[1]).unwrap(), [4.0]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_the_tensor_asked_for() {
+        let bytes = file(&[
+            ("a", "F32", &[2], vec![0; 8]),
+            ("i", "I64", &[1], vec![0; 8]),
+            ("short", "F32", &[4], vec![0; 8]),
+        ]);
+        let st = SafeTensors::parse(&bytes).unwrap();
+        let message = |r: Result<Vec<f32>, Error>| match r {
+            Err(Error::Weights(m)) => m,
+            other => panic!("expected a weights error, got {other:?}"),
+        };
+        assert!(message(st.f32("missing", &[2])).contains("no tensor missing"));
+        assert!(message(st.f32("a", &[3])).contains("shape [2], expected [3]"));
+        assert!(message(st.f32("i", &[1])).contains("dtype I64"));
+        assert!(message(st.f32("short", &[4])).contains("8 bytes for 4 F32 values"));
+    }
+
+    #[test]
+    fn refuses_a_damaged_file() {
+        assert!(matches!(SafeTensors::parse(b"abc"), Err(Error::Weights(_))));
+        let mut bytes = file(&[("a", "F32", &[2], vec![0; 8])]);
+        bytes[0] = 0xff;
+        assert!(matches!(SafeTensors::parse(&bytes), Err(Error::Weights(m)) if m.contains("exceeds the file")));
+        let bytes = [8u64.to_le_bytes().to_vec(), b"not json".to_vec()].concat();
+        assert!(matches!(SafeTensors::parse(&bytes), Err(Error::Weights(m)) if m.contains("not JSON")));
     }
 }

@@ -46,8 +46,10 @@ export async function runEmbed({ inBrowser, inPage, outDir, cores }) {
   const pool = Math.max(2, Math.min(cores, 4));
   const configs = [
     { engine: "quiver", build: "simd128", workers: 1 },
+    { engine: "quiver", build: "relaxed-simd", workers: 1 },
     { engine: "quiver", build: "scalar", workers: 1, rounds: 2 },
     { engine: "quiver", build: "simd128", workers: pool },
+    { engine: "quiver", build: "relaxed-simd", workers: pool },
     { engine: "ort", threads: 1 },
     { engine: "ort", threads: 2 },
   ];
@@ -70,6 +72,9 @@ export async function runEmbed({ inBrowser, inPage, outDir, cores }) {
     embed_pool_vs_one_worker: rate("quiver-embed", `simd128, pool of ${pool}`) / one,
     embed_pool_vs_ort_web_2t: rate("quiver-embed", `simd128, pool of ${pool}`) / rate("onnxruntime-web", "wasm, 2 threads"),
     embed_one_worker_vs_ort_web_1t: one / rate("onnxruntime-web", "wasm, 1 thread"),
+    // The build "auto" picks in Chromium: relaxed SIMD.
+    embed_relaxed_vs_simd: rate("quiver-embed", "relaxed-simd, 1 worker") / one,
+    embed_relaxed_pool_vs_ort_web_2t: rate("quiver-embed", `relaxed-simd, pool of ${pool}`) / rate("onnxruntime-web", "wasm, 2 threads"),
   };
   return { rows, ratios, browser };
 }
