@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { root, usePage } from "./helpers.mjs";
+import { cosine, root, usePage } from "./helpers.mjs";
 
 const fixture = join(root, "tests", "fixtures", "minilm-reference");
 const texts = readFileSync(join(fixture, "texts.jsonl"), "utf8")
@@ -21,18 +21,6 @@ if (!existsSync(join(root, "models", "all-minilm-l6-v2", "model.f16.safetensors"
 }
 
 const env = usePage(before, after);
-
-function cosine(a, b) {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 /** In the page: loads an embedder with `options`, embeds `texts`; answers plain arrays. */
 function embedInPage(options, texts) {

@@ -64,3 +64,16 @@ export function usePage(before, after, path = "/tests/pages/plain.html") {
   });
   return env;
 }
+
+/** Cosine similarity of two equal-length arrays of numbers. */
+export function cosine(a, b) {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}

@@ -49,9 +49,7 @@ export class Local {
       }
       at += dim;
     }
-    const vectors = new Float32Array(floats.reduce((n, v) => n + v.length, 0));
-    floats.reduce((offset, v) => (vectors.set(v, offset), offset + v.length), 0);
-    return { ops, vectors, upto };
+    return { ops, vectors: flatten(floats), upto };
   }
 
   /**
@@ -77,9 +75,7 @@ export class Local {
       const applied = [];
       await Promise.all(
         [...parts].map(async ([w, part]) => {
-          const flat = new Float32Array(part.floats.reduce((n, v) => n + v.length, 0));
-          part.floats.reduce((offset, v) => (flat.set(v, offset), offset + v.length), 0);
-          const won = await this.co.pool.call(w, "applyOps", { collection: this.name, ops: JSON.stringify(part.ops), vectors: flat });
+          const won = await this.co.pool.call(w, "applyOps", { collection: this.name, ops: JSON.stringify(part.ops), vectors: flatten(part.floats) });
           part.ops.forEach((op, j) => {
             if (!won[j]) return;
             applied.push(op.id);
@@ -132,4 +128,11 @@ export class Local {
     const { message, vectors } = await this.co.pool.call(0, "decodeFrame", { bytes });
     return { message: JSON.parse(message), vectors };
   }
+}
+
+/** Vectors back to back in one array, as the workers take a batch's. */
+function flatten(vectors) {
+  const out = new Float32Array(vectors.reduce((n, v) => n + v.length, 0));
+  vectors.reduce((offset, v) => (out.set(v, offset), offset + v.length), 0);
+  return out;
 }

@@ -107,7 +107,7 @@ export class Sync extends EventTarget {
       // A collection that is gone, or options the relay's address cannot take, will
       // not mend with a retry.
       if (e instanceof QuiverError && (e.code === "NOT_FOUND" || e.code === "INVALID_ARGUMENT")) this.#end("closed", e);
-      else this.#lost(String(e?.message ?? e));
+      else this.#lost(e);
     }
   }
 
@@ -133,7 +133,7 @@ export class Sync extends EventTarget {
       timeout: CONNECT_TIMEOUT_MS,
       onFrame: (bytes) => {
         this.bytesReceived += bytes.length;
-        this.#inbox = this.#inbox.then(() => this.#receive(bytes)).catch((e) => this.#fail(e));
+        this.#inbox = this.#inbox.then(() => this.#receive(bytes)).catch((e) => this.#lost(e));
       },
       onClose: ({ reason }) => this.#lost(reason),
     };
@@ -247,16 +247,17 @@ export class Sync extends EventTarget {
         }
       }
     })()
-      .catch((e) => this.#lost(String(e?.message ?? e)))
+      .catch((e) => this.#lost(e))
       .finally(() => {
         this.#pushing = false;
         this.#settle();
       });
   }
 
-  /** The connection ended: try again after a backoff, unless the session is over. */
-  #lost(reason) {
+  /** The connection ended (`why`: a reason or an error): try again after a backoff, unless the session is over. */
+  #lost(why) {
     if (this.status === "closed" || this.status === "refused") return;
+    const reason = typeof why === "string" ? why : String(why?.message ?? why);
     this.#link?.close(reason);
     this.#link = null;
     this.#inFlight = null;
@@ -264,10 +265,6 @@ export class Sync extends EventTarget {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.#attempt++);
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#connect(), Math.random() * delay);
-  }
-
-  #fail(e) {
-    this.#lost(String(e?.message ?? e));
   }
 
   #setStatus(status, reason) {

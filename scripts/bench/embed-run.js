@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { root } from "../../tests/helpers.mjs";
+import { cosine, root } from "../../tests/helpers.mjs";
 
 const venv = join(root, "target", "bench-venv");
 
@@ -26,18 +26,6 @@ function setUp(outDir) {
     execFileSync(join(venv, "bin", "python"), [join(root, "scripts", "bench", "embed-onnx.py"), model, texts, outDir], { stdio: "inherit" });
   }
   return JSON.parse(readFileSync(chunks, "utf8"));
-}
-
-function cosine(a, b) {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 /** `inBrowser` and `inPage` are bench.mjs's; `outDir` is served as /bench-data/. */
