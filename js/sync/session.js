@@ -46,6 +46,7 @@ export class Sync extends EventTarget {
   #waiters = [];
   #unlisten;
   #preferSocket = false;
+  #refusal = null; // the error the relay refused the session with
   /** During a snapshot's backlog: the ids it holds. */
   #snapshot = null;
 
@@ -66,7 +67,9 @@ export class Sync extends EventTarget {
 
   /** Resolves once the backlog is applied and every local change is acknowledged. */
   synced() {
-    if (this.status === "closed" || this.status === "refused") return Promise.reject(this.#stopped());
+    // A session the relay refused keeps saying why, however late the caller asks.
+    if (this.status === "refused") return Promise.reject(this.#refusal);
+    if (this.status === "closed") return Promise.reject(this.#stopped());
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       this.#settle();
@@ -113,6 +116,7 @@ export class Sync extends EventTarget {
 
   /** Ends the session for good with `error`, which waiters get. */
   #end(status, error) {
+    if (status === "refused") this.#refusal = error;
     clearTimeout(this.#retry);
     this.#unlisten();
     this.#link?.close(error.message);
