@@ -7,7 +7,7 @@ import { QuiverError } from "./errors.js";
 import { WorkerClient } from "./client.js";
 import { checkInteger, invalid } from "./validate.js";
 
-const BUILDS = { auto: "auto", "relaxed-simd": "relaxed-simd", simd128: "simd128", simd: "simd128", scalar: "scalar" };
+const BUILDS = { auto: "auto", simd128: "simd128", simd: "simd128", scalar: "scalar" };
 
 /** The model's files, by the weights' precision: f16 halves the download; the workers compute in f32 either way. */
 const WEIGHTS = { f16: "model.f16.safetensors", f32: "model.safetensors" };
@@ -28,13 +28,13 @@ const spawn = () => new Worker(new URL("../workers/embed-worker.js", import.meta
 
 /**
  * Fetches the model and starts the embed workers.
- * @param {{model?: string|URL, weights?: "f16"|"f32", workers?: number, build?: "auto"|"relaxed-simd"|"simd128"|"scalar",
+ * @param {{model?: string|URL, weights?: "f16"|"f32", workers?: number, build?: "auto"|"simd128"|"scalar",
  *   onProgress?: (p: {stage: "download"|"load", loaded: number, total: number}) => void}} [options]
  */
 export async function loadEmbedder(options = {}) {
   if (options === null || typeof options !== "object") throw invalid("options: must be an object");
   const { model = defaultModel(), weights = "f16", workers = defaultWorkers(), build = "auto", onProgress } = options;
-  if (!(build in BUILDS)) throw invalid(`build: must be "auto", "relaxed-simd", "simd128" or "scalar", got ${JSON.stringify(build)}`);
+  if (!(build in BUILDS)) throw invalid(`build: must be "auto", "simd128" or "scalar", got ${JSON.stringify(build)}`);
   if (!(weights in WEIGHTS)) throw invalid(`weights: must be "f16" or "f32", got ${JSON.stringify(weights)}`);
   checkInteger(workers, "workers", 1, 64);
   if (onProgress !== undefined && typeof onProgress !== "function") throw invalid("onProgress: must be a function");
@@ -98,7 +98,7 @@ class Embedder {
 
   constructor(files, build, workers) {
     this.#files = files;
-    /** The build the workers run: "relaxed-simd", "simd128" or "scalar". */
+    /** The build the workers run: "simd128" or "scalar". */
     this.build = build;
     /** How many workers embed. */
     this.workers = workers;

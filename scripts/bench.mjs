@@ -140,6 +140,8 @@ function table(rows) {
     "fanout_p50_ms",
     "fanout_p99_ms",
     "tokens",
+    "chunks",
+    "index_s",
     "chunks_per_s",
     "chunks_per_s_median",
     "min_cosine_vs_quiver",

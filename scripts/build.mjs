@@ -37,9 +37,10 @@ export const flavours = {
 
 /**
  * Each wasm crate: its package, the file cargo builds, where its flavours go
- * (pkg/<prefix><flavour>/<name>.js), and its flavours. The embedder has a third, with
- * relaxed SIMD: its matrix products' multiply-adds become fused ones where the CPU has
- * FMA, the bulk of its time; the store's scans are bound by memory, not by them.
+ * (pkg/<prefix><flavour>/<name>.js), and its flavours. No relaxed-SIMD flavour: the
+ * embedder's linear layers are integer dot products, which relaxed SIMD's fused
+ * multiply-adds do not touch (a build with them ran 1% faster), and the store's scans
+ * are bound by memory.
  */
 export const modules = [
   { pkg: "quiver-wasm", lib: "quiver_wasm", prefix: "", name: "quiver", flavours },
@@ -48,7 +49,7 @@ export const modules = [
     lib: "quiver_embed_wasm",
     prefix: "embed-",
     name: "quiver_embed",
-    flavours: { ...flavours, relaxed: { rustflags: "-C target-feature=+simd128,+relaxed-simd" } },
+    flavours,
   },
 ];
 

@@ -19,8 +19,11 @@ const types = {
   ".i32": "application/octet-stream",
 };
 
-/** Starts a server for `root`; `routes` maps URL prefixes to other directories. */
-export function serve({ root, port = 0, isolate = true, routes = {} }) {
+/**
+ * Starts a server for `root`; `routes` maps URL prefixes to other directories;
+ * `onServed(path, bytes)` hears of each file sent.
+ */
+export function serve({ root, port = 0, isolate = true, routes = {}, onServed = () => {} }) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const prefix = Object.keys(routes).find((p) => path.startsWith(p));
@@ -36,6 +39,7 @@ export function serve({ root, port = 0, isolate = true, routes = {} }) {
         headers["Cross-Origin-Embedder-Policy"] = "require-corp";
       }
       res.writeHead(200, headers).end(body);
+      onServed(path, body.length);
     } catch {
       res.writeHead(404).end("not found");
     }

@@ -12,7 +12,7 @@ const embedder: Embedder = await loadEmbedder({
 });
 const vectors: Float32Array[] = await embedder.embed(["a", "b"], { onProgress: ({ done, total }) => console.log(done / total) });
 const dim: number = embedder.dim;
-const build: "relaxed-simd" | "simd128" | "scalar" = embedder.build;
+const build: "simd128" | "scalar" = embedder.build;
 embedder.close();
 await loadEmbedder();
 await loadEmbedder({ model: new URL("https://example.com/model/") });

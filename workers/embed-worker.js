@@ -1,23 +1,17 @@
 // An embed worker: one wasm instance of the embedder (quiver-embed, built into
-// pkg/embed-{relaxed,simd,scalar}), loaded from the model's bytes, which the page fetched once
+// pkg/embed-{simd,scalar}), loaded from the model's bytes, which the page fetched once
 // for every worker. Requests arrive as {id, op, ...args} and are answered with
 // {id, ok, value} or {id, ok: false, error: {code, message}}, as the store worker's:
 //   init  {build, lock, weights, tokenizer, config: ArrayBuffer} -> {build, dim}
 //   embed {texts: [string]} -> Float32Array: the texts' vectors back to back (transferred)
-import initRelaxed, { Embedder as RelaxedEmbedder } from "../pkg/embed-relaxed/quiver_embed.js";
 import initSimd, { Embedder as SimdEmbedder } from "../pkg/embed-simd/quiver_embed.js";
 import initScalar, { Embedder as ScalarEmbedder } from "../pkg/embed-scalar/quiver_embed.js";
-import { relaxedSimd as hasRelaxedSimd, simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
+import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { fail } from "./errors.js";
 
 // Every build is imported statically so bundlers need no code splitting in workers;
 // only the chosen one's wasm is fetched.
 const builds = {
-  "relaxed-simd": {
-    init: initRelaxed,
-    Embedder: RelaxedEmbedder,
-    wasm: () => new URL("../pkg/embed-relaxed/quiver_embed_bg.wasm", import.meta.url),
-  },
   simd128: { init: initSimd, Embedder: SimdEmbedder, wasm: () => new URL("../pkg/embed-simd/quiver_embed_bg.wasm", import.meta.url) },
   scalar: { init: initScalar, Embedder: ScalarEmbedder, wasm: () => new URL("../pkg/embed-scalar/quiver_embed_bg.wasm", import.meta.url) },
 };
@@ -25,7 +19,7 @@ const builds = {
 let embedder = null;
 
 /** The fastest build this engine runs. */
-const best = async () => ((await hasRelaxedSimd()) ? "relaxed-simd" : (await hasSimd()) ? "simd128" : "scalar");
+const best = async () => ((await hasSimd()) ? "simd128" : "scalar");
 
 const ops = {
   async init({ build, lock, weights, tokenizer, config }) {

@@ -1,5 +1,5 @@
 //! quiver-embed-wasm: the wasm-bindgen surface of `quiver-embed`, built by
-//! `scripts/build.mjs` into `pkg/embed-{relaxed,simd,scalar}/quiver_embed.js` for the
+//! `scripts/build.mjs` into `pkg/embed-{simd,scalar}/quiver_embed.js` for the
 //! embed worker. A separate module from the store's, so the store's download does not carry
 //! the model's code. Conversion only; natively the crate is empty.
 
