@@ -375,11 +375,11 @@ export class Coordinator {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** `{count, vectorBytes, codeBytes}` summed over the workers that hold part of it. */
+  /** `{count, vectorBytes, codeBytes, graphBytes}` summed over the workers that hold part of it. */
   async stats(name) {
     const c = await this.placements.get(name);
     const parts = await Promise.all(this.placements.owners(c).map((w) => this.pool.call(w, "stats", { collection: name })));
-    return parts.reduce((a, b) => ({ count: a.count + b.count, vectorBytes: a.vectorBytes + b.vectorBytes, codeBytes: a.codeBytes + b.codeBytes }));
+    return parts.reduce((a, b) => Object.fromEntries(Object.keys(a).map((key) => [key, a[key] + b[key]])));
   }
 
   async ids(name) {

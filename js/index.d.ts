@@ -242,6 +242,8 @@ export interface CollectionStats {
   vectorBytes: number;
   /** Bytes its quantized codes take: 0 without quantization, or under 1,000 records a worker. */
   codeBytes: number;
+  /** Bytes its graph takes (links, levels): 0 for an exact scan. */
+  graphBytes: number;
 }
 
 export declare class Collection {

@@ -124,11 +124,15 @@ function table(rows) {
     "p50_us",
     "p95_us",
     "qps",
+    "qps_serial",
     "gb_per_s",
     "insert_per_s",
     "bytes_per_vector",
     "raw_bytes_per_vector",
     "memory_mib",
+    "vector_mib",
+    "code_mib",
+    "graph_mib",
     "download_kib",
     "download_br_kib",
     "build_s",
@@ -529,7 +533,7 @@ const xml = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 function annChart(rows, title) {
   const families = new Map();
   for (const r of rows.filter((r) => r.recall_at_10 !== undefined && r.qps !== undefined)) {
-    const key = `${r.engine}: ${r.config.replace(/ ef(_search)? \d+/, "")}`;
+    const key = `${r.engine}: ${r.config.replace(/ (ef|ef_search|fetch) \d+/, "")}`;
     if (!families.has(key)) families.set(key, []);
     families.get(key).push(r);
   }
@@ -600,14 +604,18 @@ async function runAnn(sets) {
       },
       gt: synth.gt,
     },
-  ].filter((d) => d.gt);
-  const efs = [16, 32, 64, 128, 256];
+  ]
+    .filter((d) => d.gt)
+    .filter((d) => !arg("--ann-sets") || arg("--ann-sets") === (d.file === real.file ? "real" : "synthetic"));
+  const efs = [10, 16, 24, 32, 48, 64, 96, 128, 256];
   const efSearch = [40, 100, 200];
-  const peers = ["hnswlib", "sqliteVec", "pglite"];
+  // Candidates re-ranked on the full vectors: the default (4k int8, 10k binary) and more.
+  const fetches = { int8: [40, 80], binary: [100, 200, 400] };
+  const peers = arg("--ann-peers") === "none" ? [] : ["hnswlib", "sqliteVec", "pglite"];
   const { rows, browser } = await inBrowser(async (b, url) => {
     const rows = [];
     for (const { dataset, gt } of ann) {
-      const args = { dataset: { ...dataset, gt: undefined }, gt, efs, efSearch };
+      const args = { dataset: { ...dataset, gt: undefined }, gt, efs, efSearch, fetches };
       rows.push(...(await inPage(b, url, "ann", args)));
       // Each peer in a fresh page, so that none runs beside another's memory or garbage.
       for (const engine of peers) rows.push(...(await inPage(b, url, "peer", { ...args, engine })));
@@ -628,9 +636,11 @@ async function runAnn(sets) {
   for (const { file, dataset } of ann) {
     const of = rows.filter((r) => r.dataset === dataset.name);
     const one = (engine, prefix) => of.find((r) => r.engine === engine && r.config.startsWith(prefix));
-    const flat = one("quiver", "flat");
-    // The fastest row of `engine`'s graph at recall@10 >= floor (-Infinity if none).
-    const at = (engine, floor) => Math.max(...of.filter((r) => r.engine === engine && r.ef !== undefined && r.recall_at_10 >= floor).map((r) => r.qps));
+    const flat = one("quiver", "flat, pool");
+    // The highest `qps` (or another figure) of `engine`'s rows that pass `keep` (by
+    // default: a graph's) at recall@10 >= floor; -Infinity if none.
+    const at = (engine, floor, qps = "qps", keep = (r) => r.ef !== undefined) =>
+      Math.max(...of.filter((r) => r.engine === engine && keep(r) && r.recall_at_10 >= floor).map((r) => r[qps]));
     // The real set is "20k"; the synthetic one is named by its size, unless that is 20k too.
     const tag = file === real.file ? "20k" : n === 20_000 ? "clustered_20k" : `${n / 1000}k`;
     ratios[`hnsw_vs_flat_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), flat.qps);
@@ -639,9 +649,17 @@ async function runAnn(sets) {
     ratios[`hnsw_open_vs_build_${tag}`] = reopened.open_s / reopened.build_s;
     ratios[`hnsw_vs_hnswlib_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), at("hnswlib-wasm", 0.95));
     ratios[`hnsw_vs_hnswlib_qps_at_099_${tag}`] = ratio(at("quiver", 0.99), at("hnswlib-wasm", 0.99));
-    ratios[`hnsw_build_vs_hnswlib_${tag}`] = ratio(one("hnswlib-wasm", "hnsw").build_s, one("quiver", "hnsw M16").build_s);
-    ratios[`flat_vs_sqlite_vec_${tag}`] = ratio(flat.qps, one("sqlite-vec", "vec0").qps);
-    ratios[`flat_vs_pglite_exact_${tag}`] = ratio(flat.qps, one("pglite", "pgvector exact").qps);
+    ratios[`hnsw_vs_hnswlib_qps_serial_at_095_${tag}`] = ratio(at("quiver", 0.95, "qps_serial"), at("hnswlib-wasm", 0.95, "qps_serial"));
+    ratios[`hnsw_vs_hnswlib_qps_serial_at_099_${tag}`] = ratio(at("quiver", 0.99, "qps_serial"), at("hnswlib-wasm", 0.99, "qps_serial"));
+    const hnswlibBuild = one("hnswlib-wasm", "hnsw")?.build_s;
+    ratios[`hnsw_build_vs_hnswlib_${tag}`] = ratio(hnswlibBuild, one("quiver", "hnsw M16").build_s);
+    ratios[`hnsw_int8_build_vs_hnswlib_${tag}`] = ratio(hnswlibBuild, one("quiver", "hnsw int8 M16").build_s);
+    const binary = at("quiver", 0.95, "qps", (r) => r.quantization === "binary");
+    ratios[`binary_rerank_vs_flat_qps_${tag}`] = ratio(binary, flat.qps);
+    const int8 = one("quiver", "flat int8");
+    ratios[`int8_vectors_vs_codes_${tag}`] = ratio(int8.vector_mib, int8.code_mib);
+    ratios[`flat_vs_sqlite_vec_${tag}`] = ratio(flat.qps, one("sqlite-vec", "vec0")?.qps);
+    ratios[`flat_vs_pglite_exact_${tag}`] = ratio(flat.qps, one("pglite", "pgvector exact")?.qps);
     writeFileSync(join(root, "bench-results", `ann-${file}.svg`), annChart(of, `${dataset.name}, n = ${dataset.n}: recall@10 against QPS`));
     console.log(`wrote bench-results/ann-${file}.svg`);
   }

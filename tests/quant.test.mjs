@@ -74,7 +74,7 @@ test("int8 and binary find what flat finds on real embeddings, with exact scores
     assert.ok(out.binary.bare.recall < out.binary.plain.recall, `binary recall@10 at fetch 10: ${out.binary.bare.recall}`);
     assert.equal(out.int8.stats.codeBytes * 4, out.int8.stats.vectorBytes, "int8 codes are a quarter of the vectors");
     assert.ok(out.binary.stats.codeBytes * 20 < out.binary.stats.vectorBytes, `binary: ${out.binary.stats.codeBytes} bytes`);
-    assert.deepEqual(out.none, { count: 2000, vectorBytes: 2000 * 384 * 4, codeBytes: 0 });
+    assert.deepEqual(out.none, { count: 2000, vectorBytes: 2000 * 384 * 4, codeBytes: 0, graphBytes: 0 });
   }
 });
 
@@ -117,7 +117,11 @@ test("an hnsw collection on int8 codes recalls what the f32 graph does, with the
     return result;
   });
   assert.deepEqual(out.settings, ["hnsw", "int8"]);
-  assert.deepEqual(out.stats, { count: 2000, vectorBytes: 2000 * 384 * 4, codeBytes: 2000 * 384 });
+  const { graphBytes, ...sizes } = out.stats;
+  assert.deepEqual(sizes, { count: 2000, vectorBytes: 2000 * 384 * 4, codeBytes: 2000 * 384 });
+  // Layer 0 holds a count and room for 2M = 32 links a node; upper layers add a few per cent.
+  const layer0 = 2000 * (1 + 32) * 4;
+  assert.ok(graphBytes >= layer0 && graphBytes < 2 * layer0, `graph bytes ${graphBytes} against layer 0's ${layer0}`);
   for (const ef of [10, 20, 40, 80]) {
     const [a, b] = [out.f32[ef], out.int8[ef]];
     console.log(`hnsw ef ${ef}: recall@10 f32 graph ${a.recall}, int8 graph ${b.recall}`);

@@ -484,14 +484,17 @@ impl Db {
         self.db()?.count(collection).map(|n| n as u32).map_err(to_js)
     }
 
-    /// `{count, vectorBytes, codeBytes}`: the records, and the bytes their f32 vectors
-    /// and their quantized codes take in the search copy.
+    /// `{count, vectorBytes, codeBytes, graphBytes}`: the records, and the bytes their
+    /// f32 vectors, their quantized codes and the graph take in the search copy.
     pub fn stats(&mut self, collection: &str) -> Result<JsValue, JsValue> {
         let db = self.db()?;
         let count = db.count(collection).map_err(to_js)?;
         let vector_bytes = db.scan_bytes(collection).map_err(to_js)?;
         let code_bytes = db.code_bytes(collection).map_err(to_js)?;
-        to_value(&json!({"count": count, "vectorBytes": vector_bytes, "codeBytes": code_bytes}))
+        let graph_bytes = db.graph_bytes(collection).map_err(to_js)?;
+        to_value(
+            &json!({"count": count, "vectorBytes": vector_bytes, "codeBytes": code_bytes, "graphBytes": graph_bytes}),
+        )
     }
 
     /// The ids of the collection's records.

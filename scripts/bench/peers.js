@@ -2,29 +2,10 @@
 // page: hnswlib-wasm, sqlite-vec's browser build and PGlite with pgvector. Each runs on
 // the page's main thread, as its README shows it (none documents a worker set-up as the
 // faster one), loaded as ES modules from /node_modules with no bundler, and is measured
-// as ann.js measures quiver: build time, recall@10 against the same exact ids, and
-// awaited one-at-a-time queries through the engine's own API.
-import { latency, loadSet } from "./ann.js";
-import { recall } from "./suites.js";
-
-/** Untimed queries first, as quiver gets, so that V8 has tiered up each engine's code. */
-const WARM_UP = 20;
-
-/**
- * Runs `search(q)` (ids, or a promise of them) on WARM_UP queries untimed, then on
- * each query once, awaited one after the other: ids and times.
- */
-async function timed(search, queries) {
-  for (const q of queries.slice(0, WARM_UP)) await search(q);
-  const ids = [];
-  const ms = [];
-  for (const q of queries) {
-    const t0 = performance.now();
-    ids.push(await search(q));
-    ms.push(performance.now() - t0);
-  }
-  return { ids, ms };
-}
+// as ann.js measures quiver (`measure`): build time, recall@10 against the same exact
+// ids, latency one query at a time and throughput with queries in flight, through the
+// engine's own API.
+import { loadSet, measure } from "./ann.js";
 
 /** The /node_modules paths this page has fetched so far: what its engine downloads. */
 function fetched() {
@@ -44,7 +25,7 @@ const pgText = (v) => `[${v.join(",")}]`;
  * batches of 1,000 with addPoints and their row numbers as labels; searchKnn after
  * setEfSearch at each ef of `efs`.
  */
-async function hnswlib({ base, queries, dim, n, efs, k }) {
+async function hnswlib({ base, queries, gt, dim, n, efs, k }) {
   const { loadHnswlib } = await import("/node_modules/hnswlib-wasm/dist/hnswlib.js");
   const lib = await loadHnswlib();
   const t0 = performance.now();
@@ -64,7 +45,7 @@ async function hnswlib({ base, queries, dim, n, efs, k }) {
   const rows = [];
   for (const ef of efs) {
     index.setEfSearch(ef);
-    const r = await timed((q) => index.searchKnn(q, k, undefined).neighbors, queries);
+    const r = await measure((q) => index.searchKnn(q, k, undefined).neighbors, queries, gt);
     rows.push({ engine: "hnswlib-wasm", config: `hnsw M16 efC200 ef ${ef}, main thread`, ef, ...r, build_s: build });
   }
   return { rows, memory: lib.HEAPU8.byteLength };
@@ -75,7 +56,7 @@ async function hnswlib({ base, queries, dim, n, efs, k }) {
  * database, filled in one transaction through one prepared insert; the KNN query is
  * vec0's `embedding MATCH ? AND k = ?`, a brute-force scan (vec0 has no ANN index).
  */
-async function sqliteVec({ base, queries, dim, n, k }) {
+async function sqliteVec({ base, queries, gt, dim, n, k }) {
   const { default: init } = await import("/node_modules/sqlite-vec-wasm-demo/sqlite3.mjs");
   const sqlite3 = await init();
   const db = new sqlite3.oo1.DB(":memory:");
@@ -95,7 +76,7 @@ async function sqliteVec({ base, queries, dim, n, k }) {
     knn.reset(true);
     return ids;
   };
-  const r = await timed(search, queries);
+  const r = await measure(search, queries, gt);
   const version = db.selectValue("select vec_version()");
   const rows = [{ engine: "sqlite-vec", config: `vec0 exact (k = ?), ${version}, main thread`, ...r, build_s: build }];
   return { rows, memory: sqlite3.wasm.heap8u().byteLength };
@@ -107,7 +88,7 @@ async function sqliteVec({ base, queries, dim, n, k }) {
  * index (vector_cosine_ops, m 16, ef_construction 64: pgvector's defaults) built after
  * the load, as pgvector advises, and searched the same way at each `hnsw.ef_search`.
  */
-async function pglite({ base, queries, dim, n, k, efSearch }) {
+async function pglite({ base, queries, gt, dim, n, k, efSearch }) {
   const { PGlite } = await import("/node_modules/@electric-sql/pglite/dist/index.js");
   const { vector } = await import("/node_modules/@electric-sql/pglite-pgvector/dist/index.js");
   const pg = await PGlite.create({ extensions: { vector } });
@@ -121,7 +102,7 @@ async function pglite({ base, queries, dim, n, k, efSearch }) {
   const insert = seconds(t0);
   const sql = `select id from items order by embedding <=> $1::vector limit ${k}`;
   const search = async (q) => (await pg.query(sql, [pgText(q)])).rows.map((r) => r.id);
-  const exact = await timed(search, queries);
+  const exact = await measure(search, queries, gt);
   const rows = [
     { engine: "pglite", config: "pgvector exact (<=>, no index), main thread", ...exact, build_s: insert, memory_mib: mib(pg.Module.HEAPU8.byteLength) },
   ];
@@ -137,7 +118,7 @@ async function pglite({ base, queries, dim, n, k, efSearch }) {
   if (!plan.includes("items_embedding_idx")) throw new Error(`pgvector did not use the HNSW index: ${plan.slice(0, 200)}`);
   for (const ef of efSearch) {
     await pg.exec(`set hnsw.ef_search = ${ef}`);
-    const r = await timed(search, queries);
+    const r = await measure(search, queries, gt);
     rows.push({ engine: "pglite", config: `pgvector hnsw m16 efc64 ef_search ${ef}, main thread`, ef, ...r, build_s: build });
   }
   const memory = pg.Module.HEAPU8.byteLength;
@@ -155,17 +136,9 @@ const engines = { hnswlib, sqliteVec, pglite };
  */
 export async function peer({ engine, dataset, gt, efs, efSearch, k = 10 }) {
   const { base, queries } = await loadSet(dataset, gt.length);
-  const { rows, memory } = await engines[engine]({ base, queries, dim: dataset.dim, n: dataset.n, efs, efSearch, k });
+  const { rows, memory } = await engines[engine]({ base, queries, gt, dim: dataset.dim, n: dataset.n, efs, efSearch, k });
   const files = fetched();
   return {
-    rows: rows.map(({ ids, ms, ...r }) => ({
-      dataset: dataset.name,
-      n: dataset.n,
-      ...r,
-      recall_at_10: recall(ids, gt),
-      ...latency(ms),
-      memory_mib: r.memory_mib ?? mib(memory),
-      files,
-    })),
+    rows: rows.map((r) => ({ dataset: dataset.name, n: dataset.n, ...r, memory_mib: r.memory_mib ?? mib(memory), files })),
   };
 }

@@ -640,6 +640,11 @@ impl Database {
     pub fn code_bytes(&mut self, name: &str) -> Result<usize> {
         Ok(self.load(name)?.index.code_bytes())
     }
+
+    /// Bytes of the collection's graph (0 when it is searched by a scan).
+    pub fn graph_bytes(&mut self, name: &str) -> Result<usize> {
+        Ok(self.load(name)?.index.graph_bytes())
+    }
 }
 
 /// Puts a stored row into a search copy: decoded, prepared for the metric, with its

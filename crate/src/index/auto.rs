@@ -139,6 +139,10 @@ impl Index for Auto {
         self.inner.code_bytes()
     }
 
+    fn graph_bytes(&self) -> usize {
+        self.inner.graph_bytes()
+    }
+
     fn parts(&self) -> Parts<'_> {
         let parts = self.inner.parts();
         let tag = if self.is_graph() { GRAPH } else { FLAT };

@@ -159,6 +159,11 @@ pub trait Index {
         0
     }
 
+    /// Bytes the index's graph takes (links and levels); 0 for a scan.
+    fn graph_bytes(&self) -> usize {
+        0
+    }
+
     /// What a segment keeps of the index, borrowed; [`Kind::restore`] rebuilds it.
     fn parts(&self) -> Parts<'_>;
 }

@@ -689,6 +689,14 @@ impl Index for Hnsw {
         self.space.codes().map_or(0, Codes::bytes)
     }
 
+    /// The link lists (with room for every slot's full lists), levels and deletion
+    /// marks: what the graph adds to the rows. Lengths, not capacities, so a graph
+    /// reopened from its segment reports what it did before.
+    fn graph_bytes(&self) -> usize {
+        let links = self.links0.len() + self.upper.iter().map(Vec::len).sum::<usize>();
+        links * size_of::<u32>() + self.levels.len() + self.deleted.len()
+    }
+
     fn parts(&self) -> Parts<'_> {
         self.rows.parts(Cow::Owned(self.own_bytes()))
     }
