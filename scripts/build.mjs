@@ -30,6 +30,26 @@ const SQLITE_UNUSED = [
   "SQLITE_ENABLE_OFFSET_SQL_FUNC",
 ];
 
+/**
+ * Parts of SQLite that quiver never uses, left out (only options SQLite documents as
+ * working with the amalgamation, none that changes the SQL grammar): JSON functions
+ * (metadata is filtered in Rust), UTF-16 APIs, tracing, progress and authorizer
+ * hooks, the WAL (the OPFS pool cannot run it; the store journals with PERSIST).
+ */
+const SQLITE_OMIT = [
+  "SQLITE_OMIT_JSON",
+  "SQLITE_OMIT_UTF16",
+  "SQLITE_OMIT_TRACE",
+  "SQLITE_OMIT_PROGRESS_CALLBACK",
+  "SQLITE_OMIT_AUTHORIZATION",
+  "SQLITE_OMIT_COMPLETE",
+  "SQLITE_OMIT_DECLTYPE",
+  "SQLITE_OMIT_GET_TABLE",
+  "SQLITE_OMIT_TCL_VARIABLE",
+  "SQLITE_OMIT_WAL",
+  "SQLITE_DEFAULT_MEMSTATUS=0",
+];
+
 export const flavours = {
   simd: { rustflags: "-C target-feature=+simd128" },
   scalar: { rustflags: "" },
@@ -64,7 +84,7 @@ for (const { pkg, lib, prefix, name: outName, flavours } of modules) {
       CFLAGS_wasm32_unknown_unknown: "-mbulk-memory -msign-ext -mnontrapping-fptoint -ftls-model=local-exec",
       // The extensions sqlite-wasm-rs compiles in that quiver never calls; FTS5 stays
       // (keyword search).
-      SQLITE_WASM_RS_FLAGS: SQLITE_UNUSED.map((f) => `-U${f}`).join(" "),
+      SQLITE_WASM_RS_FLAGS: [...SQLITE_UNUSED.map((f) => `-U${f}`), ...SQLITE_OMIT.map((f) => `-D${f}`)].join(" "),
     });
     const raw = join(targetDir, "wasm32-unknown-unknown", "release", `${lib}.wasm`);
     const out = join(root, "pkg", `${prefix}${name}`);
