@@ -66,6 +66,23 @@ pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
     active::dot_codes_pair(w, rows)
 }
 
+/// Codes a [`nibble_sums`] block holds: one a byte lane of a `v128`.
+pub const NIBBLE_LANES: usize = 16;
+
+/// A query's 4-bit lookup tables (for each nibble position of a code, a byte for each
+/// of the 16 nibble values), prepared as this build's [`nibble_sums`] reads them.
+pub use active::NibbleTables;
+
+/// For a block of [`NIBBLE_LANES`] codes laid out by nibble pairs (byte
+/// `p * NIBBLE_LANES + l` holds lane `l`'s nibbles `2p` in its low half and `2p + 1`
+/// in its high half), each lane's sum of its nibbles' table entries: binary
+/// quantization's scan ([`crate::quant`]). In simd128 a swizzle looks up sixteen codes
+/// at once. Exact in integers, so both forms give the same sums.
+#[inline(always)]
+pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; NIBBLE_LANES] {
+    active::nibble_sums(tables, block)
+}
+
 /// Euclidean norm.
 #[inline]
 pub fn norm(a: &[f32]) -> f32 {

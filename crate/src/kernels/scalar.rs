@@ -74,3 +74,27 @@ pub fn dot_codes(w: &[i16], c: &[u8]) -> i32 {
     }
     acc.iter().sum::<i32>() + tail
 }
+
+/// The nibble tables paired into byte tables: entry `b` of table `p` is the sum of
+/// nibble tables `2p` and `2p + 1` at `b`'s low and high halves, so a code byte is one
+/// lookup, not two.
+pub struct NibbleTables(Vec<[u16; 256]>);
+
+impl NibbleTables {
+    pub fn new(luts: &[[u8; 16]]) -> Self {
+        let pair =
+            |p: &[[u8; 16]]| -> [u16; 256] { std::array::from_fn(|b| p[0][b & 15] as u16 + p[1][b >> 4] as u16) };
+        NibbleTables(luts.chunks_exact(2).map(pair).collect())
+    }
+}
+
+#[inline(always)]
+pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; super::NIBBLE_LANES] {
+    let mut out = [0u32; super::NIBBLE_LANES];
+    for (table, bytes) in tables.0.iter().zip(block.chunks_exact(super::NIBBLE_LANES)) {
+        for (o, &b) in out.iter_mut().zip(bytes) {
+            *o += table[b as usize] as u32;
+        }
+    }
+    out
+}

@@ -166,3 +166,57 @@ pub fn dot_codes(w: &[i16], c: &[u8]) -> i32 {
     }
     finish_codes(a0, a1, w, c, body)
 }
+
+/// The nibble tables as they are: a swizzle takes a `v128` of sixteen entries.
+pub struct NibbleTables(Vec<[u8; 16]>);
+
+impl NibbleTables {
+    pub fn new(luts: &[[u8; 16]]) -> Self {
+        NibbleTables(luts.to_vec())
+    }
+}
+
+/// Pairs of nibble positions a u16 lane may sum before it could overflow: 256
+/// lookups of at most 255.
+const PAIRS_PER_U16: usize = 128;
+
+#[inline(always)]
+pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; 16] {
+    let luts = &tables.0;
+    let pairs = luts.len() / 2;
+    assert!(
+        block.len() == pairs * 16,
+        "a block holds 16 codes of the tables' length"
+    );
+    let low = u8x16_splat(0x0f);
+    let mut total = [u32x4_splat(0); 4];
+    for start in (0..pairs).step_by(PAIRS_PER_U16) {
+        // Lanes 0-7 and 8-15, widened to u16.
+        let (mut a, mut b) = (u16x8_splat(0), u16x8_splat(0));
+        for p in start..pairs.min(start + PAIRS_PER_U16) {
+            // SAFETY: p < pairs, so bytes 16p..16p + 16 lie in the block (asserted
+            // above) and tables 2p and 2p + 1 in `luts`; wasm loads need no alignment.
+            let (bytes, first, second) = unsafe {
+                (
+                    v128_load(block.as_ptr().add(16 * p) as *const v128),
+                    v128_load(luts.as_ptr().add(2 * p) as *const v128),
+                    v128_load(luts.as_ptr().add(2 * p + 1) as *const v128),
+                )
+            };
+            let x = u8x16_swizzle(first, v128_and(bytes, low));
+            let y = u8x16_swizzle(second, u8x16_shr(bytes, 4));
+            a = u16x8_add(a, u16x8_add(u16x8_extend_low_u8x16(x), u16x8_extend_low_u8x16(y)));
+            b = u16x8_add(b, u16x8_add(u16x8_extend_high_u8x16(x), u16x8_extend_high_u8x16(y)));
+        }
+        total[0] = u32x4_add(total[0], u32x4_extend_low_u16x8(a));
+        total[1] = u32x4_add(total[1], u32x4_extend_high_u16x8(a));
+        total[2] = u32x4_add(total[2], u32x4_extend_low_u16x8(b));
+        total[3] = u32x4_add(total[3], u32x4_extend_high_u16x8(b));
+    }
+    let mut out = [0u32; 16];
+    for (chunk, t) in out.chunks_exact_mut(4).zip(total) {
+        // SAFETY: each chunk is four u32s, a v128's bytes.
+        unsafe { v128_store(chunk.as_mut_ptr() as *mut v128, t) };
+    }
+    out
+}

@@ -308,12 +308,11 @@ impl Codes {
         if n == 0 {
             return Vec::new();
         }
-        let est = self.estimator(query);
+        let prepared = self.prepare(query);
         // A min-heap on the approximate key; ties need no order, re-ranking settles them.
         let mut heap: std::collections::BinaryHeap<Worst> = std::collections::BinaryHeap::with_capacity(n + 1);
         let mut floor = f32::NEG_INFINITY;
-        for slot in 0..self.len() {
-            let (key, upper) = est.estimate(slot);
+        let mut offer = |slot: usize, key: f32, upper: f32| {
             if key > floor && keep(slot) {
                 heap.push(Worst(Estimate {
                     slot: slot as u32,
@@ -327,6 +326,13 @@ impl Codes {
                     floor = heap.peek().expect("full").0.key;
                 }
             }
+        };
+        match (&self.codec, &prepared.0) {
+            (Codec::Binary(c), Form::Binary(q)) => c.scan(q, offer),
+            _ => (0..self.len()).for_each(|slot| {
+                let (key, upper) = self.estimate(&prepared, slot);
+                offer(slot, key, upper);
+            }),
         }
         let mut out: Vec<Estimate> = heap.into_iter().map(|w| w.0).collect();
         out.sort_by(|a, b| b.key.total_cmp(&a.key));
