@@ -12,11 +12,9 @@ async fn a_rotated_certificate_serves_new_sessions_and_keeps_old_ones() {
     within(60, async {
         let dir = Scratch::new();
         let data = dir.0.join("relay.db");
-        let relay = Relay::start_with(&["--data", data.to_str().unwrap(), "--cert-rotate-secs", "3"]);
+        let relay = Relay::start_over(&data, &["--cert-rotate-secs", "3"]);
         let t = token("room");
-        let mut old = Site::join(database("old"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut old = Site::fresh("old", Conn::wt(&relay).await, "room", &t).await;
         let first = client::certificate_hashes(&relay.ws).await.unwrap();
         assert_eq!(first.len(), 1);
         let line = relay.wait_for_line("quiver-relay certificate-sha256").await;
@@ -34,7 +32,7 @@ async fn a_rotated_certificate_serves_new_sessions_and_keeps_old_ones() {
             inner: conn,
             _endpoint: Some(fresh),
         };
-        let mut new = Site::join(database("new"), conn, "room", &t, 0).await.unwrap();
+        let mut new = Site::fresh("new", conn, "room", &t).await;
         // The session from before the rotation still syncs with the new one.
         upsert(&mut old.db, "x", 1.0);
         let head = old.push().await;

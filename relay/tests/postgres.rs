@@ -113,15 +113,9 @@ async fn sites_on_two_relays_sharing_postgres_converge() {
         let one = Relay::start_with(&["--store", &url]);
         let two = Relay::start_with(&["--store", &url]);
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&one).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut b = Site::join(database("b"), Conn::ws(&two).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut c = Site::join(database("c"), Conn::wt(&two).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&one).await, "room", &t).await;
+        let mut b = Site::fresh("b", Conn::ws(&two).await, "room", &t).await;
+        let mut c = Site::fresh("c", Conn::wt(&two).await, "room", &t).await;
         for i in 0..10 {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
             upsert(&mut b.db, &format!("r{}", i + 5), 2.0);
@@ -136,21 +130,13 @@ async fn sites_on_two_relays_sharing_postgres_converge() {
         c.db.delete("c", &["r3", "r7"]).unwrap();
         upsert(&mut a.db, "r7", 3.0);
         upsert(&mut b.db, "r20", 4.0);
-        let head = [a.push().await, b.push().await, c.push().await]
-            .into_iter()
-            .max()
-            .unwrap();
-        for s in [&mut a, &mut b, &mut c] {
-            s.pull_until(head).await;
-        }
+        let head = settle(&mut [&mut a, &mut b, &mut c]).await;
         let want = a.state();
         assert_eq!(want.len(), 16);
         assert_eq!(b.state(), want);
         assert_eq!(c.state(), want);
         // A late joiner on either relay reads the same log.
-        let late = Site::join(database("d"), Conn::ws(&one).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let late = Site::fresh("d", Conn::ws(&one).await, "room", &t).await;
         assert_eq!(late.upto, head);
         let mut late = late;
         assert_eq!(late.state(), want);

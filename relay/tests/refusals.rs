@@ -54,8 +54,8 @@ async fn a_token_opens_only_its_own_room() {
                 assert_eq!(refused.reason, Reason::Unauthorized);
                 assert!(refused.message.contains("hello.token"), "{}", refused.message);
             }
-            Site::join(database("x"), conn().await, "a", &a, 0).await.unwrap();
-            Site::join(database("x"), conn().await, "b", &b, 0).await.unwrap();
+            Site::fresh("x", conn().await, "a", &a).await;
+            Site::fresh("x", conn().await, "b", &b).await;
         }
         // A token with an expiry stops opening its room once it has passed.
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_quiver-relay"))
@@ -63,9 +63,7 @@ async fn a_token_opens_only_its_own_room() {
             .output()
             .unwrap();
         let timed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Site::join(database("x"), Conn::wt(&relay).await, "a", &timed, 0)
-            .await
-            .unwrap();
+        Site::fresh("x", Conn::wt(&relay).await, "a", &timed).await;
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         let refused = Site::join(database("x"), Conn::wt(&relay).await, "a", &timed, 0)
             .await
@@ -133,12 +131,8 @@ async fn bad_frames_close_only_their_own_session() {
         let dir = Scratch::new();
         let relay = Relay::start(&dir.0.join("relay.db"));
         let t = token("room");
-        let mut healthy = Site::join(database("h"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut other = Site::join(database("o"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut healthy = Site::fresh("h", Conn::wt(&relay).await, "room", &t).await;
+        let mut other = Site::fresh("o", Conn::ws(&relay).await, "room", &t).await;
         // The room's dimension is set by its first upsert.
         upsert(&mut healthy.db, "first", 1.0);
         healthy.push().await;
@@ -192,9 +186,7 @@ async fn websocket_text_and_oversize_messages_close_their_session() {
         let dir = Scratch::new();
         let relay = Relay::start(&dir.0.join("relay.db"));
         let t = token("room");
-        let mut healthy = Site::join(database("h"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut healthy = Site::fresh("h", Conn::wt(&relay).await, "room", &t).await;
         let mut text = Conn::ws(&relay).await;
         text.send(&hello("room", &t)).await;
         text.finish().await; // a text message on WebSocket
@@ -216,30 +208,17 @@ async fn a_full_room_refuses_more_sessions_and_ops() {
     within(60, async {
         let dir = Scratch::new();
         let data = dir.0.join("relay.db");
-        let relay = Relay::start_with(&[
-            "--data",
-            data.to_str().unwrap(),
-            "--max-room-sessions",
-            "2",
-            "--max-room-ops",
-            "5",
-        ]);
+        let relay = Relay::start_over(&data, &["--max-room-sessions", "2", "--max-room-ops", "5"]);
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let _b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&relay).await, "room", &t).await;
+        let _b = Site::fresh("b", Conn::ws(&relay).await, "room", &t).await;
         let refused = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
             .await
             .err()
             .unwrap();
         assert_eq!(refused.reason, Reason::RoomFull);
         // Another room has room.
-        Site::join(database("c"), Conn::wt(&relay).await, "other", &token("other"), 0)
-            .await
-            .unwrap();
+        Site::fresh("c", Conn::wt(&relay).await, "other", &token("other")).await;
         for i in 0..5 {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
         }

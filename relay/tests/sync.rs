@@ -15,38 +15,24 @@ async fn three_sites_converge_over_webtransport_and_websocket() {
         let dir = Scratch::new();
         let relay = Relay::start(&dir.0.join("relay.db"));
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&relay).await, "room", &t).await;
+        let mut b = Site::fresh("b", Conn::ws(&relay).await, "room", &t).await;
         // Two sites: overlapping writes, then each pulls the other's.
         for i in 0..10 {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
             upsert(&mut b.db, &format!("r{}", i + 5), 2.0);
         }
-        let head = a.push().await.max(b.push().await);
-        a.pull_until(head).await;
-        b.pull_until(head).await;
+        settle(&mut [&mut a, &mut b]).await;
         assert_eq!(a.state(), b.state());
         assert_eq!(a.db.count("c").unwrap(), 15);
         // A third site joins late and gets the room from its log.
-        let mut c = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut c = Site::fresh("c", Conn::wt(&relay).await, "room", &t).await;
         assert_eq!(c.state(), a.state());
         // Conflicting writes: c deletes what a rewrites, b adds.
         c.db.delete("c", &["r3", "r7"]).unwrap();
         upsert(&mut a.db, "r7", 3.0);
         upsert(&mut b.db, "r20", 4.0);
-        let head = [a.push().await, b.push().await, c.push().await]
-            .into_iter()
-            .max()
-            .unwrap();
-        for s in [&mut a, &mut b, &mut c] {
-            s.pull_until(head).await;
-        }
+        settle(&mut [&mut a, &mut b, &mut c]).await;
         let want = a.state();
         assert_eq!(b.state(), want);
         assert_eq!(c.state(), want);
@@ -71,18 +57,12 @@ async fn a_site_offline_catches_up_from_its_last_ack() {
         let dir = Scratch::new();
         let relay = Relay::start(&dir.0.join("relay.db"));
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&relay).await, "room", &t).await;
+        let mut b = Site::fresh("b", Conn::ws(&relay).await, "room", &t).await;
         for i in 0..5 {
             upsert(&mut a.db, &format!("a{i}"), 1.0);
         }
-        let head = a.push().await;
-        a.pull_until(head).await;
-        b.pull_until(head).await;
+        settle(&mut [&mut a, &mut b]).await;
         // a goes offline, keeping its database and cursors; both write meanwhile.
         let (mut db, since, pushed) = (a.db, a.upto, a.pushed);
         drop(a.conn);
@@ -138,9 +118,7 @@ async fn pipeline(conn: &mut Conn, site: &str, batches: u64, stop_after: usize) 
 
 /// A new site's view of the room: every op the relay has logged.
 async fn room_state(relay: &Relay, t: &str) -> Vec<Op> {
-    let mut fresh = Site::join(database("reader"), Conn::wt(relay).await, "room", t, 0)
-        .await
-        .unwrap();
+    let mut fresh = Site::fresh("reader", Conn::wt(relay).await, "room", t).await;
     fresh.state()
 }
 
@@ -181,9 +159,7 @@ async fn a_relay_killed_mid_sync_loses_nothing_it_acked() {
         // The writer resends everything; what was logged already is not logged twice.
         let mut all: Vec<Op> = (1..=40).flat_map(|b| sent[&b].clone()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut w = Site::join(database("w"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut w = Site::fresh("w", Conn::ws(&relay).await, "room", &t).await;
         let before = w.head;
         let ops: Vec<Op> = all.clone();
         for (i, chunk) in ops.chunks(100).enumerate() {
@@ -217,9 +193,7 @@ async fn shutdown_closes_sessions_with_a_reason_and_loses_nothing_it_acked() {
         let data = dir.0.join("relay.db");
         let relay = Relay::start(&data);
         let t = token("room");
-        let mut idle = Site::join(database("i"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut idle = Site::fresh("i", Conn::ws(&relay).await, "room", &t).await;
         let mut conn = Conn::wt(&relay).await;
         let hello = quiver::sync::wire::Hello {
             room: "room".into(),
@@ -261,12 +235,8 @@ async fn duplicate_pushes_are_harmless() {
         let dir = Scratch::new();
         let relay = Relay::start(&dir.0.join("relay.db"));
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
-        let mut b = Site::join(database("b"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&relay).await, "room", &t).await;
+        let mut b = Site::fresh("b", Conn::wt(&relay).await, "room", &t).await;
         for i in 0..10 {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
         }
@@ -325,25 +295,14 @@ async fn compaction_keeps_each_ids_winner_and_gives_sites_behind_it_a_snapshot()
         let dir = Scratch::new();
         let data = dir.0.join("relay.db");
         // Compact every second, dropping every tombstone.
-        let relay = Relay::start_with(&[
-            "--data",
-            data.to_str().unwrap(),
-            "--compact-secs",
-            "1",
-            "--tombstone-days",
-            "0",
-        ]);
+        let relay = Relay::start_over(&data, &["--compact-secs", "1", "--tombstone-days", "0"]);
         let t = token("room");
-        let mut a = Site::join(database("a"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut a = Site::fresh("a", Conn::wt(&relay).await, "room", &t).await;
         for i in 0..5 {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
         }
         let head = a.push().await;
-        let mut b = Site::join(database("b"), Conn::ws(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut b = Site::fresh("b", Conn::ws(&relay).await, "room", &t).await;
         b.pull_until(head).await;
         let (b_db, b_since) = (b.db, b.upto);
         drop(b.conn);
@@ -354,9 +313,7 @@ async fn compaction_keeps_each_ids_winner_and_gives_sites_behind_it_a_snapshot()
         let line = relay.wait_for_line("quiver-relay compacted").await;
         assert_eq!(line, "quiver-relay compacted 3 ops");
         // A new site reads the snapshot: each live id's winner, no tombstone.
-        let mut c = Site::join(database("c"), Conn::wt(&relay).await, "room", &t, 0)
-            .await
-            .unwrap();
+        let mut c = Site::fresh("c", Conn::wt(&relay).await, "room", &t).await;
         let mut ids: Vec<&str> = c.received.iter().map(|(op, _)| op.id.as_str()).collect();
         ids.sort();
         assert_eq!(ids, ["r0", "r2", "r3", "r4"]);

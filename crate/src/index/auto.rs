@@ -159,6 +159,12 @@ mod tests {
     use super::*;
     use crate::index::test_row as row;
 
+    /// `parts` restored as a cosine collection of `dim` with the default graph
+    /// parameters, as its settings would restore it.
+    fn restore(dim: usize, quant: Quantization, parts: Parts<'_>) -> Option<Auto> {
+        Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), quant, parts)
+    }
+
     #[test]
     fn it_scans_until_the_threshold_then_walks_a_graph_that_survives_its_parts() {
         let dim = 8;
@@ -168,14 +174,7 @@ mod tests {
             auto.upsert(&format!("r{i}"), &row(i, dim), None);
         }
         assert!(!auto.is_graph());
-        let flat = Auto::restore(
-            dim,
-            Metric::Cosine,
-            hnsw::Params::default(),
-            Quantization::None,
-            auto.parts(),
-        )
-        .unwrap();
+        let flat = restore(dim, Quantization::None, auto.parts()).unwrap();
         assert!(!flat.is_graph() && flat.len() == auto.from_rows - 1);
 
         auto.upsert("last", &row(auto.from_rows, dim), None);
@@ -188,26 +187,12 @@ mod tests {
         auto.remove("last");
         assert!(auto.is_graph());
 
-        let restored = Auto::restore(
-            dim,
-            Metric::Cosine,
-            hnsw::Params::default(),
-            Quantization::None,
-            auto.parts(),
-        )
-        .unwrap();
+        let restored = restore(dim, Quantization::None, auto.parts()).unwrap();
         assert!(restored.is_graph());
         assert_eq!(restored.search_many(&q, &query), auto.search_many(&q, &query));
         let mut damaged = auto.parts();
         damaged.own = Cow::Owned(vec![7]);
-        assert!(Auto::restore(
-            dim,
-            Metric::Cosine,
-            hnsw::Params::default(),
-            Quantization::None,
-            damaged
-        )
-        .is_none());
+        assert!(restore(dim, Quantization::None, damaged).is_none());
     }
 
     #[test]
@@ -228,7 +213,7 @@ mod tests {
         let hits = auto.search_many(&q, &query).remove(0);
         assert_eq!(hits[0].id, "r1234");
         assert_eq!(hits[0].score, crate::kernels::dot(&q, &q), "an exact score");
-        let restored = Auto::restore(dim, Metric::Cosine, hnsw::Params::default(), quant, auto.parts()).unwrap();
+        let restored = restore(dim, quant, auto.parts()).unwrap();
         assert!(restored.is_graph() && restored.code_bytes() == auto.code_bytes());
         assert_eq!(restored.search_many(&q, &query), auto.search_many(&q, &query));
     }

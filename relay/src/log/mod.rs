@@ -41,6 +41,25 @@ impl Entry {
 /// Ops with their sequences, ascending.
 pub type Sequenced = Vec<(u64, Vec<u8>)>;
 
+/// Takes `(seq, op)` rows, in order, while they fit in about `max_bytes` (at least
+/// one): how every store's [`Log::read`] bounds a page.
+fn within_bytes<E>(
+    rows: impl IntoIterator<Item = std::result::Result<(u64, Vec<u8>), E>>,
+    max_bytes: usize,
+) -> std::result::Result<Sequenced, E> {
+    let (mut out, mut bytes) = (Vec::new(), 0);
+    for row in rows {
+        let (seq, op) = row?;
+        // The op and, roughly, its sequence number and framing.
+        bytes += op.len() + 10;
+        if bytes > max_bytes && !out.is_empty() {
+            break;
+        }
+        out.push((seq, op));
+    }
+    Ok(out)
+}
+
 /// What appending a batch came to.
 #[derive(Debug)]
 pub enum Appended {

@@ -5,7 +5,7 @@
 //! relay `LISTEN`s and tells its hub, whose sessions read what they lack from the log.
 //! Sites are compared with `COLLATE "C"`, bytewise as Rust compares them.
 
-use super::{Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
+use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
 use futures_util::future::BoxFuture;
 use quiver::sync::wire::Reason;
 use std::sync::Mutex;
@@ -188,16 +188,10 @@ impl Log for PostgresLog {
                     &[&room, &(since as i64), &(max_ops as i64)],
                 )
                 .await?;
-            let (mut out, mut bytes) = (Vec::new(), 0);
-            for r in rows {
-                let op: Vec<u8> = r.get(1);
-                bytes += op.len() + 10;
-                if bytes > max_bytes && !out.is_empty() {
-                    break;
-                }
-                out.push((r.get::<_, i64>(0) as u64, op));
-            }
-            Ok(out)
+            let rows = rows
+                .iter()
+                .map(|r| Ok::<_, Error>((r.get::<_, i64>(0) as u64, r.get(1))));
+            within_bytes(rows, max_bytes)
         })
     }
 

@@ -4,7 +4,7 @@
 //! a relay killed right after an ack still has it. One connection serves every room;
 //! calls run on tokio's blocking threads.
 
-use super::{Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
+use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
 use futures_util::future::BoxFuture;
 use quiver::sync::wire::Reason;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -141,17 +141,10 @@ impl Log for SqliteLog {
         self.with(move |conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT seq, op FROM ops WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
-            let mut rows = stmt.query(params![room, since as i64, max_ops as i64])?;
-            let (mut out, mut bytes) = (Vec::new(), 0);
-            while let Some(r) = rows.next()? {
-                let op: Vec<u8> = r.get(1)?;
-                bytes += op.len() + 10;
-                if bytes > max_bytes && !out.is_empty() {
-                    break;
-                }
-                out.push((r.get::<_, i64>(0)? as u64, op));
-            }
-            Ok(out)
+            let rows = stmt.query_map(params![room, since as i64, max_ops as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })?;
+            Ok(within_bytes(rows, max_bytes)?)
         })
     }
 

@@ -65,6 +65,11 @@ impl Relay {
         Relay::start_with(&["--data", data.to_str().unwrap()])
     }
 
+    /// Starts a relay over the log file `data` with `args` besides.
+    pub fn start_over(data: &Path, args: &[&str]) -> Relay {
+        Relay::start_with(&[&["--data", data.to_str().unwrap()], args].concat())
+    }
+
     /// Starts a relay on ephemeral loopback ports with the tests' secret and `args`.
     pub fn start_with(args: &[&str]) -> Relay {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quiver-relay"))
@@ -266,6 +271,19 @@ pub fn state(db: &mut Database) -> Vec<Op> {
     ops
 }
 
+/// Pushes every site's changes, then pulls each up to the room's head, which it
+/// returns: one round of sync.
+pub async fn settle(sites: &mut [&mut Site]) -> u64 {
+    let mut head = 0;
+    for s in sites.iter_mut() {
+        head = head.max(s.push().await);
+    }
+    for s in sites.iter_mut() {
+        s.pull_until(head).await;
+    }
+    head
+}
+
 /// A site: a database synced through a relay session.
 pub struct Site {
     pub db: Database,
@@ -284,6 +302,12 @@ pub struct Site {
 }
 
 impl Site {
+    /// A new site `name`, its database empty, that joins `room` from the start: how most
+    /// tests begin.
+    pub async fn fresh(name: &str, conn: Conn, room: &str, token: &str) -> Site {
+        Site::join(database(name), conn, room, token, 0).await.unwrap()
+    }
+
     /// Says hello to `room` from `since` and reads the backlog; `Err` with the reason
     /// if the relay refuses.
     pub async fn join(db: Database, mut conn: Conn, room: &str, token: &str, since: u64) -> Result<Site, Closing> {
