@@ -92,7 +92,7 @@ export const OPS = Object.freeze({
   ids: "{collection} -> [id]",
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
   opsSince: "{collection, after, limit} -> {message: JSON [{id, version, site, deleted, dim, metadata, text, seq}], vectors: Float32Array}",
-  applyOps: "{collection, ops: JSON [op], vectors: Float32Array} -> Uint8Array: 1 where an op won and was applied",
+  applyOps: "{collection, ops: JSON [op], vectors: Float32Array} -> {applied: Uint8Array, 1 where an op won and was applied; count: the records after}",
   encodeFrame: "{message: JSON {type: hello | push | close, ...}, vectors: Float32Array} -> Uint8Array: a sync frame",
   decodeFrame: "{bytes: Uint8Array} -> {message: JSON {type: welcome | ack | ops | refused | close, ...}, vectors: Float32Array}",
   getMeta: "{key} -> string or null",

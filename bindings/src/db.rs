@@ -435,13 +435,24 @@ impl Db {
     }
 
     /// Applies other sites' ops (`ops` a JSON array as [`Db::ops_since`] gives, their
-    /// vectors back to back) where they win; one byte a op, 1 where it was applied.
+    /// vectors back to back) where they win: `{applied, count}`, `applied` one byte a
+    /// op (1 where it was applied), `count` the records the collection holds after, so
+    /// the page needs no second call to learn it.
     #[wasm_bindgen(js_name = applyOps)]
-    pub fn apply_ops(&mut self, collection: &str, ops: &str, vectors: &[f32]) -> Result<Vec<u8>, JsValue> {
+    pub fn apply_ops(&mut self, collection: &str, ops: &str, vectors: &[f32]) -> Result<js_sys::Object, JsValue> {
         let head = parse_json(ops, "ops").map_err(to_js)?;
         let ops = crate::messages::ops_from_json(&head, vectors, "ops").map_err(to_js)?;
-        let applied = self.db()?.apply_ops(collection, &ops).map_err(to_js)?;
-        Ok(applied.into_iter().map(u8::from).collect())
+        let db = self.db()?;
+        let applied: Vec<u8> = db
+            .apply_ops(collection, &ops)
+            .map_err(to_js)?
+            .into_iter()
+            .map(u8::from)
+            .collect();
+        let out = js_sys::Object::new();
+        js_sys::Reflect::set(&out, &"applied".into(), &js_sys::Uint8Array::from(&applied[..]).into())?;
+        js_sys::Reflect::set(&out, &"count".into(), &written(db, collection)?.into())?;
+        Ok(out)
     }
 
     /// `search` with the hits' vectors, for MMR: `{hits: JSON, vectors: Float32Array}`,

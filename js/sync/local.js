@@ -75,7 +75,8 @@ export class Local {
       const applied = [];
       await Promise.all(
         [...parts].map(async ([w, part]) => {
-          const won = await this.co.pool.call(w, "applyOps", { collection: this.name, ops: JSON.stringify(part.ops), vectors: flatten(part.floats) });
+          const args = { collection: this.name, ops: JSON.stringify(part.ops), vectors: flatten(part.floats) };
+          const { applied: won, count } = await this.co.pool.call(w, "applyOps", args);
           part.ops.forEach((op, j) => {
             if (!won[j]) return;
             applied.push(op.id);
@@ -83,7 +84,7 @@ export class Local {
             if (op.deleted) c.copy[w].delete(op.id);
             else c.copy[w].publish(c.copy[w].reserve([part.floats[j]]), [op.id], [op.metadata === null ? "null" : JSON.stringify(op.metadata)], [op.text]);
           });
-          c.counts[w] = await this.co.pool.call(w, "count", { collection: this.name });
+          c.counts[w] = count;
         }),
       );
       return applied;
