@@ -584,29 +584,32 @@ async function runAnn(sets) {
   const dim = 384;
   const real = sets.find((d) => d.size === "20k");
   const real20k = new Float32Array(readFileSync(join(outDir, `${real.file}.base.f32`)).buffer.slice(0));
-  const n = Number(arg("--ann-n") ?? 100_000);
-  const file = `clustered-${n / 1000}k`;
-  const synth = clusteredSet(real20k, dim, n, 100, 11);
-  writeFileSync(join(outDir, `${file}.base.f32`), synth.base);
-  writeFileSync(join(outDir, `${file}.queries.f32`), synth.queries);
   const about = real.gt ? "code-minilm-20k rows" : "the synthetic 20k";
+  /** The clustered synthetic set of `n` points, written where the page fetches it. */
+  const synthetic = (n, peers) => {
+    const file = `clustered-${n / 1000}k`;
+    const synth = clusteredSet(real20k, dim, n, 100, 11);
+    writeFileSync(join(outDir, `${file}.base.f32`), synth.base);
+    writeFileSync(join(outDir, `${file}.queries.f32`), synth.queries);
+    const dataset = {
+      name: `clustered-${n / 1000}k (synthetic, around ${about})`,
+      n,
+      dim,
+      metric: "cosine",
+      base: `/bench-data/${file}.base.f32`,
+      queries: `/bench-data/${file}.queries.f32`,
+    };
+    return { file, dataset, gt: synth.gt, peers };
+  };
+  const n = Number(arg("--ann-n") ?? 100_000);
+  // The larger synthetic set shows how quiver's own costs grow; the peers sit it out
+  // (PGlite alone would take the better part of an hour to load and index it).
+  const large = Number(arg("--ann-large") ?? 500_000);
+  const part = arg("--ann-sets");
   const ann = [
-    { file: real.file, dataset: { ...real, n: 20000 }, gt: real.gt },
-    {
-      file,
-      dataset: {
-        name: `clustered-${n / 1000}k (synthetic, around ${about})`,
-        n,
-        dim,
-        metric: "cosine",
-        base: `/bench-data/${file}.base.f32`,
-        queries: `/bench-data/${file}.queries.f32`,
-      },
-      gt: synth.gt,
-    },
-  ]
-    .filter((d) => d.gt)
-    .filter((d) => !arg("--ann-sets") || arg("--ann-sets") === (d.file === real.file ? "real" : "synthetic"));
+    ...(part === "synthetic" || !real.gt ? [] : [{ file: real.file, dataset: { ...real, n: 20000 }, gt: real.gt, peers: true }]),
+    ...(part === "real" ? [] : [synthetic(n, true), ...(large ? [synthetic(large, false)] : [])]),
+  ];
   const efs = [10, 16, 24, 32, 48, 64, 96, 128, 256];
   const efSearch = [40, 100, 200];
   // Candidates re-ranked on the full vectors: the default (4k int8, 10k binary) and more.
@@ -614,11 +617,11 @@ async function runAnn(sets) {
   const peers = arg("--ann-peers") === "none" ? [] : ["hnswlib", "sqliteVec", "pglite"];
   const { rows, browser } = await inBrowser(async (b, url) => {
     const rows = [];
-    for (const { dataset, gt } of ann) {
+    for (const { dataset, gt, peers: withPeers } of ann) {
       const args = { dataset: { ...dataset, gt: undefined }, gt, efs, efSearch, fetches };
       rows.push(...(await inPage(b, url, "ann", args)));
       // Each peer in a fresh page, so that none runs beside another's memory or garbage.
-      for (const engine of peers) rows.push(...(await inPage(b, url, "peer", { ...args, engine })));
+      for (const engine of withPeers ? peers : []) rows.push(...(await inPage(b, url, "peer", { ...args, engine })));
     }
     return rows;
   });
@@ -633,7 +636,8 @@ async function runAnn(sets) {
   const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : null);
   const ratios = {};
   mkdirSync(join(root, "bench-results"), { recursive: true });
-  for (const { file, dataset } of ann) {
+  const growth = [];
+  for (const { file, dataset, peers: withPeers } of ann) {
     const of = rows.filter((r) => r.dataset === dataset.name);
     const one = (engine, prefix) => of.find((r) => r.engine === engine && r.config.startsWith(prefix));
     const flat = one("quiver", "flat, pool");
@@ -641,12 +645,24 @@ async function runAnn(sets) {
     // default: a graph's) at recall@10 >= floor; -Infinity if none.
     const at = (engine, floor, qps = "qps", keep = (r) => r.ef !== undefined) =>
       Math.max(...of.filter((r) => r.engine === engine && keep(r) && r.recall_at_10 >= floor).map((r) => r[qps]));
-    // The real set is "20k"; the synthetic one is named by its size, unless that is 20k too.
-    const tag = file === real.file ? "20k" : n === 20_000 ? "clustered_20k" : `${n / 1000}k`;
+    // The real set is "20k"; a synthetic one is named by its size, unless that is 20k too.
+    const tag = file === real.file ? "20k" : dataset.n === 20_000 ? "clustered_20k" : `${dataset.n / 1000}k`;
+    // How each index kind's costs grow with n: build, memory, tail latency at ef 64.
+    for (const r of [flat, one("quiver", "hnsw M16 efC200 ef 64,"), one("quiver", "hnsw int8 M16 efC200 ef 64,")].filter(Boolean)) {
+      const { n, config, build_s, memory_mib, vector_mib, code_mib, graph_mib, recall_at_10, p50_ms, p99_ms, qps } = r;
+      growth.push({ dataset: tag, n, engine: "quiver", config, build_s, memory_mib, vector_mib, code_mib, graph_mib, recall_at_10, p50_ms, p99_ms, qps });
+    }
     ratios[`hnsw_vs_flat_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), flat.qps);
     ratios[`hnsw_vs_flat_qps_at_099_${tag}`] = ratio(at("quiver", 0.99), flat.qps);
     const reopened = of.find((r) => r.open_s !== undefined);
     ratios[`hnsw_open_vs_build_${tag}`] = reopened.open_s / reopened.build_s;
+    const binary = at("quiver", 0.95, "qps", (r) => r.quantization === "binary");
+    ratios[`binary_rerank_vs_flat_qps_${tag}`] = ratio(binary, flat.qps);
+    const int8 = one("quiver", "flat int8");
+    ratios[`int8_vectors_vs_codes_${tag}`] = ratio(int8.vector_mib, int8.code_mib);
+    writeFileSync(join(root, "bench-results", `ann-${file}.svg`), annChart(of, `${dataset.name}, n = ${dataset.n}: recall@10 against QPS`));
+    console.log(`wrote bench-results/ann-${file}.svg`);
+    if (!withPeers) continue;
     ratios[`hnsw_vs_hnswlib_qps_at_095_${tag}`] = ratio(at("quiver", 0.95), at("hnswlib-wasm", 0.95));
     ratios[`hnsw_vs_hnswlib_qps_at_099_${tag}`] = ratio(at("quiver", 0.99), at("hnswlib-wasm", 0.99));
     ratios[`hnsw_vs_hnswlib_qps_serial_at_095_${tag}`] = ratio(at("quiver", 0.95, "qps_serial"), at("hnswlib-wasm", 0.95, "qps_serial"));
@@ -654,15 +670,11 @@ async function runAnn(sets) {
     const hnswlibBuild = one("hnswlib-wasm", "hnsw")?.build_s;
     ratios[`hnsw_build_vs_hnswlib_${tag}`] = ratio(hnswlibBuild, one("quiver", "hnsw M16").build_s);
     ratios[`hnsw_int8_build_vs_hnswlib_${tag}`] = ratio(hnswlibBuild, one("quiver", "hnsw int8 M16").build_s);
-    const binary = at("quiver", 0.95, "qps", (r) => r.quantization === "binary");
-    ratios[`binary_rerank_vs_flat_qps_${tag}`] = ratio(binary, flat.qps);
-    const int8 = one("quiver", "flat int8");
-    ratios[`int8_vectors_vs_codes_${tag}`] = ratio(int8.vector_mib, int8.code_mib);
     ratios[`flat_vs_sqlite_vec_${tag}`] = ratio(flat.qps, one("sqlite-vec", "vec0")?.qps);
     ratios[`flat_vs_pglite_exact_${tag}`] = ratio(flat.qps, one("pglite", "pgvector exact")?.qps);
-    writeFileSync(join(root, "bench-results", `ann-${file}.svg`), annChart(of, `${dataset.name}, n = ${dataset.n}: recall@10 against QPS`));
-    console.log(`wrote bench-results/ann-${file}.svg`);
   }
+  console.log("\nhow quiver's costs grow with n (ef 64 for the graphs):");
+  console.log(table(growth));
   return { rows, ratios, browser };
 }
 
