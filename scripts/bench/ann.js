@@ -82,7 +82,7 @@ async function wasmMiB(db) {
 /** MiB of vectors, codes and graph links a collection reports in `stats()`. */
 async function indexMiB(col) {
   const s = await col.stats();
-  return { vector_mib: s.vectorBytes / 2 ** 20, code_mib: (s.codeBytes ?? 0) / 2 ** 20, graph_mib: (s.graphBytes ?? 0) / 2 ** 20 };
+  return { vector_mib: s.vectorBytes / 2 ** 20, code_mib: s.codeBytes / 2 ** 20, graph_mib: s.graphBytes / 2 ** 20 };
 }
 
 /**

@@ -272,15 +272,20 @@ impl Binary {
         (key, key + q.coef * (err * q.norm + rounding))
     }
 
-    /// [`Binary::scan`]'s estimate of one slot.
-    pub fn key(&self, q: &Query, slot: usize) -> (f32, f32) {
-        let entries = (0..self.code_bytes())
+    /// The sum of `slot`'s nibbles' table entries, one slot at a time: what
+    /// [`kernels::nibble_sums`] gives for a block.
+    fn entries(&self, q: &Query, slot: usize) -> u32 {
+        (0..self.code_bytes())
             .map(|p| {
                 let byte = self.blocks[self.at(slot, p)] as usize;
                 q.luts[2 * p][byte & 15] as u32 + q.luts[2 * p + 1][byte >> 4] as u32
             })
-            .sum();
-        self.key_of(q, slot, entries)
+            .sum()
+    }
+
+    /// [`Binary::scan`]'s estimate of one slot.
+    pub fn key(&self, q: &Query, slot: usize) -> (f32, f32) {
+        self.key_of(q, slot, self.entries(q, slot))
     }
 
     /// Calls `f(slot, key, bound)` for every slot, in order, with its approximate key
@@ -338,15 +343,7 @@ impl Binary {
                 .map(|i| y[i])
                 .sum()
         };
-        let tables = move |slot: usize| {
-            let entries: u32 = (0..self.code_bytes())
-                .map(|p| {
-                    let byte = self.blocks[self.at(slot, p)] as usize;
-                    query.luts[2 * p][byte & 15] as u32 + query.luts[2 * p + 1][byte >> 4] as u32
-                })
-                .sum();
-            query.step * entries as f32 + query.base
-        };
+        let tables = move |slot: usize| query.step * self.entries(&query, slot) as f32 + query.base;
         (exact, tables, slack)
     }
 }
