@@ -1,26 +1,37 @@
 //! The relay's rooms: who is in each, and the fan-out of what each room logs.
 //!
 //! A room's appends are serialized and published on its broadcast channel in sequence
-//! order, so a session that has sent up to `n` and next sees a batch starting at `n+1`
-//! sends it as it is; one that sees a gap (it lagged, or the batch came from another
-//! relay without its ops) reads the log from `n` instead. Fan-out thus never loses an
-//! op, and a slow session never holds up the others.
+//! order: first a batch's new ops as soon as they have their sequences, then, once the
+//! log has made them durable, the new durable head. A session sends the ops at once and
+//! moves the site's cursor only with the durable head, so the fsync is off the path
+//! between sites and a relay that dies before it lets a site resume from what is
+//! durable (the ops it got early are applied again harmlessly). A session that has sent
+//! up to `n` and next sees ops starting at `n+1` sends them as they are; one that sees a
+//! gap (it lagged, or the head moved on another relay) reads the log from `n` once the
+//! head is durable. Fan-out thus never loses an op, and a slow session never holds up
+//! the others.
 
 use crate::log::{Appended, Entry, Log, Result, Sequenced, State};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Batches a session may fall behind by before it reads the log instead.
 const FAN_OUT_QUEUE: usize = 256;
 
-/// What a room logged: the ops (empty when only the new head is known) and the head.
+/// What a room's channel carries.
 #[derive(Debug)]
-pub struct Batch {
-    /// The session that pushed it, which is not sent its own ops back.
-    pub from: u64,
-    pub ops: Sequenced,
-    pub head: u64,
+pub enum Batch {
+    /// Ops with their sequences, not yet durable; `from` is the session that pushed
+    /// them, which is not sent its own ops back.
+    Sequenced { from: u64, ops: Sequenced, head: u64 },
+    /// The room's log is durable up to `head`.
+    Durable { head: u64 },
+    /// The log failed to make ops it had sequenced durable: their sequences may be
+    /// given again, so every session of the room ends, and its site resumes from
+    /// what is durable.
+    Failed,
 }
 
 struct Room {
@@ -80,11 +91,7 @@ impl Hub {
     pub fn advanced(&self, room: &str, head: u64) {
         let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = rooms.get(room) {
-            let _ = r.tx.send(Arc::new(Batch {
-                from: 0,
-                ops: Vec::new(),
-                head,
-            }));
+            let _ = r.tx.send(Arc::new(Batch::Durable { head }));
         }
     }
 
@@ -100,20 +107,30 @@ impl Hub {
 }
 
 impl Member {
-    /// Logs a batch pushed by session `from` and publishes what was new.
+    /// Logs a batch pushed by session `from`, publishing its new ops as soon as they
+    /// are sequenced and the head once they are durable.
     pub async fn append(&self, from: u64, batch: Vec<Entry>) -> Result<Appended> {
         let _order = self.order.lock().await;
-        let appended = self.hub.log.append(&self.room, batch).await?;
-        if let Appended::Logged { head, new } = &appended {
-            if !new.is_empty() {
-                let _ = self.tx.send(Arc::new(Batch {
-                    from,
-                    ops: new.clone(),
-                    head: *head,
-                }));
+        let published = Arc::new(AtomicBool::new(false));
+        let (tx, flag) = (self.tx.clone(), published.clone());
+        let sequenced = Box::new(move |ops: Sequenced, head| {
+            if !ops.is_empty() {
+                flag.store(true, Ordering::Relaxed);
+                let _ = tx.send(Arc::new(Batch::Sequenced { from, ops, head }));
             }
+        });
+        let appended = self.hub.log.append(&self.room, batch, sequenced).await;
+        let published = published.load(Ordering::Relaxed);
+        match &appended {
+            Ok(Appended::Logged { head }) if published => {
+                let _ = self.tx.send(Arc::new(Batch::Durable { head: *head }));
+            }
+            Err(_) if published => {
+                let _ = self.tx.send(Arc::new(Batch::Failed));
+            }
+            _ => {}
         }
-        Ok(appended)
+        appended
     }
 
     pub async fn state(&self) -> Result<State> {
@@ -134,5 +151,86 @@ impl Drop for Member {
                 rooms.remove(&self.room);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{Error, Sequencing};
+    use futures_util::future::BoxFuture;
+
+    /// A store that sequences every batch from 1 and then fails to make it durable,
+    /// or not, as told: what a full disk does between the two.
+    struct Store {
+        durable: bool,
+    }
+
+    impl Log for Store {
+        fn append<'a>(
+            &'a self,
+            _: &'a str,
+            batch: Vec<Entry>,
+            sequenced: Sequencing,
+        ) -> BoxFuture<'a, Result<Appended>> {
+            let ops: Sequenced = batch.into_iter().zip(1..).map(|(e, seq)| (seq, e.bytes)).collect();
+            let head = ops.len() as u64;
+            sequenced(ops, head);
+            let durable = self.durable;
+            Box::pin(async move {
+                match durable {
+                    true => Ok(Appended::Logged { head }),
+                    false => Err(Error("disk full".into())),
+                }
+            })
+        }
+        fn read<'a>(&'a self, _: &'a str, _: u64, _: usize, _: usize) -> BoxFuture<'a, Result<Sequenced>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn state<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<State>> {
+            Box::pin(async { Ok(State::default()) })
+        }
+        fn compact(&self, _: u64) -> BoxFuture<'_, Result<u64>> {
+            Box::pin(async { Ok(0) })
+        }
+    }
+
+    fn entry(id: &str) -> Entry {
+        let op = quiver::sync::Op {
+            id: id.into(),
+            version: 1,
+            site: "s".into(),
+            body: None,
+        };
+        Entry::new(&op).unwrap()
+    }
+
+    /// What a room's other session hears of one push to a store that is durable or not.
+    async fn heard(durable: bool) -> Vec<String> {
+        let hub = Hub::new(Arc::new(Store { durable }), 10);
+        let (pusher, mut other) = (hub.join("r").unwrap(), hub.join("r").unwrap());
+        let appended = pusher.append(1, vec![entry("a"), entry("b")]).await;
+        assert_eq!(appended.is_ok(), durable);
+        let mut heard = Vec::new();
+        while let Ok(b) = other.rx.try_recv() {
+            heard.push(match &*b {
+                Batch::Sequenced { ops, head, .. } => {
+                    format!("ops {:?} head {head}", ops.iter().map(|o| o.0).collect::<Vec<_>>())
+                }
+                Batch::Durable { head } => format!("durable {head}"),
+                Batch::Failed => "failed".into(),
+            });
+        }
+        heard
+    }
+
+    #[tokio::test]
+    async fn ops_fan_out_before_they_are_durable_and_the_head_after() {
+        assert_eq!(heard(true).await, ["ops [1, 2] head 2", "durable 2"]);
+    }
+
+    #[tokio::test]
+    async fn ops_the_store_fails_to_keep_end_the_room_sessions() {
+        assert_eq!(heard(false).await, ["ops [1, 2] head 2", "failed"]);
     }
 }

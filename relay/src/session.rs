@@ -85,7 +85,13 @@ pub async fn run(shared: &Shared, id: u64, rx: &mut mpsc::Receiver<Incoming>, ou
         let why = format!("room {:?} has as many sessions as the relay allows", hello.room);
         return say(out, Last::Refused, closing(Reason::RoomFull, why)).await;
     };
-    let mut s = Session { id, out, member };
+    let mut s = Session {
+        id,
+        out,
+        member,
+        sent: 0,
+        told: 0,
+    };
     match s.serve(hello.since, rx, &mut stopping).await {
         Ok(end) => end,
         Err(end) => say(s.out, Last::Close, end).await,
@@ -115,6 +121,10 @@ struct Session<'a> {
     id: u64,
     out: &'a mut dyn Outgoing,
     member: Member,
+    /// The last sequence whose op the site has (sent, or its own).
+    sent: u64,
+    /// The last `upto` sent: the site's cursor, which never passes what is durable.
+    told: u64,
 }
 
 /// A session's end: `Ok` if already said (or the peer left), `Err` to be said.
@@ -131,13 +141,13 @@ impl Session<'_> {
         // A site past the head holds ops from a log this relay no longer has; one below
         // the floor may miss deletes: both start over from the whole log.
         let snapshot = since > state.head || (since > 0 && since < state.floor);
-        let mut sent = if snapshot { 0 } else { since };
+        (self.sent, self.told) = if snapshot { (0, 0) } else { (since, since) };
         self.send(Message::Welcome(Welcome {
             head: state.head,
             snapshot,
         }))
         .await?;
-        self.catch_up(&mut sent, state.head, true).await?;
+        self.catch_up(state.head, true).await?;
         loop {
             tokio::select! {
                 m = rx.recv() => match m {
@@ -150,8 +160,11 @@ impl Session<'_> {
                     }
                 },
                 b = self.member.rx.recv() => match b {
-                    Ok(batch) => self.fan_out(&batch, &mut sent).await?,
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(&mut sent, 0, false).await?,
+                    Ok(batch) => self.fan_out(&batch).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let head = self.member.state().await.map_err(internal)?.head;
+                        self.catch_up(head, false).await?
+                    }
                     Err(broadcast::error::RecvError::Closed) => return Err(closing(Reason::Internal, "the room closed")),
                 },
                 _ = stopped(stopping) => return Err(closing(Reason::ShuttingDown, "the relay is stopping")),
@@ -167,7 +180,7 @@ impl Session<'_> {
             .collect::<quiver::Result<Vec<_>>>()
             .map_err(|e| closing(Reason::for_error(&e), e.message))?;
         match self.member.append(self.id, entries).await.map_err(internal)? {
-            Appended::Logged { head, .. } => {
+            Appended::Logged { head } => {
                 self.send(Message::Ack(Ack {
                     batch: push.batch,
                     seq: head,
@@ -178,52 +191,54 @@ impl Session<'_> {
         }
     }
 
-    /// Sends a published batch, or reads the log where it does not follow on.
-    async fn fan_out(&mut self, batch: &Batch, sent: &mut u64) -> Result<(), Closing> {
-        if batch.head <= *sent {
-            return Ok(());
-        }
-        match batch.ops.first() {
-            Some(&(first, _)) if first == *sent + 1 && batch.from == self.id => {
-                // The site's own ops: it has them; it needs only the new cursor.
-                *sent = batch.head;
-                self.send(Message::Ops(wire::Ops {
-                    upto: batch.head,
-                    ops: Vec::new(),
-                }))
-                .await
-            }
-            Some(&(first, _)) if first == *sent + 1 => self.send_ops(&batch.ops, batch.head, sent).await,
-            _ => self.catch_up(sent, batch.head, false).await,
+    /// Sends what the room published: new ops at once, if they follow on from what the
+    /// site has, with its cursor left where it was; the cursor once they are durable,
+    /// after reading the log for any the site lacks.
+    async fn fan_out(&mut self, batch: &Batch) -> Result<(), Closing> {
+        match batch {
+            Batch::Sequenced { from, ops, head } => match ops.first() {
+                // The site's own ops: it has them.
+                Some(&(first, _)) if first == self.sent + 1 && *from == self.id => {
+                    self.sent = *head;
+                    Ok(())
+                }
+                Some(&(first, _)) if first == self.sent + 1 => self.send_ops(ops, self.told).await,
+                // Sent already, or after a gap, which the log fills once durable.
+                _ => Ok(()),
+            },
+            Batch::Durable { head } => self.catch_up(*head, false).await,
+            Batch::Failed => Err(closing(Reason::Internal, "the log failed to make a batch durable")),
         }
     }
 
-    /// Sends the log after `sent` until it runs out, then, if `sent` is still below
-    /// `head` (compaction dropped the ops between) or `announce` and nothing was
-    /// sent, an empty Ops frame that tells the site where it stands.
-    async fn catch_up(&mut self, sent: &mut u64, head: u64, announce: bool) -> Result<(), Closing> {
+    /// Sends the log after what the site has until that reaches `head` (durable) or the
+    /// log runs out, then, if the site's cursor is still below `head` (compaction
+    /// dropped the ops between, or they were sent before they were durable) or
+    /// `announce` and nothing was sent, an empty Ops frame that tells the site where it
+    /// stands.
+    async fn catch_up(&mut self, head: u64, announce: bool) -> Result<(), Closing> {
         let mut said = false;
-        loop {
+        while self.sent < head {
             let ops = self
                 .member
-                .read(*sent, wire::MAX_BATCH_OPS, OPS_FRAME_BUDGET)
+                .read(self.sent, wire::MAX_BATCH_OPS, OPS_FRAME_BUDGET)
                 .await
                 .map_err(internal)?;
             let Some(&(last, _)) = ops.last() else {
                 break;
             };
-            self.send_ops(&ops, last, sent).await?;
+            self.send_ops(&ops, last).await?;
             said = true;
         }
-        if *sent < head || (announce && !said) {
-            let upto = (*sent).max(head);
-            self.send_ops(&[], upto, sent).await?;
+        if head > self.told || (announce && !said) {
+            self.send_ops(&[], head.max(self.told)).await?;
         }
         Ok(())
     }
 
-    /// Sends ops in frames under the limits; the last frame's `upto` is `upto`.
-    async fn send_ops(&mut self, ops: &[(u64, Vec<u8>)], upto: u64, sent: &mut u64) -> Result<(), Closing> {
+    /// Sends ops in frames under the limits; the last frame's `upto` is `upto`, the
+    /// others' their last op's sequence, neither past `upto`.
+    async fn send_ops(&mut self, ops: &[(u64, Vec<u8>)], upto: u64) -> Result<(), Closing> {
         let mut rest = ops;
         loop {
             let (mut n, mut bytes) = (0, 0);
@@ -235,12 +250,13 @@ impl Session<'_> {
                 n += 1;
             }
             let (now, later) = rest.split_at(n);
-            let frame_upto = if later.is_empty() { upto } else { now[n - 1].0 };
+            let frame_upto = if later.is_empty() { upto } else { now[n - 1].0.min(upto) };
             let mut frame = Vec::with_capacity(bytes + 32);
             wire::encode_ops_raw(frame_upto, now.iter().map(|(s, b)| (*s, &b[..])), &mut frame)
                 .map_err(|e| closing(Reason::Internal, e.message))?;
             self.out.send(&frame).await.map_err(gone)?;
-            *sent = (*sent).max(frame_upto);
+            self.sent = self.sent.max(now.last().map_or(0, |&(s, _)| s)).max(frame_upto);
+            self.told = self.told.max(frame_upto);
             rest = later;
             if rest.is_empty() {
                 return Ok(());

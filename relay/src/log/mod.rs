@@ -60,12 +60,17 @@ fn within_bytes<E>(
     Ok(out)
 }
 
+/// What [`Log::append`] calls once a batch is sequenced and before it is durable, with
+/// the ops that were not logged before (with the sequences they got) and the room's
+/// head after them: the hub fans them out meanwhile, so the fsync is not on the way
+/// from one site to the others.
+pub type Sequencing = Box<dyn FnOnce(Sequenced, u64) + Send>;
+
 /// What appending a batch came to.
 #[derive(Debug)]
 pub enum Appended {
-    /// The batch is durable. `new` holds the ops that were not logged before, with the
-    /// sequences they got; `head` is the room's sequence after them.
-    Logged { head: u64, new: Sequenced },
+    /// The batch is durable; `head` is the room's sequence after it.
+    Logged { head: u64 },
     /// The room does not take the batch, and logged none of it.
     Refused(Reason, String),
 }
@@ -90,9 +95,10 @@ pub struct Limits {
 /// A store of rooms' op logs.
 pub trait Log: Send + Sync + 'static {
     /// Logs a batch in one transaction, skipping ops already logged (same id, site and
-    /// version), and returns only once it is durable. All upserts of a room have one
-    /// dimension, set by its first.
-    fn append<'a>(&'a self, room: &'a str, batch: Vec<Entry>) -> BoxFuture<'a, Result<Appended>>;
+    /// version), and returns only once it is durable; calls `sequenced` between, unless
+    /// it refuses the batch. All upserts of a room have one dimension, set by its first.
+    fn append<'a>(&'a self, room: &'a str, batch: Vec<Entry>, sequenced: Sequencing)
+        -> BoxFuture<'a, Result<Appended>>;
 
     /// A room's ops after `since`, ascending, at most `max_ops` and about `max_bytes`
     /// (at least one op if there is one).

@@ -5,7 +5,7 @@
 //! relay `LISTEN`s and tells its hub, whose sessions read what they lack from the log.
 //! Sites are compared with `COLLATE "C"`, bytewise as Rust compares them.
 
-use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
+use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, Sequencing, State};
 use futures_util::future::BoxFuture;
 use quiver::sync::wire::Reason;
 use std::sync::Mutex;
@@ -92,7 +92,12 @@ fn now_ms() -> i64 {
 }
 
 impl Log for PostgresLog {
-    fn append<'a>(&'a self, room: &'a str, batch: Vec<Entry>) -> BoxFuture<'a, Result<Appended>> {
+    fn append<'a>(
+        &'a self,
+        room: &'a str,
+        batch: Vec<Entry>,
+        sequenced: Sequencing,
+    ) -> BoxFuture<'a, Result<Appended>> {
         Box::pin(async move {
             let mut client = self.client.lock().await;
             let tx = client.transaction().await?;
@@ -168,8 +173,9 @@ impl Log for PostgresLog {
                 tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{room}\n{head}")])
                     .await?;
             }
+            sequenced(new, head as u64);
             tx.commit().await?;
-            Ok(Appended::Logged { head: head as u64, new })
+            Ok(Appended::Logged { head: head as u64 })
         })
     }
 

@@ -4,7 +4,7 @@
 //! a relay killed right after an ack still has it. One connection serves every room;
 //! calls run on tokio's blocking threads.
 
-use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, State};
+use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, Sequencing, State};
 use futures_util::future::BoxFuture;
 use quiver::sync::wire::Reason;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -64,7 +64,12 @@ fn now_ms() -> i64 {
 }
 
 impl Log for SqliteLog {
-    fn append<'a>(&'a self, room: &'a str, batch: Vec<Entry>) -> BoxFuture<'a, Result<Appended>> {
+    fn append<'a>(
+        &'a self,
+        room: &'a str,
+        batch: Vec<Entry>,
+        sequenced: Sequencing,
+    ) -> BoxFuture<'a, Result<Appended>> {
         let (room, limits) = (room.to_owned(), self.limits);
         self.with(move |conn| {
             let tx = conn.transaction()?;
@@ -125,8 +130,9 @@ impl Log for SqliteLog {
                  ON CONFLICT(name) DO UPDATE SET head = excluded.head, dim = excluded.dim, ops = excluded.ops",
                 params![room, head, dim, count],
             )?;
+            sequenced(new, head as u64);
             tx.commit()?;
-            Ok(Appended::Logged { head: head as u64, new })
+            Ok(Appended::Logged { head: head as u64 })
         })
     }
 

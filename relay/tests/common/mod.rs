@@ -288,8 +288,11 @@ pub async fn settle(sites: &mut [&mut Site]) -> u64 {
 pub struct Site {
     pub db: Database,
     pub conn: Conn,
-    /// The room's sequence this site has every op up to.
+    /// The room's durable sequence this site has every op up to: its cursor.
     pub upto: u64,
+    /// The last op's sequence received, which may pass `upto`: the relay fans ops out
+    /// before they are durable, and moves the cursor once they are.
+    last: u64,
     /// The room's head when the session began.
     pub head: u64,
     /// Whether the backlog was a snapshot.
@@ -327,6 +330,7 @@ impl Site {
             db,
             conn,
             upto: if welcome.snapshot { 0 } else { since },
+            last: 0,
             head: welcome.head,
             snapshot: welcome.snapshot,
             pushed: 0,
@@ -347,10 +351,10 @@ impl Site {
         let m = self.conn.recv().await.expect("the relay keeps the session open");
         if let Message::Ops(o) = &m {
             assert!(o.ops.windows(2).all(|w| w[0].1 < w[1].1), "ops in sequence order");
-            assert!(
-                o.ops.iter().all(|(_, seq)| *seq > self.upto && *seq <= o.upto),
-                "ops after the cursor"
-            );
+            let after = self.last.max(self.upto);
+            assert!(o.ops.iter().all(|(_, seq)| *seq > after), "ops after what the site has");
+            assert!(o.upto >= self.upto, "the cursor never goes back");
+            self.last = o.ops.last().map_or(self.last, |&(_, seq)| seq);
             let ops: Vec<Op> = o.ops.iter().map(|(op, _)| op.clone()).collect();
             self.db.apply_ops("c", &ops).unwrap();
             self.received.extend(o.ops.iter().cloned());
