@@ -42,6 +42,26 @@ export function upsertArgs(collection, { ids, vectors, metadata, texts }, flat) 
   };
 }
 
+/** Records and tombstones moved from worker to worker in one call when a collection spreads. */
+const MOVE_OPS = 4096;
+
+/** Each sync op's vector (empty for a delete), out of theirs back to back. */
+export function split(ops, vectors) {
+  let at = 0;
+  return ops.map((op) => {
+    const dim = op.deleted ? 0 : op.dim;
+    at += dim;
+    return vectors.subarray(at - dim, at);
+  });
+}
+
+/** Vectors back to back in one array, as the workers take a batch's. */
+export function flatten(vectors) {
+  const out = new Float32Array(vectors.reduce((n, v) => n + v.length, 0));
+  vectors.reduce((offset, v) => (out.set(v, offset), offset + v.length), 0);
+  return out;
+}
+
 /**
  * Placements kept at least, whatever the LRU of loaded collections: looking one up
  * again costs a message to its home worker.
@@ -268,33 +288,86 @@ export class Placements {
   }
 
   /**
-   * Spreads a collection that outgrew one worker over all of them: copies each row its
-   * home does not own to its owner, then deletes it from the home. The layout says
-   * "moving" meanwhile, and until the last step the home still holds every row, so a
-   * crash at any point is finished on the next open.
+   * Spreads a collection that outgrew one worker over all of them: hands each record
+   * and tombstone its home does not own to its owner as a sync op, with its stamp
+   * (version and site), then removes them from the home without tombstones. The move
+   * is thus no change: nothing is pushed to other sites as new, and an edit made
+   * elsewhere meanwhile wins or loses as it would have. The layout says "moving"
+   * meanwhile, and until the last step the home still holds every row, so a crash at
+   * any point is finished on the next open (applying an op twice changes nothing).
    */
   async spread(c) {
     const { name, dim, metric, index, quantization } = c.settings;
     c.moving = true;
     await this.#saveLayout();
     await Promise.all(this.owners({ partitioned: true }).map((i) => this.pool.call(i, "createCollection", { name, dim, metric, index, quantization })));
-    const cols = await this.rows(c, c.home);
-    const ids = JSON.parse(cols.ids);
-    const metadata = JSON.parse(cols.metadata);
-    const texts = JSON.parse(cols.texts);
-    const moving = Array.from({ length: this.pool.size }, () => []);
-    ids.forEach((id, j) => {
-      const to = owner(id, this.pool.size);
-      const vector = cols.vectors.subarray(j * dim, (j + 1) * dim);
-      if (to !== c.home) moving[to].push([id, vector, JSON.stringify(metadata[j]), texts[j]]);
-    });
-    await Promise.all(moving.map((rows, i) => rows.length && this.load((...a) => this.pool.call(i, ...a), c, i, rows)));
-    const gone = moving.flatMap((rows) => rows.map((r) => r[0]));
-    c.counts[c.home] -= await this.pool.call(c.home, "delete", { collection: name, ids: gone });
+    const gone = [];
+    for (let after = 0; ;) {
+      const { ops, vectors, upto } = await this.ops(c, c.home, after, MOVE_OPS);
+      if (upto === after) break;
+      after = upto;
+      const floats = split(ops, vectors);
+      const moving = new Map();
+      ops.forEach((op, j) => {
+        const to = owner(op.id, this.pool.size);
+        if (to === c.home) return;
+        if (!moving.has(to)) moving.set(to, { ops: [], floats: [] });
+        moving.get(to).ops.push(op);
+        moving.get(to).floats.push(floats[j]);
+        gone.push(op.id);
+      });
+      await Promise.all([...moving].map(([i, part]) => this.applyOps(c, i, part.ops, part.floats)));
+    }
+    c.counts[c.home] = await this.pool.call(c.home, "handOver", { collection: name, ids: gone });
     for (const id of gone) c.copy?.[c.home].delete(id);
     c.partitioned = true;
     c.moving = false;
     await this.#saveLayout();
+  }
+
+  /**
+   * Worker w's changes to collection `c` after its local change `after`, at most
+   * `limit`, every site's, as sync ops each with its `seq`: `{ ops, vectors, upto }`,
+   * `upto` the cursor past them. A memory database's vectors come from its replica.
+   */
+  async ops(c, w, after, limit) {
+    const out = await this.pool.call(w, "opsSince", { collection: c.settings.name, after, limit });
+    const ops = JSON.parse(out.message);
+    const upto = ops.length ? ops[ops.length - 1].seq : after;
+    if (!c.copy) return { ops, vectors: out.vectors, upto };
+    const floats = [];
+    for (const op of ops.filter((op) => !op.deleted)) {
+      const [, vector] = c.copy[w].get(op.id);
+      floats.push(vector);
+      op.dim = vector.length;
+    }
+    return { ops, vectors: flatten(floats), upto };
+  }
+
+  /**
+   * Applies sync ops (op j's vector `floats[j]`) on worker w, each where it wins over
+   * what the worker holds; returns the ids applied.
+   */
+  async applyOps(c, w, ops, floats) {
+    const args = { collection: c.settings.name, ops: JSON.stringify(ops), vectors: flatten(floats) };
+    return this.applied(c, w, ops, floats, await this.pool.call(w, "applyOps", args));
+  }
+
+  /**
+   * Brings worker w's replica and count in step with its answer to applying `ops`
+   * (`{applied, count}`, as applyOps and applyFrame give it); returns the ids applied.
+   */
+  applied(c, w, ops, floats, { applied, count }) {
+    c.counts[w] = count;
+    const ids = [];
+    ops.forEach((op, j) => {
+      if (!applied[j]) return;
+      ids.push(op.id);
+      if (!c.copy) return;
+      if (op.deleted) c.copy[w].delete(op.id);
+      else c.copy[w].publish(c.copy[w].reserve([floats[j]]), [op.id], [op.metadata === null ? "null" : JSON.stringify(op.metadata)], [op.text]);
+    });
+    return ids;
   }
 
   /**

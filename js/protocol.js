@@ -93,6 +93,8 @@ export const OPS = Object.freeze({
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
   opsSince: "{collection, after, limit} -> {message: JSON [{id, version, site, deleted, dim, metadata, text, seq}], vectors: Float32Array}",
   applyOps: "{collection, ops: JSON [op], vectors: Float32Array} -> {applied: Uint8Array, 1 where an op won and was applied; count: the records after}",
+  handOver: "{collection, ids: [string]} -> count: the records after; removes ids moved with their stamps to another worker, without tombstones",
+  applyFrame: "{collection, bytes: Uint8Array, an Ops frame} -> {message, vectors} as decodeFrame gives them, with applied and count as applyOps gives them",
   encodeFrame: "{message: JSON {type: hello | push | close, ...}, vectors: Float32Array} -> Uint8Array: a sync frame",
   decodeFrame: "{bytes: Uint8Array} -> {message: JSON {type: welcome | ack | ops | refused | close, ...}, vectors: Float32Array}",
   getMeta: "{key} -> string or null",

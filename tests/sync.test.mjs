@@ -45,21 +45,24 @@ async function newPage() {
   return page;
 }
 
-/** Opens database "s" and collection "notes" in `page`, and starts a session as `options` say. */
+/**
+ * Opens database "s" (with `open`'s options too) and collection "notes" in `page`, and
+ * starts a session as `options` say.
+ */
 async function join_(
   page,
-  { room, token = mintToken(secret, room), transport = "auto", storage = "memory", url = relay.url, websocketUrl = relay.websocketUrl },
+  { room, token = mintToken(secret, room), transport = "auto", storage = "memory", url = relay.url, websocketUrl = relay.websocketUrl, open = {} },
 ) {
   await page.evaluate(
-    async ({ room, token, transport, storage, url, websocketUrl, hash }) => {
-      window.db ??= await quiver.open({ name: "s", storage });
+    async ({ room, token, transport, storage, url, websocketUrl, hash, open }) => {
+      window.db ??= await quiver.open({ name: "s", storage, ...open });
       window.col = await db.collection("notes", { dim: 8, metric: "cosine" });
       const value = Uint8Array.from(hash.match(/../g), (x) => parseInt(x, 16));
       window.session = col.sync({ url, websocketUrl, room, token, transport, serverCertificateHashes: [{ algorithm: "sha-256", value }] });
       window.statuses = [];
       session.addEventListener("status", (e) => statuses.push(e.detail.reason ? `${e.detail.status} (${e.detail.reason})` : e.detail.status));
     },
-    { room, token, transport, storage, url, websocketUrl, hash: relay.hash },
+    { room, token, transport, storage, url, websocketUrl, hash: relay.hash, open },
   );
 }
 
@@ -93,7 +96,11 @@ async function converged(pages, timeoutMs = 30_000) {
   for (;;) {
     const all = await Promise.all(pages.map(contents));
     if (all.every((c) => c === all[0])) return JSON.parse(all[0]);
-    if (Date.now() > end) assert.fail(`pages differ after ${timeoutMs} ms: ${all.map((c) => JSON.parse(c).length).join(" / ")} records`);
+    if (Date.now() > end) {
+      const sets = all.map((c) => JSON.parse(c).map((r) => JSON.stringify(r)));
+      const diff = sets.map((s, i) => s.filter((r) => !sets[(i + 1) % sets.length].includes(r)).map((r) => r.slice(0, 60)));
+      assert.fail(`pages differ after ${timeoutMs} ms: ${all.map((c) => JSON.parse(c).length).join(" / ")} records; ${JSON.stringify(diff)}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -105,7 +112,9 @@ test("three browsers editing one collection at once converge, over WebTransport 
   const room = "three";
   await join_(pages[0], { room, transport: "webtransport" });
   await join_(pages[1], { room, transport: "websocket" });
-  await join_(pages[2], { room });
+  // The third spreads the collection over two workers early: ops are then routed to
+  // the worker that owns each id.
+  await join_(pages[2], { room, open: { workers: 2, partitionThreshold: 10 } });
   // The statuses say why, should auto have fallen back to WebSocket.
   const history = () => Promise.all(pages.map((p) => p.evaluate(() => statuses.join(" > "))));
   assert.deepEqual(await Promise.all(pages.map(synced)), ["webtransport", "websocket", "webtransport"], (await history()).join("\n"));
@@ -124,6 +133,11 @@ test("three browsers editing one collection at once converge, over WebTransport 
   const late = await pages[2].evaluate(async () => (await col.delete(["r55"]), session.synced()));
   assert.equal(late, undefined);
   assert.ok(!(await converged(pages)).some((r) => r[0] === "r55"));
+  const owners = await pages[2].evaluate(async () => db._pool.all("count", { collection: "notes" }));
+  assert.ok(
+    owners.every((n) => n > 0),
+    `each worker of the third page holds part: ${owners}`,
+  );
   await Promise.all(pages.map((p) => p.context().close()));
 });
 

@@ -133,6 +133,8 @@ const ops = {
   },
   opsSince: ({ db, collection, after, limit }) => handle(db).opsSince(collection, after, limit),
   applyOps: (args) => write("applyOps", args),
+  applyFrame: (args) => write("applyFrame", args),
+  handOver: (args) => write("handOver", args),
   // The sync codec needs no database: any worker encodes and decodes.
   encodeFrame: ({ message, vectors }) => transferred(core.encodeFrame(message, vectors)),
   decodeFrame: ({ bytes }) => core.decodeFrame(bytes),

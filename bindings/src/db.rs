@@ -8,6 +8,8 @@ use crate::segment_files::{JsFiles, JsSegmentFiles};
 use crate::to_js;
 use quiver::index::Hit;
 use quiver::store::Settings;
+use quiver::sync::wire::{self, Message};
+use quiver::sync::Op;
 use quiver::{Code, Database, Error, Metric, Result, MAX_DIM};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -442,17 +444,39 @@ impl Db {
     pub fn apply_ops(&mut self, collection: &str, ops: &str, vectors: &[f32]) -> Result<js_sys::Object, JsValue> {
         let head = parse_json(ops, "ops").map_err(to_js)?;
         let ops = crate::messages::ops_from_json(&head, vectors, "ops").map_err(to_js)?;
+        let out = js_sys::Object::new();
+        self.apply_into(collection, &ops, &out)?;
+        Ok(out)
+    }
+
+    /// Decodes an Ops frame from the relay and applies its ops to `collection` as
+    /// [`Db::apply_ops`] does: `{message, vectors}` as `decodeFrame` gives them, with
+    /// `applied` and `count`. One call where decoding and applying took two, for a
+    /// worker that holds the whole collection.
+    #[wasm_bindgen(js_name = applyFrame)]
+    pub fn apply_frame(&mut self, collection: &str, bytes: &[u8]) -> Result<js_sys::Object, JsValue> {
+        let Message::Ops(ops) = wire::decode_frame(bytes).map_err(to_js)? else {
+            return Err(to_js(Error::invalid("bytes: must be an Ops frame".to_owned())));
+        };
+        let (head, vectors) = crate::messages::ops_json(&ops).map_err(to_js)?;
+        let out = crate::functions::columns(&head, &vectors)?;
+        let ops: Vec<Op> = ops.ops.into_iter().map(|(op, _)| op).collect();
+        self.apply_into(collection, &ops, &out)?;
+        Ok(out)
+    }
+
+    /// Applies `ops` and sets `applied` and `count` on `out`.
+    fn apply_into(&mut self, collection: &str, ops: &[Op], out: &js_sys::Object) -> Result<(), JsValue> {
         let db = self.db()?;
         let applied: Vec<u8> = db
-            .apply_ops(collection, &ops)
+            .apply_ops(collection, ops)
             .map_err(to_js)?
             .into_iter()
             .map(u8::from)
             .collect();
-        let out = js_sys::Object::new();
-        js_sys::Reflect::set(&out, &"applied".into(), &js_sys::Uint8Array::from(&applied[..]).into())?;
-        js_sys::Reflect::set(&out, &"count".into(), &written(db, collection)?.into())?;
-        Ok(out)
+        js_sys::Reflect::set(out, &"applied".into(), &js_sys::Uint8Array::from(&applied[..]).into())?;
+        js_sys::Reflect::set(out, &"count".into(), &written(db, collection)?.into())?;
+        Ok(())
     }
 
     /// `search` with the hits' vectors, for MMR: `{hits: JSON, vectors: Float32Array}`,
@@ -507,6 +531,18 @@ impl Db {
         let ids = strings(ids, "ids")?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         self.db()?.delete(collection, &refs).map(|n| n as u32).map_err(to_js)
+    }
+
+    /// Removes ids (an array of strings) that moved with their stamps to another
+    /// worker's file, leaving no tombstones (see [`Database::hand_over`]); returns how
+    /// many records the collection holds after.
+    #[wasm_bindgen(js_name = handOver)]
+    pub fn hand_over(&mut self, collection: &str, ids: JsValue) -> Result<u32, JsValue> {
+        let ids = strings(ids, "ids")?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let db = self.db()?;
+        db.hand_over(collection, &refs).map_err(to_js)?;
+        written(db, collection)
     }
 
     pub fn count(&mut self, collection: &str) -> Result<u32, JsValue> {

@@ -167,16 +167,19 @@ pub fn decode(bytes: &[u8]) -> Result<(Value, Vec<f32>)> {
             (json!({"type": "welcome", "head": head, "snapshot": snapshot}), vec![])
         }
         Message::Ack(Ack { batch, seq }) => (json!({"type": "ack", "batch": batch, "seq": seq}), vec![]),
-        Message::Ops(Ops { upto, ops }) => {
-            let (head, vectors) = ops_to_json(ops.iter().map(|(op, seq)| (op, Some(*seq))))?;
-            (json!({"type": "ops", "upto": upto, "ops": head}), vectors)
-        }
+        Message::Ops(o) => ops_json(&o)?,
         Message::Refused(c) => (closing("refused", c), vec![]),
         Message::Close(c) => (closing("close", c), vec![]),
         Message::Hello(_) | Message::Push(_) => {
             return Err(Error::invalid("frame: a relay does not send hello or push".to_owned()))
         }
     })
+}
+
+/// An Ops frame's message as [`decode`] gives it.
+pub fn ops_json(o: &Ops) -> Result<(Value, Vec<f32>)> {
+    let (ops, vectors) = ops_to_json(o.ops.iter().map(|(op, seq)| (op, Some(*seq))))?;
+    Ok((json!({"type": "ops", "upto": o.upto, "ops": ops}), vectors))
 }
 
 fn closing(kind: &str, c: Closing) -> Value {

@@ -177,6 +177,41 @@ fn a_collection_loads_from_its_segment_plus_the_changes_since() {
 }
 
 #[test]
+fn rows_handed_over_leave_no_change_to_push_and_do_not_come_back_from_the_segment() {
+    let (dir, mut db) = filled("segments-hand-over", Metric::Cosine);
+    db.delete("c", &["r7"]).unwrap();
+    db.write_segment("c").unwrap();
+    let cursor = db.store().seq();
+    // A tenth of the ids move to another file (with their stamps, as sync ops), r7's
+    // tombstone among them.
+    let moving: Vec<String> = (0..ROWS).filter(|i| i % 10 == 7).map(|i| format!("r{i}")).collect();
+    let ids: Vec<&str> = moving.iter().map(String::as_str).collect();
+    assert_eq!(db.hand_over("c", &ids).unwrap(), moving.len() - 1);
+    let left = ROWS - moving.len();
+    assert_eq!(db.count("c").unwrap(), left);
+    assert!(db.ops_since("c", cursor, 10).unwrap().is_empty(), "no op to push");
+    assert!(db
+        .ops_since("c", 0, usize::MAX)
+        .unwrap()
+        .iter()
+        .all(|(op, _)| op.id != "r7"));
+    let expected = answers(&mut db);
+    assert!(expected.iter().flatten().all(|(id, _, _)| !ids.contains(&id.as_str())));
+    assert_eq!(
+        db.segments_due(),
+        vec![("c".to_owned(), 1)],
+        "the segment is rewritten whole"
+    );
+    drop(db);
+
+    // Reopened before the segment was rewritten: loaded from the rows, without them.
+    let (mut db, _) = open(&dir.0, &dir.db());
+    assert!(db.segment_keys().unwrap().is_empty());
+    assert_eq!(answers(&mut db), expected);
+    assert_eq!(db.count("c").unwrap(), left);
+}
+
+#[test]
 fn a_damaged_or_stale_segment_costs_time_not_data() {
     let (dir, mut db) = filled("segments-damaged", Metric::Euclidean);
     db.write_segment("c").unwrap();

@@ -3,6 +3,8 @@
 // ids, and the session's cursors kept in the database. The workers do the work (the
 // core's LWW merge and the wire codec); this routes and keeps the page's replica in
 // step, as Coordinator.upsert does for a write.
+import { flatten, split } from "../placement.js";
+import { isOps } from "./transport.js";
 
 /** Ops read from a worker at a time: one push frame's worth. */
 export const OPS_PER_READ = 512;
@@ -28,66 +30,48 @@ export class Local {
    * the cursor past every change read, this site's or not.
    */
   async read(w, after) {
-    const c = await this.co.placements.get(this.name);
-    const out = await this.co.pool.call(w, "opsSince", { collection: this.name, after, limit: OPS_PER_READ });
-    const all = JSON.parse(out.message);
-    const upto = all.length ? all[all.length - 1].seq : after;
+    const placements = this.co.placements;
+    const { ops: all, vectors, upto } = await placements.ops(await placements.get(this.name), w, after, OPS_PER_READ);
+    const floats = split(all, vectors);
     const ops = [];
-    const floats = [];
-    let at = 0;
-    for (const op of all) {
-      const dim = op.deleted ? 0 : op.dim;
-      if (op.site === this.co.site) {
-        if (!op.deleted) {
-          // A memory database keeps its vectors in the page's replica, not in SQLite.
-          const vector = c.copy ? c.copy[w].get(op.id)?.[1] : out.vectors.subarray(at, at + dim);
-          floats.push(vector);
-          op.dim = vector.length;
-        }
-        delete op.seq;
-        ops.push(op);
-      }
-      at += dim;
-    }
-    return { ops, vectors: flatten(floats), upto };
+    const own = [];
+    all.forEach((op, j) => {
+      if (op.site !== this.co.site) return;
+      delete op.seq;
+      ops.push(op);
+      own.push(floats[j]);
+    });
+    return { ops, vectors: flatten(own), upto };
   }
 
   /**
-   * Applies other sites' ops (`ops` as the codec decodes them, `vectors` theirs back to
-   * back) on the workers that own their ids, each where it wins; returns the ids of
-   * those applied. Each worker's part is one transaction; a session re-sends what a
-   * crash cut off, and applying an op twice changes nothing.
+   * A frame from the relay, decoded: `{ message, ids }`, `ids` those of an Ops frame's
+   * ops that won and were applied on the workers that own them. Each worker's part is
+   * one transaction; a session re-sends what a crash cut off, and applying an op twice
+   * changes nothing. A collection on one worker has it decode and apply in one call.
    */
-  apply(ops, vectors) {
+  async receive(bytes) {
+    if (!isOps(bytes)) return { message: (await this.decode(bytes)).message, ids: [] };
+    const placements = this.co.placements;
     return this.co.write(async () => {
-      const c = await this.co.placements.get(this.name);
-      const parts = new Map();
-      let at = 0;
-      for (const op of ops) {
-        const dim = op.deleted ? 0 : op.dim;
-        const w = this.co.placements.owner(c, op.id);
-        if (!parts.has(w)) parts.set(w, { ops: [], floats: [] });
-        const part = parts.get(w);
-        part.ops.push(op);
-        part.floats.push(vectors.subarray(at, at + dim));
-        at += dim;
+      const c = await placements.get(this.name);
+      const owners = placements.owners(c);
+      if (owners.length === 1) {
+        const out = await this.co.pool.call(owners[0], "applyFrame", { collection: this.name, bytes }, [bytes.buffer]);
+        const message = JSON.parse(out.message);
+        return { message, ids: placements.applied(c, owners[0], message.ops, split(message.ops, out.vectors), out) };
       }
-      const applied = [];
-      await Promise.all(
-        [...parts].map(async ([w, part]) => {
-          const args = { collection: this.name, ops: JSON.stringify(part.ops), vectors: flatten(part.floats) };
-          const { applied: won, count } = await this.co.pool.call(w, "applyOps", args);
-          part.ops.forEach((op, j) => {
-            if (!won[j]) return;
-            applied.push(op.id);
-            if (!c.copy) return;
-            if (op.deleted) c.copy[w].delete(op.id);
-            else c.copy[w].publish(c.copy[w].reserve([part.floats[j]]), [op.id], [op.metadata === null ? "null" : JSON.stringify(op.metadata)], [op.text]);
-          });
-          c.counts[w] = count;
-        }),
-      );
-      return applied;
+      const { message, vectors } = await this.decode(bytes);
+      const parts = new Map();
+      const floats = split(message.ops, vectors);
+      message.ops.forEach((op, j) => {
+        const w = placements.owner(c, op.id);
+        if (!parts.has(w)) parts.set(w, { ops: [], floats: [] });
+        parts.get(w).ops.push(op);
+        parts.get(w).floats.push(floats[j]);
+      });
+      const ids = await Promise.all([...parts].map(([w, part]) => placements.applyOps(c, w, part.ops, part.floats)));
+      return { message, ids: ids.flat() };
     });
   }
 
@@ -129,11 +113,4 @@ export class Local {
     const { message, vectors } = await this.co.pool.call(0, "decodeFrame", { bytes });
     return { message: JSON.parse(message), vectors };
   }
-}
-
-/** Vectors back to back in one array, as the workers take a batch's. */
-function flatten(vectors) {
-  const out = new Float32Array(vectors.reduce((n, v) => n + v.length, 0));
-  vectors.reduce((offset, v) => (out.set(v, offset), offset + v.length), 0);
-  return out;
 }

@@ -159,7 +159,7 @@ export class Sync extends EventTarget {
 
   async #receive(bytes) {
     if (this.status === "closed") return;
-    const { message: m, vectors } = await this.#local.decode(bytes);
+    const { message: m, ids } = await this.#local.receive(bytes);
     switch (m.type) {
       case "welcome":
         this.#attempt = 0;
@@ -171,12 +171,15 @@ export class Sync extends EventTarget {
         this.#pushSoon();
         break;
       case "ops": {
-        const ids = m.ops.length ? await this.#local.apply(m.ops, vectors) : [];
         if (ids.length) this.dispatchEvent(new CustomEvent("change", { detail: { ids } }));
         for (const op of this.#snapshot ? m.ops : []) this.#snapshot.add(op.id);
-        this.#cursors.since = this.#snapshot ? m.upto : Math.max(this.#cursors.since, m.upto);
+        // Ops may come before the relay has made them durable, with `upto` left where
+        // it was: the cursor moves, and is saved, only when `upto` does.
+        const since = this.#snapshot ? m.upto : Math.max(this.#cursors.since, m.upto);
+        const moved = since !== this.#cursors.since;
+        this.#cursors.since = since;
         if (this.#snapshot && m.upto >= this.#head) await this.#endSnapshot();
-        await this.#local.saveCursors(this.#options.room, this.#cursors);
+        if (moved) await this.#local.saveCursors(this.#options.room, this.#cursors);
         this.pulled += m.ops.length;
         if (this.status === "connecting" && this.#cursors.since >= this.#head) this.#setStatus("live");
         this.#progress();

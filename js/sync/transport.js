@@ -7,6 +7,11 @@
 const HEADER_BYTES = 6;
 /** Largest frame a relay sends (the core's wire::MAX_FRAME_BYTES). */
 const MAX_FRAME_BYTES = 8 << 20;
+/** The type byte (the header's second) of an Ops frame (the core's wire::Kind::Ops). */
+const OPS = 6;
+
+/** Whether a whole frame is an Ops frame. */
+export const isOps = (frame) => frame[1] === OPS;
 
 /** Opens a WebTransport session to `url` and its one stream. */
 export async function webTransport(url, { serverCertificateHashes, onFrame, onClose, timeout }) {
@@ -31,20 +36,30 @@ export async function webTransport(url, { serverCertificateHashes, onFrame, onCl
   const stream = await wt.createBidirectionalStream();
   const writer = stream.writable.getWriter();
   (async () => {
-    let buf = new Uint8Array(0);
+    // Bytes read and not yet framed are buf[framed, read): a frame arrives in many
+    // chunks, and joining each to all before it would copy a large frame many times.
+    let buf = new Uint8Array(64 << 10);
+    let [framed, read] = [0, 0];
     for await (const chunk of stream.readable) {
-      buf = concat(buf, chunk);
-      for (;;) {
-        if (buf.length < HEADER_BYTES) break;
-        const len = new DataView(buf.buffer, buf.byteOffset + 2, 4).getUint32(0, true);
+      if (read + chunk.length > buf.length) {
+        const unread = read - framed;
+        const into = unread + chunk.length > buf.length ? new Uint8Array(Math.max(2 * buf.length, unread + chunk.length)) : buf;
+        into.set(buf.subarray(framed, read));
+        [buf, framed, read] = [into, 0, unread];
+      }
+      buf.set(chunk, read);
+      read += chunk.length;
+      while (read - framed >= HEADER_BYTES) {
+        const len = new DataView(buf.buffer, framed + 2, 4).getUint32(0, true);
         if (len + HEADER_BYTES > MAX_FRAME_BYTES) {
           wt.close({ closeCode: 0, reason: "frame too large" });
           return;
         }
-        if (buf.length < HEADER_BYTES + len) break;
-        onFrame(buf.slice(0, HEADER_BYTES + len));
-        buf = buf.subarray(HEADER_BYTES + len);
+        if (read - framed < HEADER_BYTES + len) break;
+        onFrame(buf.slice(framed, framed + HEADER_BYTES + len));
+        framed += HEADER_BYTES + len;
       }
+      if (framed === read) [framed, read] = [0, 0];
     }
   })().catch((e) => end({ code: -1, reason: String(e?.message ?? e) }));
   return {
@@ -84,12 +99,4 @@ export function webSocket(url, { onFrame, onClose, timeout }) {
       else reject(new Error(`WebSocket to ${url} closed before it opened (${e.code})`));
     };
   });
-}
-
-function concat(a, b) {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

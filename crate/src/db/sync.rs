@@ -64,6 +64,22 @@ impl Database {
         Ok(applied)
     }
 
+    /// Removes `ids` that moved, with their stamps, to another file of this database
+    /// (see [`Store::hand_over`]): no tombstones, so nothing to push, and the moved
+    /// copies keep their versions, so a concurrent edit elsewhere still wins or loses
+    /// as it would have. Returns how many live records went.
+    pub fn hand_over(&mut self, name: &str, ids: &[&str]) -> Result<usize> {
+        let key = self.load(name)?.settings.key;
+        let n = self.store.hand_over(key, ids)?;
+        let c = self.collections.get_mut(name).expect("loaded above");
+        for id in ids {
+            c.index.remove(id);
+        }
+        // Its segment record is gone: the next checkpoint writes a whole one.
+        c.dirty = c.index.len().max(1);
+        Ok(n)
+    }
+
     /// Forgets a collection's tombstones older than `version` (see
     /// [`Store::purge_tombstones`]); returns how many.
     pub fn purge_tombstones(&mut self, name: &str, version: u64) -> Result<usize> {

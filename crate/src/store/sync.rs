@@ -92,6 +92,27 @@ impl Store {
         Ok(applied)
     }
 
+    /// Removes `ids`, records and tombstones alike, without a trace: they moved to
+    /// another file of this database with their stamps, which is no change for other
+    /// sites to hear of. The collection's segment record goes in the same transaction,
+    /// since its file still holds them and no tombstone would take them out on load.
+    /// Returns how many live records went.
+    pub fn hand_over(&mut self, collection: i64, ids: &[&str]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut live = 0;
+        {
+            let mut remove =
+                tx.prepare_cached("DELETE FROM vectors WHERE collection = ?1 AND id = ?2 RETURNING deleted")?;
+            for id in ids {
+                let deleted: Option<i64> = remove.query_row(params![collection, id], |r| r.get(0)).optional()?;
+                live += usize::from(deleted == Some(0));
+            }
+        }
+        tx.execute("DELETE FROM segments WHERE collection = ?1", [collection])?;
+        tx.commit()?;
+        Ok(live)
+    }
+
     /// Forgets a collection's tombstones older than `version`; returns how many. Only
     /// safe once every peer has every op below it: a late upsert older than a
     /// forgotten delete would bring its record back. A tombstone newer than the
