@@ -274,9 +274,22 @@ async fn duplicate_pushes_are_harmless() {
                 }
             }
         }
-        // b got each op once, and a later write still flows.
+        // b got each op once, and a later write still flows, logged once though its
+        // batch holds it twice.
         upsert(&mut a.db, "after", 5.0);
-        let head = a.push().await;
+        let (after, _) = a.db.ops_since("c", 0, 100).unwrap().pop().unwrap();
+        a.conn
+            .send(&Message::Push(Push {
+                batch: 9,
+                ops: vec![after.clone(), after],
+            }))
+            .await;
+        let head = loop {
+            if let Message::Ack(ack) = a.next().await {
+                assert_eq!(ack.seq, head + 1, "one op logged");
+                break ack.seq;
+            }
+        };
         b.pull_until(head).await;
         let mut ids: Vec<&str> = b.received.iter().map(|(op, _)| op.id.as_str()).collect();
         ids.sort();

@@ -8,6 +8,7 @@ use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced
 use futures_util::future::BoxFuture;
 use quiver::sync::wire::Reason;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -79,13 +80,14 @@ impl Log for SqliteLog {
                 })
                 .optional()?;
             let (mut head, mut dim, mut count) = row.unwrap_or((0, None, 0));
-            let at = now_ms();
-            let mut new = Vec::new();
+            // Sequence the batch before writing it, so that the hub fans its new ops out
+            // while they are inserted and made durable: new is by stamp, against the log
+            // and the batch's earlier ops.
+            let mut new: Vec<(i64, Entry)> = Vec::new();
             {
-                let mut put = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO ops(room, seq, id, site, version, deleted, at, op)
-                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
+                let mut logged =
+                    tx.prepare_cached("SELECT 1 FROM ops WHERE room = ?1 AND id = ?2 AND version = ?3 AND site = ?4")?;
+                let mut seen = HashSet::new();
                 for (i, e) in batch.into_iter().enumerate() {
                     if let Some(d) = e.dim {
                         match dim {
@@ -98,22 +100,13 @@ impl Log for SqliteLog {
                             _ => dim = Some(d as i64),
                         }
                     }
-                    let seq = head + 1;
-                    let added = put.execute(params![
-                        room,
-                        seq,
-                        e.id,
-                        e.site,
-                        e.version as i64,
-                        e.dim.is_none() as i64,
-                        at,
-                        e.bytes
-                    ])?;
-                    if added == 1 {
-                        head = seq;
-                        count += 1;
-                        new.push((seq as u64, e.bytes));
+                    let stamp = (e.id.clone(), e.version, e.site.clone());
+                    if !seen.insert(stamp) || logged.exists(params![room, e.id, e.version as i64, e.site])? {
+                        continue;
                     }
+                    head += 1;
+                    count += 1;
+                    new.push((head, e));
                 }
             }
             if count as u64 > limits.room_ops {
@@ -125,12 +118,25 @@ impl Log for SqliteLog {
                     ),
                 ));
             }
+            sequenced(
+                new.iter().map(|(seq, e)| (*seq as u64, e.bytes.clone())).collect(),
+                head as u64,
+            );
+            let at = now_ms();
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO ops(room, seq, id, site, version, deleted, at, op) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for (seq, e) in &new {
+                    let deleted = e.dim.is_none() as i64;
+                    put.execute(params![room, seq, e.id, e.site, e.version as i64, deleted, at, e.bytes])?;
+                }
+            }
             tx.execute(
                 "INSERT INTO rooms(name, head, floor, dim, ops) VALUES(?1, ?2, 0, ?3, ?4)
                  ON CONFLICT(name) DO UPDATE SET head = excluded.head, dim = excluded.dim, ops = excluded.ops",
                 params![room, head, dim, count],
             )?;
-            sequenced(new, head as u64);
             tx.commit()?;
             Ok(Appended::Logged { head: head as u64 })
         })
