@@ -121,6 +121,7 @@ function table(rows) {
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "warmup_p50_ms",
     "p50_us",
     "p95_us",
     "qps",

@@ -132,6 +132,11 @@ const ops = {
     return forgotten ? storage(args.db).record("forget", args, forgotten) : 0;
   },
   opsSince: ({ db, collection, after, limit }) => handle(db).opsSince(collection, after, limit),
+  pushFrame({ db, collection, after, limit, batch }) {
+    const out = handle(db).pushFrame(collection, after, limit, batch);
+    if (out.frame) transferred(out.frame);
+    return out;
+  },
   applyOps: (args) => write("applyOps", args),
   applyFrame: (args) => write("applyFrame", args),
   handOver: (args) => write("handOver", args),

@@ -436,6 +436,30 @@ impl Db {
         crate::functions::columns(&head, &vectors)
     }
 
+    /// This site's changes after local change `after` (of at most `limit` read) as
+    /// one Push frame numbered `batch`: `{frame, upto, count}`, `frame` null when none
+    /// was this site's (see [`Database::push_frame`]). One call where reading the ops
+    /// and encoding them took two; for a database that keeps its vectors.
+    #[wasm_bindgen(js_name = pushFrame)]
+    pub fn push_frame(
+        &mut self,
+        collection: &str,
+        after: f64,
+        limit: f64,
+        batch: f64,
+    ) -> Result<js_sys::Object, JsValue> {
+        let after = integer(after, "after", 0, i64::MAX as u64).map_err(to_js)?;
+        let limit = integer(limit, "limit", 1, u32::MAX as u64).map_err(to_js)? as usize;
+        let batch = integer(batch, "batch", 0, MAX_SAFE_INTEGER).map_err(to_js)?;
+        let (frame, upto, count) = self.db()?.push_frame(collection, after, limit, batch).map_err(to_js)?;
+        let out = js_sys::Object::new();
+        let frame = frame.map_or(JsValue::NULL, |f| js_sys::Uint8Array::from(&f[..]).into());
+        js_sys::Reflect::set(&out, &"frame".into(), &frame)?;
+        js_sys::Reflect::set(&out, &"upto".into(), &(upto as f64).into())?;
+        js_sys::Reflect::set(&out, &"count".into(), &(count as u32).into())?;
+        Ok(out)
+    }
+
     /// Applies other sites' ops (`ops` a JSON array as [`Db::ops_since`] gives, their
     /// vectors back to back) where they win: `{applied, count}`, `applied` one byte a
     /// op (1 where it was applied), `count` the records the collection holds after, so

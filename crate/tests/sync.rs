@@ -3,6 +3,7 @@
 //! local writes after a merge win over what was merged; bad ops change nothing.
 
 use proptest::prelude::*;
+use quiver::sync::wire::{self, Message};
 use quiver::sync::{Body, Op};
 use quiver::{Code, Database, Metric, Record, SearchOptions};
 
@@ -160,6 +161,46 @@ fn a_local_write_after_a_merge_wins_and_is_sent_on() {
         ("local", vec![4.0, 5.0, 6.0])
     );
     assert!(op.wins_over(remote.version, &remote.site));
+}
+
+#[test]
+fn a_push_frame_holds_this_sites_changes_only_and_its_cursor_passes_all() {
+    let mut db = fresh();
+    let remote = Op {
+        id: "far".into(),
+        version: 9,
+        site: "elsewhere".into(),
+        body: None,
+    };
+    db.apply_ops("c", &[remote]).unwrap();
+    for id in ["a", "b"] {
+        let record = Record {
+            id: id.into(),
+            vector: &[1.0, 2.0, 3.0],
+            metadata: Some(serde_json::json!({"id": id})),
+            ..Default::default()
+        };
+        db.upsert("c", vec![record]).unwrap();
+    }
+    db.delete("c", &["a"]).unwrap();
+    let all = db.ops_since("c", 0, usize::MAX).unwrap();
+    let (frame, upto, count) = db.push_frame("c", 0, 100, 7).unwrap();
+    assert_eq!((upto, count), (all.last().unwrap().1, 2));
+    let Message::Push(push) = wire::decode_frame(&frame.unwrap()).unwrap() else {
+        panic!("a push")
+    };
+    let own: Vec<Op> = all
+        .into_iter()
+        .map(|(op, _)| op)
+        .filter(|op| op.site == "local")
+        .collect();
+    assert_eq!((push.batch, push.ops), (7, own));
+    // Only the remote op read: no frame, and the cursor still passes it.
+    assert_eq!(db.push_frame("c", 0, 1, 8).unwrap(), (None, 1, 0));
+    // A database that keeps no vectors cannot make one.
+    let mut bare = Database::open_in_memory_without_vectors("local").unwrap();
+    bare.create_collection("c", DIM, Metric::Euclidean).unwrap();
+    assert_eq!(bare.push_frame("c", 0, 10, 1).unwrap_err().code, Code::InvalidArgument);
 }
 
 #[test]

@@ -45,6 +45,19 @@ export class Local {
   }
 
   /**
+   * The next Push frame, numbered `batch`, of worker w's changes after `after`:
+   * `{ frame, upto, count }`, `frame` null when none of the changes read is this
+   * site's. The worker reads and encodes in one call; a memory database's vectors are
+   * in the page's replica, so there the page fills them in between.
+   */
+  async push(w, after, batch) {
+    const c = await this.co.placements.get(this.name);
+    if (!c.copy) return this.co.pool.call(w, "pushFrame", { collection: this.name, after, limit: OPS_PER_READ, batch });
+    const { ops, vectors, upto } = await this.read(w, after);
+    return { frame: ops.length ? await this.encode({ type: "push", batch, ops }, vectors) : null, upto, count: ops.length };
+  }
+
+  /**
    * A frame from the relay, decoded: `{ message, ids }`, `ids` those of an Ops frame's
    * ops that won and were applied on the workers that own them. Each worker's part is
    * one transaction; a session re-sends what a crash cut off, and applying an op twice

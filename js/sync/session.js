@@ -240,16 +240,17 @@ export class Sync extends EventTarget {
         this.#wantPush = false;
         for (const w of await this.#local.owners()) {
           const after = this.#cursors.pushed[w] ?? 0;
-          const { ops, vectors, upto } = await this.#local.read(w, after);
+          const batch = this.#batch + 1;
+          const { frame, upto, count } = await this.#local.push(w, after, batch);
           if (upto === after) continue;
           this.#wantPush = true; // there may be more past this read
-          if (ops.length === 0) {
+          if (!frame) {
             this.#cursors.pushed[w] = upto;
             continue;
           }
-          const batch = ++this.#batch;
-          this.#inFlight = { batch, w, upto, count: ops.length };
-          await this.#send(await this.#local.encode({ type: "push", batch, ops }, vectors));
+          this.#batch = batch;
+          this.#inFlight = { batch, w, upto, count };
+          await this.#send(frame);
           break;
         }
       }

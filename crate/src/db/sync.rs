@@ -2,6 +2,7 @@
 //! (see [`crate::sync`]).
 
 use super::*;
+use crate::sync::wire::{Message, Push};
 use crate::sync::Op;
 
 impl Database {
@@ -12,6 +13,38 @@ impl Database {
     pub fn ops_since(&mut self, name: &str, seq: u64, limit: usize) -> Result<Vec<(Op, u64)>> {
         let key = self.load(name)?.settings.key;
         self.store.ops_since(key, seq, limit)
+    }
+
+    /// This site's changes after local change `seq` (of at most `limit` read) as one
+    /// Push frame numbered `batch`: the frame (`None` when no change read was this
+    /// site's: the others' came from a relay, which has them), the cursor past every
+    /// change read, and how many ops the frame holds. For a database that keeps its
+    /// vectors in SQLite; one without would push empty ones.
+    pub fn push_frame(
+        &mut self,
+        name: &str,
+        seq: u64,
+        limit: usize,
+        batch: u64,
+    ) -> Result<(Option<Vec<u8>>, u64, usize)> {
+        if !self.store.keeps_vectors() {
+            return Err(Error::invalid(
+                "push: this database keeps no vectors in SQLite; read its ops and fill them in",
+            ));
+        }
+        let changes = self.ops_since(name, seq, limit)?;
+        let upto = changes.last().map_or(seq, |&(_, s)| s);
+        let ops: Vec<Op> = changes
+            .into_iter()
+            .map(|(op, _)| op)
+            .filter(|op| op.site == self.store.site())
+            .collect();
+        if ops.is_empty() {
+            return Ok((None, upto, 0));
+        }
+        let count = ops.len();
+        let frame = Message::Push(Push { batch, ops }).to_frame()?;
+        Ok((Some(frame), upto, count))
     }
 
     /// Applies other sites' ops to a collection (see [`crate::sync`]), to SQLite and its
