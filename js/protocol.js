@@ -92,7 +92,8 @@ export const OPS = Object.freeze({
   ids: "{collection} -> [id]",
   rows: "{collection} -> {ids: JSON, vectors: Float32Array, metadata: JSON, texts: JSON}",
   opsSince: "{collection, after, limit} -> {message: JSON [{id, version, site, deleted, dim, metadata, text, seq}], vectors: Float32Array}",
-  pushFrame: "{collection, after, limit, batch} -> {frame: Uint8Array | null, upto, count}: this site's changes after `after` as one Push frame (a database that keeps its vectors)",
+  pushFrame:
+    "{collection, after, limit, batch} -> {frame: Uint8Array | null, upto, count}: this site's changes after `after` as one Push frame (a database that keeps its vectors)",
   applyOps: "{collection, ops: JSON [op], vectors: Float32Array} -> {applied: Uint8Array, 1 where an op won and was applied; count: the records after}",
   handOver: "{collection, ids: [string]} -> count: the records after; removes ids moved with their stamps to another worker, without tombstones",
   applyFrame: "{collection, bytes: Uint8Array, an Ops frame} -> {message, vectors} as decodeFrame gives them, with applied and count as applyOps gives them",

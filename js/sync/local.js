@@ -8,6 +8,8 @@ import { isOps } from "./transport.js";
 
 /** Ops read from a worker at a time: one push frame's worth. */
 export const OPS_PER_READ = 512;
+/** Frames at most this long carry no vector worth handing a worker whole. */
+const SMALL_FRAME_BYTES = 256;
 
 export class Local {
   /**
@@ -61,31 +63,41 @@ export class Local {
    * A frame from the relay, decoded: `{ message, ids }`, `ids` those of an Ops frame's
    * ops that won and were applied on the workers that own them. Each worker's part is
    * one transaction; a session re-sends what a crash cut off, and applying an op twice
-   * changes nothing. A collection on one worker has it decode and apply in one call.
+   * changes nothing. An Ops frame with vectors goes whole to a collection held by one
+   * worker, to be decoded and applied in one call; a small frame (an ack, a new
+   * cursor, a few deletes) is decoded first, outside the writes, and needs none
+   * unless it holds ops.
    */
   async receive(bytes) {
-    if (!isOps(bytes)) return { message: (await this.decode(bytes)).message, ids: [] };
     const placements = this.co.placements;
-    return this.co.write(async () => {
-      const c = await placements.get(this.name);
-      const owners = placements.owners(c);
-      if (owners.length === 1) {
+    if (isOps(bytes) && bytes.length > SMALL_FRAME_BYTES) {
+      return this.co.write(async () => {
+        const c = await placements.get(this.name);
+        const owners = placements.owners(c);
+        if (owners.length > 1) return this.#route(c, await this.decode(bytes));
         const out = await this.co.pool.call(owners[0], "applyFrame", { collection: this.name, bytes }, [bytes.buffer]);
         const message = JSON.parse(out.message);
         return { message, ids: placements.applied(c, owners[0], message.ops, split(message.ops, out.vectors), out) };
-      }
-      const { message, vectors } = await this.decode(bytes);
-      const parts = new Map();
-      const floats = split(message.ops, vectors);
-      message.ops.forEach((op, j) => {
-        const w = placements.owner(c, op.id);
-        if (!parts.has(w)) parts.set(w, { ops: [], floats: [] });
-        parts.get(w).ops.push(op);
-        parts.get(w).floats.push(floats[j]);
       });
-      const ids = await Promise.all([...parts].map(([w, part]) => placements.applyOps(c, w, part.ops, part.floats)));
-      return { message, ids: ids.flat() };
+    }
+    const decoded = await this.decode(bytes);
+    if (decoded.message.type !== "ops" || decoded.message.ops.length === 0) return { message: decoded.message, ids: [] };
+    return this.co.write(async () => this.#route(await placements.get(this.name), decoded));
+  }
+
+  /** Applies a decoded Ops frame's ops on the workers that own their ids. */
+  async #route(c, { message, vectors }) {
+    const placements = this.co.placements;
+    const parts = new Map();
+    const floats = split(message.ops, vectors);
+    message.ops.forEach((op, j) => {
+      const w = placements.owner(c, op.id);
+      if (!parts.has(w)) parts.set(w, { ops: [], floats: [] });
+      parts.get(w).ops.push(op);
+      parts.get(w).floats.push(floats[j]);
     });
+    const ids = await Promise.all([...parts].map(([w, part]) => placements.applyOps(c, w, part.ops, part.floats)));
+    return { message, ids: ids.flat() };
   }
 
   /** Every id the collection holds. */

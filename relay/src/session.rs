@@ -91,6 +91,7 @@ pub async fn run(shared: &Shared, id: u64, rx: &mut mpsc::Receiver<Incoming>, ou
         member,
         sent: 0,
         told: 0,
+        durable: 0,
     };
     match s.serve(hello.since, rx, &mut stopping).await {
         Ok(end) => end,
@@ -125,6 +126,8 @@ struct Session<'a> {
     sent: u64,
     /// The last `upto` sent: the site's cursor, which never passes what is durable.
     told: u64,
+    /// The room's durable head as this session last heard it.
+    durable: u64,
 }
 
 /// A session's end: `Ok` if already said (or the peer left), `Err` to be said.
@@ -142,6 +145,7 @@ impl Session<'_> {
         // the floor may miss deletes: both start over from the whole log.
         let snapshot = since > state.head || (since > 0 && since < state.floor);
         (self.sent, self.told) = if snapshot { (0, 0) } else { (since, since) };
+        self.durable = state.head;
         self.send(Message::Welcome(Welcome {
             head: state.head,
             snapshot,
@@ -162,8 +166,8 @@ impl Session<'_> {
                 b = self.member.rx.recv() => match b {
                     Ok(batch) => self.fan_out(&batch).await?,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let head = self.member.state().await.map_err(internal)?.head;
-                        self.catch_up(head, false).await?
+                        self.durable = self.member.state().await.map_err(internal)?.head;
+                        self.catch_up(self.durable, false).await?
                     }
                     Err(broadcast::error::RecvError::Closed) => return Err(closing(Reason::Internal, "the room closed")),
                 },
@@ -192,8 +196,10 @@ impl Session<'_> {
     }
 
     /// Sends what the room published: new ops at once, if they follow on from what the
-    /// site has, with its cursor left where it was; the cursor once they are durable,
-    /// after reading the log for any the site lacks.
+    /// site has, with its cursor at what is durable so far; the cursor alone once they
+    /// are durable, after reading the log for any the site lacks. Under a stream of
+    /// batches that last frame is left out while the next batch is already waiting:
+    /// its frame carries the cursor, one frame a batch instead of two.
     async fn fan_out(&mut self, batch: &Batch) -> Result<(), Closing> {
         match batch {
             Batch::Sequenced { from, ops, head } => match ops.first() {
@@ -202,11 +208,17 @@ impl Session<'_> {
                     self.sent = *head;
                     Ok(())
                 }
-                Some(&(first, _)) if first == self.sent + 1 => self.send_ops(ops, self.told).await,
+                Some(&(first, _)) if first == self.sent + 1 => self.send_ops(ops, self.durable).await,
                 // Sent already, or after a gap, which the log fills once durable.
                 _ => Ok(()),
             },
-            Batch::Durable { head } => self.catch_up(*head, false).await,
+            Batch::Durable { head } => {
+                self.durable = self.durable.max(*head);
+                if self.sent < *head || self.member.rx.is_empty() {
+                    self.catch_up(*head, false).await?;
+                }
+                Ok(())
+            }
             Batch::Failed => Err(closing(Reason::Internal, "the log failed to make a batch durable")),
         }
     }
