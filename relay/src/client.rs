@@ -83,6 +83,7 @@ impl Conn {
     /// Opens a WebSocket session on the relay's TCP port `addr` (`HOST:PORT`).
     pub async fn websocket(addr: &str) -> Result<Conn> {
         let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
         let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/sync"), tcp)
             .await
             .map_err(Error::other)?;

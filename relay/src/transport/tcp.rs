@@ -49,6 +49,9 @@ async fn handle(mut stream: TcpStream, certs: &Certs, relay: &Relay) {
         .with_interval(Duration::from_secs(10))
         .with_retries(3);
     let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+    // Frames go out whole and at once: Nagle's algorithm held a small one back until
+    // the peer's delayed ACK, 30 ms and more on loopback.
+    let _ = stream.set_nodelay(true);
     let Ok(Some(head)) = tokio::time::timeout(HEAD_TIMEOUT, peek_head(&stream)).await else {
         return;
     };
