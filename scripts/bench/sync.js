@@ -2,7 +2,8 @@
 // loopback and two Chromium profiles. For each transport: how long a 100-vector delta
 // written in A takes to be searchable in B (A's upsert call to B's search finding the
 // last row, one clock: performance.timeOrigin + now, shared by the pages of one
-// browser), sustained ops a second from A to B, and bytes on the wire per op.
+// browser), the same for one vector, sustained ops a second from A to B, and bytes on
+// the wire per op.
 /* global col, session, arrived, waiters -- set on the bench page by join_() */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -134,20 +135,30 @@ export async function runSync() {
       const [a, b] = [await page(browser, url), await page(browser, url)];
       const used = [await join_(a, relay, room, token, transport), await join_(b, relay, room, token, transport)];
       if (used.some((t) => t !== transport)) throw new Error(`asked for ${transport}, got ${used}`);
-      const delta = async (prefix) => {
-        const arrivedAt = searchable(b, `${prefix}${DELTA - 1}`);
-        const t0 = await write(a, prefix, DELTA);
+      const delta = async (prefix, n) => {
+        const arrivedAt = searchable(b, `${prefix}${n - 1}`);
+        const t0 = await write(a, prefix, n);
         return (await arrivedAt) - t0;
       };
       const warm = [];
-      for (let r = 0; r < WARMUP_ROUNDS; r++) warm.push(await delta(`w${r}-`));
+      for (let r = 0; r < WARMUP_ROUNDS; r++) warm.push(await delta(`w${r}-`, DELTA));
       const ms = [];
-      for (let r = 0; r < ROUNDS; r++) ms.push(await delta(`d${r}-`));
+      for (let r = 0; r < ROUNDS; r++) ms.push(await delta(`d${r}-`, DELTA));
+      // The same with one vector: what a delta costs whatever its size.
+      const one = [];
+      for (let r = 0; r < ROUNDS; r++) one.push(await delta(`o${r}-`, 1));
       const sentBefore = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
       const done = searchable(b, `s${SUSTAINED_OPS - 1}`);
       const t0 = await write(a, "s", SUSTAINED_OPS, 500);
       const seconds = ((await done) - t0) / 1000;
       const sent = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
+      rows.push({
+        transport,
+        config: `1 x ${DIM}-d delta, the same, ${ROUNDS} rounds`,
+        p50_ms: percentile(one, 0.5),
+        p95_ms: percentile(one, 0.95),
+        p99_ms: percentile(one, 0.99),
+      });
       rows.push({
         transport,
         config: `${DELTA} x ${DIM}-d delta, A's upsert to B's search finding it, memory storage, ${ROUNDS} rounds after ${WARMUP_ROUNDS} of warm-up`,
@@ -170,7 +181,7 @@ export async function runSync() {
     rmSync(dir, { recursive: true, force: true });
     rows.browser = version;
   }
-  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t && r.p50_ms !== undefined));
+  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t && r.config.startsWith(`${DELTA} x`)));
   return {
     rows,
     ratios: { webtransport_vs_websocket_latency: ws.p50_ms / wt.p50_ms },
