@@ -111,7 +111,8 @@ test("three browsers editing one collection at once converge, over WebTransport 
   const pages = await Promise.all([newPage(), newPage(), newPage()]);
   const room = "three";
   await join_(pages[0], { room, transport: "webtransport" });
-  await join_(pages[1], { room, transport: "websocket" });
+  // The second keeps its records in IndexedDB, whose log records each frame applied.
+  await join_(pages[1], { room, transport: "websocket", storage: "idb" });
   // The third spreads the collection over two workers early: ops are then routed to
   // the worker that owns each id.
   await join_(pages[2], { room, open: { workers: 2, partitionThreshold: 10 } });

@@ -51,10 +51,12 @@ function storage(name) {
 
 const handle = (name) => storage(name).db;
 
-/** Applies write `op` to database `db` and has its storage record it. */
-function write(op, args) {
+/** Applies write `op` to database `db`, shows `seen` its answer, and has its storage record it. */
+function write(op, args, seen = () => {}) {
   const s = storage(args.db);
-  return s.record(op, args, WRITES[op](s.db, args));
+  const value = WRITES[op](s.db, args);
+  seen(value);
+  return s.record(op, args, value);
 }
 
 /** Whether any open database keeps caches to checkpoint. */
@@ -138,7 +140,8 @@ const ops = {
     return out;
   },
   applyOps: (args) => write("applyOps", args),
-  applyFrame: (args) => write("applyFrame", args),
+  // The decoded vectors go back transferred: the page's replica copies them.
+  applyFrame: (args) => write("applyFrame", args, (out) => outgoing.push(out.vectors.buffer)),
   handOver: (args) => write("handOver", args),
   // The sync codec needs no database: any worker encodes and decodes.
   encodeFrame: ({ message, vectors }) => transferred(core.encodeFrame(message, vectors)),

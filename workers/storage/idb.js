@@ -33,7 +33,7 @@ export class IdbStorage {
    */
   record(op, args, value) {
     const { db: _, ...rest } = args;
-    return this.#log.append({ op, args: rest }, rest.vectors?.byteLength ?? 0).then(
+    return this.#log.append({ op, args: rest }, (rest.vectors ?? rest.bytes)?.byteLength ?? 0).then(
       () => value,
       async (e) => {
         this.db.free();
