@@ -578,12 +578,13 @@ impl Db {
     pub fn stats(&mut self, collection: &str) -> Result<JsValue, JsValue> {
         let db = self.db()?;
         let count = db.count(collection).map_err(to_js)?;
-        let vector_bytes = db.scan_bytes(collection).map_err(to_js)?;
-        let code_bytes = db.code_bytes(collection).map_err(to_js)?;
-        let graph_bytes = db.graph_bytes(collection).map_err(to_js)?;
-        to_value(
-            &json!({"count": count, "vectorBytes": vector_bytes, "codeBytes": code_bytes, "graphBytes": graph_bytes}),
-        )
+        let sizes = db.sizes(collection).map_err(to_js)?;
+        to_value(&json!({
+            "count": count,
+            "vectorBytes": sizes.vectors,
+            "codeBytes": sizes.codes,
+            "graphBytes": sizes.graph,
+        }))
     }
 
     /// The ids of the collection's records.

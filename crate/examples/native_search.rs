@@ -351,7 +351,7 @@ fn main() {
             "{}",
             json!({
                 "insert_per_s": rows as f64 / insert_s,
-                "scan_bytes": db.scan_bytes("bench").unwrap(),
+                "scan_bytes": db.sizes("bench").unwrap().vectors,
                 "prepared_bytes": prepared.len() * 4,
                 "kernel": kernel.name(),
                 "memory_bytes": memory.len() * 4,

@@ -24,7 +24,9 @@ pub mod store;
 pub mod sync;
 pub mod vector;
 
-pub use db::{Database, Record, SearchOptions, MAX_DIM, MAX_EF, MAX_FETCH_K, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES};
+pub use db::{
+    Database, Record, SearchOptions, Sizes, MAX_DIM, MAX_EF, MAX_FETCH_K, MAX_ID_BYTES, MAX_K, MAX_METADATA_BYTES,
+};
 pub use error::{Code, Error, Result};
 pub use filter::Filter;
 pub use metric::Metric;

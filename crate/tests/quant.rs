@@ -122,10 +122,10 @@ fn quantized_search_returns_exact_scores_at_high_recall() {
             let r = recall(&mut db, &queries(), &opts);
             println!("{metric:?} {quant:?}: recall@{K} {r:.4}");
             assert!(r >= floor, "{metric:?} {quant:?}: recall@{K} {r} under {floor}");
-            let (vectors, codes) = (db.scan_bytes("q").unwrap(), db.code_bytes("q").unwrap());
+            let (vectors, codes) = (db.sizes("q").unwrap().vectors, db.sizes("q").unwrap().codes);
             assert_eq!(vectors, ROWS * DIM * 4);
             assert!(codes > 0 && codes * 3 < vectors, "{quant:?}: {codes} code bytes");
-            assert_eq!(db.code_bytes("exact").unwrap(), 0);
+            assert_eq!(db.sizes("exact").unwrap().codes, 0);
             // Re-ranking every row is the exact search.
             let every = SearchOptions {
                 k: K,
@@ -182,8 +182,8 @@ fn updates_and_deletes_keep_the_codes_in_step() {
             upsert(&mut db, name, &moved);
         }
         assert_eq!(db.count("q").unwrap(), ROWS - gone.len());
-        let per_row = db.code_bytes("q").unwrap() / db.count("q").unwrap();
-        assert_eq!(db.code_bytes("q").unwrap(), per_row * db.count("q").unwrap());
+        let per_row = db.sizes("q").unwrap().codes / db.count("q").unwrap();
+        assert_eq!(db.sizes("q").unwrap().codes, per_row * db.count("q").unwrap());
         let opts = SearchOptions {
             k: K,
             ..Default::default()

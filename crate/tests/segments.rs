@@ -242,7 +242,7 @@ fn a_quantized_collection_keeps_its_codes_in_its_segment_and_rebuilds_them_when_
     db.create_collection_with("c", DIM, Metric::Cosine, None, Some(Quantization::Int8))
         .unwrap();
     fill(&mut db, 0..ROWS);
-    let codes = db.code_bytes("c").unwrap();
+    let codes = db.sizes("c").unwrap().codes;
     assert!(codes > 0);
     db.write_segment("c").unwrap();
     let expected = answers(&mut db);
@@ -257,7 +257,7 @@ fn a_quantized_collection_keeps_its_codes_in_its_segment_and_rebuilds_them_when_
     let (mut db, read) = open(&dir.0, &dir.db());
     assert_eq!(answers(&mut db), expected);
     assert_eq!(read.get(), original.len() as u64, "all of it came from the segment");
-    assert_eq!(db.code_bytes("c").unwrap(), codes);
+    assert_eq!(db.sizes("c").unwrap().codes, codes);
     assert!(db.segments_due().is_empty());
     drop(db);
     // A flipped byte in the codes, at the end of the file: the rows answer, their
@@ -267,7 +267,7 @@ fn a_quantized_collection_keeps_its_codes_in_its_segment_and_rebuilds_them_when_
     std::fs::write(&seg, &bytes).unwrap();
     let (mut db, _) = open(&dir.0, &dir.db());
     assert_eq!(answers(&mut db), expected);
-    assert_eq!(db.code_bytes("c").unwrap(), codes);
+    assert_eq!(db.sizes("c").unwrap().codes, codes);
     assert_eq!(db.segments_due(), vec![("c".to_owned(), 1)]);
 }
 
