@@ -2,9 +2,10 @@
 // loopback and two Chromium profiles. For each transport: how long a 100-vector delta
 // written in A takes to be searchable in B (A's upsert call to B's search finding the
 // last row, one clock: performance.timeOrigin + now, shared by the pages of one
-// browser), the same for one vector, sustained ops a second from A to B, and bytes on
-// the wire per op.
-/* global col, session, arrived, waiters -- set on the bench page by join_() */
+// browser), the same for one vector, the floor under both (the same frames page to
+// page through the relay with nothing else on the way), sustained ops a second from A
+// to B, and bytes on the wire per op.
+/* global col, session, arrived, waiters, rawLink, rawEncode, rawWaiter, rawArrived, nextFrame -- set on the bench pages by join_() and raw() */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -93,6 +94,79 @@ function write(p, prefix, n, batch = n) {
 }
 
 /**
+ * The floor under a delta: the same frames through the same relay with nothing else on
+ * the way. A and B open bare connections (js/sync/transport.js) to a room of their
+ * own; A sends a Push frame of `n` ops encoded beforehand, and B's connection hands
+ * over the Ops frame the relay fans out. Returns the p50 of that time, in ms, over
+ * ROUNDS rounds after WARMUP_ROUNDS.
+ */
+async function raw(a, b, relay, room, token, transport, n) {
+  const open = (p) =>
+    p.evaluate(
+      async ({ relay, room, token, transport }) => {
+        const { webTransport, webSocket } = await import("/js/sync/transport.js");
+        const encode = (message, vectors = new Float32Array(0)) => db._pool.call(0, "encodeFrame", { message: JSON.stringify(message), vectors });
+        // Resolved by the first frame of at least `big` bytes.
+        window.rawWaiter = null;
+        const value = Uint8Array.from(relay.hash.match(/../g), (x) => parseInt(x, 16));
+        const handlers = {
+          timeout: 5000,
+          serverCertificateHashes: [{ algorithm: "sha-256", value }],
+          onFrame: (bytes) => {
+            const t = performance.timeOrigin + performance.now();
+            if (!rawWaiter || bytes.length < rawWaiter.big) return;
+            rawWaiter.resolve(t);
+            window.rawWaiter = null;
+          },
+          onClose: () => {},
+        };
+        window.rawLink = transport === "webtransport" ? await webTransport(relay.url, handlers) : await webSocket(relay.websocketUrl, handlers);
+        window.rawEncode = encode;
+        await rawLink.send(await encode({ type: "hello", room, token, site: db.site, since: 0 }));
+      },
+      { relay: { url: relay.url, websocketUrl: relay.websocketUrl, hash: relay.hash }, room, token, transport },
+    );
+  await open(a);
+  await open(b);
+  const ms = [];
+  for (let r = 0; r < WARMUP_ROUNDS + ROUNDS; r++) {
+    const frame = await a.evaluate(
+      async ({ r, n, dim }) => {
+        const ops = Array.from({ length: n }, (_, i) => ({
+          id: `raw${r}-${i}`,
+          version: r + 1,
+          site: db.site,
+          deleted: false,
+          dim,
+          metadata: null,
+          text: null,
+        }));
+        window.nextFrame = await rawEncode(
+          { type: "push", batch: r + 1, ops },
+          new Float32Array(n * dim).map(() => Math.random() - 0.5),
+        );
+        return nextFrame.length;
+      },
+      { r, n, dim: DIM },
+    );
+    // The Ops frame holds the push's ops, each with its sequence: about its size.
+    await b.evaluate((big) => {
+      window.rawArrived = new Promise((resolve) => (window.rawWaiter = { big, resolve }));
+    }, frame / 2);
+    const arrived = b.evaluate(() => rawArrived);
+    const t0 = await a.evaluate(() => {
+      const t0 = performance.timeOrigin + performance.now();
+      rawLink.send(nextFrame);
+      return t0;
+    });
+    const t1 = await arrived;
+    if (r >= WARMUP_ROUNDS) ms.push(t1 - t0);
+  }
+  await Promise.all([a, b].map((p) => p.evaluate(() => rawLink.close("done"))));
+  return percentile(ms, 0.5);
+}
+
+/**
  * The native load generator (relay/src/bin/quiver-relay-load.rs) against a relay of
  * its own: SESSIONS idle sessions held, 4 writers and 10 readers converging in a room
  * meanwhile; one row of what it prints, per transport.
@@ -147,18 +221,16 @@ export async function runSync() {
       // The same with one vector: what a delta costs whatever its size.
       const one = [];
       for (let r = 0; r < ROUNDS; r++) one.push(await delta(`o${r}-`, 1));
+      const floor = {};
+      for (const n of [DELTA, 1]) {
+        const rawRoom = `raw-${transport}-${n}`;
+        floor[n] = await raw(a, b, relay, rawRoom, mintToken(secret, rawRoom), transport, n);
+      }
       const sentBefore = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
       const done = searchable(b, `s${SUSTAINED_OPS - 1}`);
       const t0 = await write(a, "s", SUSTAINED_OPS, 500);
       const seconds = ((await done) - t0) / 1000;
       const sent = await a.evaluate(() => ({ bytes: session.bytesSent, ops: session.pushed }));
-      rows.push({
-        transport,
-        config: `1 x ${DIM}-d delta, the same, ${ROUNDS} rounds`,
-        p50_ms: percentile(one, 0.5),
-        p95_ms: percentile(one, 0.95),
-        p99_ms: percentile(one, 0.99),
-      });
       rows.push({
         transport,
         config: `${DELTA} x ${DIM}-d delta, A's upsert to B's search finding it, memory storage, ${ROUNDS} rounds after ${WARMUP_ROUNDS} of warm-up`,
@@ -169,6 +241,20 @@ export async function runSync() {
         sustained_ops_s: SUSTAINED_OPS / seconds,
         bytes_per_op: (sent.bytes - sentBefore.bytes) / (sent.ops - sentBefore.ops),
       });
+      rows.push({
+        transport,
+        config: `1 x ${DIM}-d delta, the same, ${ROUNDS} rounds`,
+        p50_ms: percentile(one, 0.5),
+        p95_ms: percentile(one, 0.95),
+        p99_ms: percentile(one, 0.99),
+      });
+      for (const n of [DELTA, 1]) {
+        rows.push({
+          transport,
+          config: `${n} x ${DIM}-d as one frame encoded beforehand, A's page to B's page through the relay, no workers or database: the floor`,
+          p50_ms: floor[n],
+        });
+      }
       await Promise.all([a, b].map((p) => p.evaluate(() => (session.close(), db.close()))));
       await Promise.all([a, b].map((p) => p.context().close()));
     }
@@ -181,10 +267,16 @@ export async function runSync() {
     rmSync(dir, { recursive: true, force: true });
     rows.browser = version;
   }
-  const [wt, ws] = ["webtransport", "websocket"].map((t) => rows.find((r) => r.transport === t && r.config.startsWith(`${DELTA} x`)));
+  const find = (transport, start) => rows.find((r) => r.transport === transport && r.config.startsWith(start)).p50_ms;
+  const [wt, ws] = ["webtransport", "websocket"].map((t) => find(t, `${DELTA} x ${DIM}-d delta`));
+  const floor = (t) => find(t, `${DELTA} x ${DIM}-d as one frame`);
   return {
     rows,
-    ratios: { webtransport_vs_websocket_latency: ws.p50_ms / wt.p50_ms },
+    ratios: {
+      webtransport_vs_websocket_latency: ws / wt,
+      webtransport_delta_vs_floor: wt / floor("webtransport"),
+      websocket_delta_vs_floor: ws / floor("websocket"),
+    },
     browser: rows.browser,
   };
 }
