@@ -140,6 +140,10 @@ async fn sites_on_two_relays_sharing_postgres_converge() {
         assert_eq!(late.upto, head);
         let mut late = late;
         assert_eq!(late.state(), want);
+        // A's ops pushed again by c through the other relay, each twice in one batch: the
+        // log holds them all, so nothing is logged anew.
+        let ops = [a.ops(), a.ops()].concat();
+        assert_eq!(c.push_ops(99, ops).await, head, "nothing new was logged");
     })
     .await
 }

@@ -241,55 +241,21 @@ async fn duplicate_pushes_are_harmless() {
             upsert(&mut a.db, &format!("r{i}"), 1.0);
         }
         a.db.delete("c", &["r4"]).unwrap();
-        let ops: Vec<Op> =
-            a.db.ops_since("c", 0, 100)
-                .unwrap()
-                .into_iter()
-                .map(|(op, _)| op)
-                .collect();
+        let ops = a.ops();
         let head = a.push().await;
         assert_eq!(head, 10, "ten ids, r4's upsert and delete one row");
         // The same batch again, from the same session and from another transport.
-        a.conn
-            .send(&Message::Push(Push {
-                batch: 7,
-                ops: ops.clone(),
-            }))
-            .await;
+        assert_eq!(a.push_ops(7, ops.clone()).await, head, "nothing new was logged");
         let mut again = Site::join(database("a"), Conn::ws(&relay).await, "room", &t, head)
             .await
             .unwrap();
-        again
-            .conn
-            .send(&Message::Push(Push {
-                batch: 8,
-                ops: ops.clone(),
-            }))
-            .await;
-        for s in [&mut a, &mut again] {
-            loop {
-                if let Message::Ack(ack) = s.next().await {
-                    assert_eq!(ack.seq, head, "nothing new was logged");
-                    break;
-                }
-            }
-        }
+        assert_eq!(again.push_ops(8, ops).await, head, "nothing new was logged");
         // b got each op once, and a later write still flows, logged once though its
         // batch holds it twice.
         upsert(&mut a.db, "after", 5.0);
-        let (after, _) = a.db.ops_since("c", 0, 100).unwrap().pop().unwrap();
-        a.conn
-            .send(&Message::Push(Push {
-                batch: 9,
-                ops: vec![after.clone(), after],
-            }))
-            .await;
-        let head = loop {
-            if let Message::Ack(ack) = a.next().await {
-                assert_eq!(ack.seq, head + 1, "one op logged");
-                break ack.seq;
-            }
-        };
+        let after = a.ops().pop().unwrap();
+        let head = a.push_ops(9, vec![after.clone(), after]).await;
+        assert_eq!(head, 11, "one op logged");
         b.pull_until(head).await;
         let mut ids: Vec<&str> = b.received.iter().map(|(op, _)| op.id.as_str()).collect();
         ids.sort();

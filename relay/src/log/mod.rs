@@ -66,6 +66,65 @@ fn within_bytes<E>(
 /// from one site to the others.
 pub type Sequencing = Box<dyn FnOnce(Sequenced, u64) + Send>;
 
+/// A room's row in a log: its last sequence, the dimension its upserts hold (set by
+/// the first), and how many ops it keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Room {
+    head: i64,
+    dim: Option<i64>,
+    ops: i64,
+}
+
+/// A batch [`sequence`] numbered: its new ops, each with its sequence, and the room
+/// after them.
+type Numbered = (Vec<(i64, Entry)>, Room);
+
+/// Numbers a batch for `room` before any of it is written, as every store's
+/// [`Log::append`] does: the ops that are new by stamp (not `logged` already, nor
+/// earlier in the batch), each with its sequence after the room's head, and the room
+/// after them; or why the room refuses the whole batch (a vector of another dimension,
+/// or more ops than it may keep).
+fn sequence(
+    name: &str,
+    mut room: Room,
+    batch: Vec<Entry>,
+    limits: Limits,
+    mut logged: impl FnMut(&Entry) -> Result<bool>,
+) -> Result<std::result::Result<Numbered, Appended>> {
+    let mut new = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, e) in batch.into_iter().enumerate() {
+        if let Some(d) = e.dim.map(|d| d as i64) {
+            match room.dim {
+                Some(held) if held != d => {
+                    let why = format!("push.ops[{i}].vector: dimension {d}, but room {name:?} holds {held}");
+                    return Ok(Err(Appended::Refused(Reason::InvalidOps, why)));
+                }
+                _ => room.dim = Some(d),
+            }
+        }
+        if !seen.insert((e.id.clone(), e.version, e.site.clone())) || logged(&e)? {
+            continue;
+        }
+        room.head += 1;
+        room.ops += 1;
+        new.push((room.head, e));
+    }
+    if room.ops as u64 > limits.room_ops {
+        let why = format!(
+            "room {name:?}: {} ops, above the relay's limit of {}",
+            room.ops, limits.room_ops
+        );
+        return Ok(Err(Appended::Refused(Reason::RoomFull, why)));
+    }
+    Ok(Ok((new, room)))
+}
+
+/// The sequenced ops as the hub fans them out.
+fn fanned(new: &[(i64, Entry)]) -> Sequenced {
+    new.iter().map(|(seq, e)| (*seq as u64, e.bytes.clone())).collect()
+}
+
 /// What appending a batch came to.
 #[derive(Debug)]
 pub enum Appended {

@@ -5,9 +5,11 @@
 //! relay `LISTEN`s and tells its hub, whose sessions read what they lack from the log.
 //! Sites are compared with `COLLATE "C"`, bytewise as Rust compares them.
 
-use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, Sequencing, State};
+use super::{
+    fanned, sequence, within_bytes, Appended, Entry, Error, Limits, Log, Result, Room, Sequenced, Sequencing, State,
+};
 use futures_util::future::BoxFuture;
-use quiver::sync::wire::Reason;
+use std::collections::HashSet;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
@@ -112,70 +114,74 @@ impl Log for PostgresLog {
                     &[&room],
                 )
                 .await?;
-            let (mut head, mut dim, mut count): (i64, Option<i32>, i64) = (row.get(0), row.get(1), row.get(2));
-            let at = now_ms();
-            let put = tx
-                .prepare(
-                    "INSERT INTO quiver_ops(room, seq, id, site, version, deleted, at, op)
-                     VALUES($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (room, id, version, site) DO NOTHING",
+            let row = Room {
+                head: row.get(0),
+                dim: row.get::<_, Option<i32>>(1).map(i64::from),
+                ops: row.get(2),
+            };
+            // Sequenced before it is written, as the SQLite log does: which ops the log
+            // holds already is one query for the whole batch.
+            let stamps = (
+                batch.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                batch.iter().map(|e| e.version as i64).collect::<Vec<_>>(),
+                batch.iter().map(|e| e.site.as_str()).collect::<Vec<_>>(),
+            );
+            let held: HashSet<(String, i64, String)> = tx
+                .query(
+                    "SELECT id, version, site FROM quiver_ops WHERE room = $1
+                       AND (id, version, site) IN (SELECT * FROM unnest($2::text[], $3::int8[], $4::text[]))",
+                    &[&room, &stamps.0, &stamps.1, &stamps.2],
                 )
-                .await?;
-            let mut new = Vec::new();
-            for (i, e) in batch.into_iter().enumerate() {
-                if let Some(d) = e.dim {
-                    match dim {
-                        Some(room_dim) if room_dim as usize != d => {
-                            return Ok(Appended::Refused(
-                                Reason::InvalidOps,
-                                format!("push.ops[{i}].vector: dimension {d}, but room {room:?} holds {room_dim}"),
-                            ))
-                        }
-                        _ => dim = Some(d as i32),
-                    }
-                }
-                let seq = head + 1;
-                let added = tx
-                    .execute(
-                        &put,
-                        &[
-                            &room,
-                            &seq,
-                            &e.id,
-                            &e.site,
-                            &(e.version as i64),
-                            &e.dim.is_none(),
-                            &at,
-                            &e.bytes,
-                        ],
-                    )
-                    .await?;
-                if added == 1 {
-                    head = seq;
-                    count += 1;
-                    new.push((seq as u64, e.bytes));
-                }
-            }
-            if count as u64 > self.limits.room_ops {
-                return Ok(Appended::Refused(
-                    Reason::RoomFull,
-                    format!(
-                        "room {room:?}: {count} ops, above the relay's limit of {}",
-                        self.limits.room_ops
-                    ),
-                ));
-            }
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            let logged = |e: &Entry| Ok(held.contains(&(e.id.clone(), e.version as i64, e.site.clone())));
+            let (new, after) = match sequence(room, row, batch, self.limits, logged)? {
+                Ok(sequenced) => sequenced,
+                Err(refused) => return Ok(refused),
+            };
+            sequenced(fanned(&new), after.head as u64);
+            // One statement for the batch, not a round trip an op.
+            let column = |f: fn(&Entry) -> String| new.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
+            let seqs: Vec<i64> = new.iter().map(|(seq, _)| *seq).collect();
+            let versions: Vec<i64> = new.iter().map(|(_, e)| e.version as i64).collect();
+            let deleted: Vec<bool> = new.iter().map(|(_, e)| e.dim.is_none()).collect();
+            let bytes: Vec<&[u8]> = new.iter().map(|(_, e)| &e.bytes[..]).collect();
+            tx.execute(
+                "INSERT INTO quiver_ops(room, seq, id, site, version, deleted, at, op)
+                 SELECT $1, seq, id, site, version, deleted, $7, op
+                 FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], $6::bool[], $8::bytea[])
+                   AS t(seq, id, site, version, deleted, op)",
+                &[
+                    &room,
+                    &seqs,
+                    &column(|e| e.id.clone()),
+                    &column(|e| e.site.clone()),
+                    &versions,
+                    &deleted,
+                    &now_ms(),
+                    &bytes,
+                ],
+            )
+            .await?;
+            let dim = after.dim.map(|d| d as i32);
             tx.execute(
                 "UPDATE quiver_rooms SET head = $2, dim = $3, ops = $4 WHERE name = $1",
-                &[&room, &head, &dim, &count],
+                &[&room, &after.head, &dim, &after.ops],
             )
             .await?;
             if !new.is_empty() {
-                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("{room}\n{head}")])
-                    .await?;
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANNEL, &format!("{room}\n{}", after.head)],
+                )
+                .await?;
             }
-            sequenced(new, head as u64);
             tx.commit().await?;
-            Ok(Appended::Logged { head: head as u64 })
+            Ok(Appended::Logged {
+                head: after.head as u64,
+            })
         })
     }
 

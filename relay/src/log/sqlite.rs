@@ -4,11 +4,11 @@
 //! a relay killed right after an ack still has it. One connection serves every room;
 //! calls run on tokio's blocking threads.
 
-use super::{within_bytes, Appended, Entry, Error, Limits, Log, Result, Sequenced, Sequencing, State};
+use super::{
+    fanned, sequence, within_bytes, Appended, Entry, Error, Limits, Log, Result, Room, Sequenced, Sequencing, State,
+};
 use futures_util::future::BoxFuture;
-use quiver::sync::wire::Reason;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -74,54 +74,27 @@ impl Log for SqliteLog {
         let (room, limits) = (room.to_owned(), self.limits);
         self.with(move |conn| {
             let tx = conn.transaction()?;
-            let row: Option<(i64, Option<i64>, i64)> = tx
+            let row: Option<Room> = tx
                 .query_row("SELECT head, dim, ops FROM rooms WHERE name = ?1", [&room], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok(Room {
+                        head: r.get(0)?,
+                        dim: r.get(1)?,
+                        ops: r.get(2)?,
+                    })
                 })
                 .optional()?;
-            let (mut head, mut dim, mut count) = row.unwrap_or((0, None, 0));
-            // Sequence the batch before writing it, so that the hub fans its new ops out
-            // while they are inserted and made durable: new is by stamp, against the log
-            // and the batch's earlier ops.
-            let mut new: Vec<(i64, Entry)> = Vec::new();
-            {
+            // Sequenced before it is written, so that the hub fans the new ops out while
+            // they are inserted and made durable.
+            let (new, after) = {
                 let mut logged =
                     tx.prepare_cached("SELECT 1 FROM ops WHERE room = ?1 AND id = ?2 AND version = ?3 AND site = ?4")?;
-                let mut seen = HashSet::new();
-                for (i, e) in batch.into_iter().enumerate() {
-                    if let Some(d) = e.dim {
-                        match dim {
-                            Some(room_dim) if room_dim != d as i64 => {
-                                return Ok(Appended::Refused(
-                                    Reason::InvalidOps,
-                                    format!("push.ops[{i}].vector: dimension {d}, but room {room:?} holds {room_dim}"),
-                                ))
-                            }
-                            _ => dim = Some(d as i64),
-                        }
-                    }
-                    let stamp = (e.id.clone(), e.version, e.site.clone());
-                    if !seen.insert(stamp) || logged.exists(params![room, e.id, e.version as i64, e.site])? {
-                        continue;
-                    }
-                    head += 1;
-                    count += 1;
-                    new.push((head, e));
+                let exists = |e: &Entry| Ok(logged.exists(params![room, e.id, e.version as i64, e.site])?);
+                match sequence(&room, row.unwrap_or_default(), batch, limits, exists)? {
+                    Ok(sequenced) => sequenced,
+                    Err(refused) => return Ok(refused),
                 }
-            }
-            if count as u64 > limits.room_ops {
-                return Ok(Appended::Refused(
-                    Reason::RoomFull,
-                    format!(
-                        "room {room:?}: {count} ops, above the relay's limit of {}",
-                        limits.room_ops
-                    ),
-                ));
-            }
-            sequenced(
-                new.iter().map(|(seq, e)| (*seq as u64, e.bytes.clone())).collect(),
-                head as u64,
-            );
+            };
+            sequenced(fanned(&new), after.head as u64);
             let at = now_ms();
             {
                 let mut put = tx.prepare_cached(
@@ -135,10 +108,10 @@ impl Log for SqliteLog {
             tx.execute(
                 "INSERT INTO rooms(name, head, floor, dim, ops) VALUES(?1, ?2, 0, ?3, ?4)
                  ON CONFLICT(name) DO UPDATE SET head = excluded.head, dim = excluded.dim, ops = excluded.ops",
-                params![room, head, dim, count],
+                params![room, after.head, after.dim, after.ops],
             )?;
             tx.commit()?;
-            Ok(Appended::Logged { head: head as u64 })
+            Ok(Appended::Logged { head: after.head as u64 })
         })
     }
 

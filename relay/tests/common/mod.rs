@@ -371,18 +371,29 @@ impl Site {
             return 0;
         };
         self.batch += 1;
-        let push = Push {
-            batch: self.batch,
-            ops: changes.into_iter().map(|(op, _)| op).collect(),
-        };
-        self.conn.send(&Message::Push(push)).await;
+        let seq = self
+            .push_ops(self.batch, changes.into_iter().map(|(op, _)| op).collect())
+            .await;
+        self.pushed = last;
+        seq
+    }
+
+    /// Pushes `ops` as batch `batch`, whatever they are (a test's resend, say), and
+    /// waits for its ack (applying ops that arrive meanwhile); returns its sequence.
+    pub async fn push_ops(&mut self, batch: u64, ops: Vec<Op>) -> u64 {
+        self.conn.send(&Message::Push(Push { batch, ops })).await;
         loop {
             if let Message::Ack(a) = self.next().await {
-                assert_eq!(a.batch, self.batch);
-                self.pushed = last;
+                assert_eq!(a.batch, batch);
                 return a.seq;
             }
         }
+    }
+
+    /// Every change the site's database holds, tombstones included, as ops.
+    pub fn ops(&mut self) -> Vec<Op> {
+        let changes = self.db.ops_since("c", 0, usize::MAX).unwrap();
+        changes.into_iter().map(|(op, _)| op).collect()
     }
 
     /// Reads frames until this site has every op up to `head`.
