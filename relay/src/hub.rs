@@ -23,9 +23,9 @@ const FAN_OUT_QUEUE: usize = 256;
 /// What a room's channel carries.
 #[derive(Debug)]
 pub enum Batch {
-    /// Ops with their sequences, not yet durable; `from` is the session that pushed
-    /// them, which is not sent its own ops back.
-    Sequenced { from: u64, ops: Sequenced, head: u64 },
+    /// Ops with their sequences, not yet durable, never empty; `from` is the session
+    /// that pushed them, which is not sent its own ops back.
+    Sequenced { from: u64, ops: Sequenced },
     /// The room's log is durable up to `head`.
     Durable { head: u64 },
     /// The log failed to make ops it had sequenced durable: their sequences may be
@@ -113,10 +113,10 @@ impl Member {
         let _order = self.order.lock().await;
         let published = Arc::new(AtomicBool::new(false));
         let (tx, flag) = (self.tx.clone(), published.clone());
-        let sequenced = Box::new(move |ops: Sequenced, head| {
+        let sequenced = Box::new(move |ops: Sequenced| {
             if !ops.is_empty() {
                 flag.store(true, Ordering::Relaxed);
-                let _ = tx.send(Arc::new(Batch::Sequenced { from, ops, head }));
+                let _ = tx.send(Arc::new(Batch::Sequenced { from, ops }));
             }
         });
         let appended = self.hub.log.append(&self.room, batch, sequenced).await;
@@ -175,7 +175,7 @@ mod tests {
         ) -> BoxFuture<'a, Result<Appended>> {
             let ops: Sequenced = batch.into_iter().zip(1..).map(|(e, seq)| (seq, e.bytes)).collect();
             let head = ops.len() as u64;
-            sequenced(ops, head);
+            sequenced(ops);
             let durable = self.durable;
             Box::pin(async move {
                 match durable {
@@ -214,9 +214,7 @@ mod tests {
         let mut heard = Vec::new();
         while let Ok(b) = other.rx.try_recv() {
             heard.push(match &*b {
-                Batch::Sequenced { ops, head, .. } => {
-                    format!("ops {:?} head {head}", ops.iter().map(|o| o.0).collect::<Vec<_>>())
-                }
+                Batch::Sequenced { ops, .. } => format!("ops {:?}", ops.iter().map(|o| o.0).collect::<Vec<_>>()),
                 Batch::Durable { head } => format!("durable {head}"),
                 Batch::Failed => "failed".into(),
             });
@@ -226,11 +224,11 @@ mod tests {
 
     #[tokio::test]
     async fn ops_fan_out_before_they_are_durable_and_the_head_after() {
-        assert_eq!(heard(true).await, ["ops [1, 2] head 2", "durable 2"]);
+        assert_eq!(heard(true).await, ["ops [1, 2]", "durable 2"]);
     }
 
     #[tokio::test]
     async fn ops_the_store_fails_to_keep_end_the_room_sessions() {
-        assert_eq!(heard(false).await, ["ops [1, 2] head 2", "failed"]);
+        assert_eq!(heard(false).await, ["ops [1, 2]", "failed"]);
     }
 }

@@ -202,10 +202,10 @@ impl Session<'_> {
     /// its frame carries the cursor, one frame a batch instead of two.
     async fn fan_out(&mut self, batch: &Batch) -> Result<(), Closing> {
         match batch {
-            Batch::Sequenced { from, ops, head } => match ops.first() {
+            Batch::Sequenced { from, ops } => match ops.first() {
                 // The site's own ops: it has them.
                 Some(&(first, _)) if first == self.sent + 1 && *from == self.id => {
-                    self.sent = *head;
+                    self.sent = ops[ops.len() - 1].0;
                     Ok(())
                 }
                 Some(&(first, _)) if first == self.sent + 1 => self.send_ops(ops, self.durable).await,

@@ -61,10 +61,10 @@ fn within_bytes<E>(
 }
 
 /// What [`Log::append`] calls once a batch is sequenced and before it is durable, with
-/// the ops that were not logged before (with the sequences they got) and the room's
-/// head after them: the hub fans them out meanwhile, so the fsync is not on the way
+/// the ops that were not logged before and the sequences they got (the last is the
+/// room's new head): the hub fans them out meanwhile, so the fsync is not on the way
 /// from one site to the others.
-pub type Sequencing = Box<dyn FnOnce(Sequenced, u64) + Send>;
+pub type Sequencing = Box<dyn FnOnce(Sequenced) + Send>;
 
 /// A room's row in a log: its last sequence, the dimension its upserts hold (set by
 /// the first), and how many ops it keeps.

@@ -141,7 +141,7 @@ impl Log for PostgresLog {
                 Ok(sequenced) => sequenced,
                 Err(refused) => return Ok(refused),
             };
-            sequenced(fanned(&new), after.head as u64);
+            sequenced(fanned(&new));
             // One statement for the batch, not a round trip an op.
             let column = |f: fn(&Entry) -> String| new.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
             let seqs: Vec<i64> = new.iter().map(|(seq, _)| *seq).collect();

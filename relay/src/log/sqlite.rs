@@ -94,7 +94,7 @@ impl Log for SqliteLog {
                     Err(refused) => return Ok(refused),
                 }
             };
-            sequenced(fanned(&new), after.head as u64);
+            sequenced(fanned(&new));
             let at = now_ms();
             {
                 let mut put = tx.prepare_cached(
