@@ -10,8 +10,8 @@
 //! `cargo run -p quiver --release --example hnsw_recall`.
 
 use quiver::index::flat::Flat;
-use quiver::index::hnsw::{Hnsw, Params};
-use quiver::index::{Index, Query};
+use quiver::index::hnsw::{self, Hnsw, Params};
+use quiver::index::{Batch, Index, Query};
 use quiver::metric::Metric;
 use quiver::quant::Quantization;
 use quiver::vector::prepare;
@@ -53,6 +53,11 @@ fn main() {
     }
     let build = t0.elapsed().as_secs_f64();
     println!("build: {build:.2} s ({:.0} rows/s)", n as f64 / build);
+    let (shared, shared_build) = build_shared(dim, metric, params, quant, &base);
+    println!(
+        "shared build, two threads, batches of {BATCH}: {shared_build:.2} s ({:.2}x one thread)",
+        build / shared_build
+    );
     for (i, row) in base.chunks_exact(dim).enumerate() {
         prepare(metric, row, &mut prepared);
         flat.upsert(&i.to_string(), &prepared, None);
@@ -66,14 +71,16 @@ fn main() {
             p
         })
         .collect();
-    let indexes: [(&str, &dyn Index); 5] = [
+    let indexes: [(&str, &dyn Index); 7] = [
         ("hnsw ef  16", &index),
         ("hnsw ef  32", &index),
         ("hnsw ef  64", &index),
         ("hnsw ef 128", &index),
+        ("shared ef 32", &shared),
+        ("shared ef 64", &shared),
         ("flat (exact)", &flat),
     ];
-    for ((name, index), ef) in indexes.into_iter().zip([16, 32, 64, 128, 0]) {
+    for ((name, index), ef) in indexes.into_iter().zip([16, 32, 64, 128, 32, 64, 0]) {
         let query = Query {
             k: 10,
             filter: None,
@@ -106,4 +113,43 @@ fn main() {
             hits as f64 / (nq * 10) as f64
         );
     }
+}
+
+/// Rows an insert call carries, as the browser benchmark's batches.
+const BATCH: usize = 1000;
+
+/// The same graph built in batches of [`BATCH`] with a helper on a second thread (as a
+/// second worker helps in the browser); the graph and the seconds it took.
+fn build_shared(dim: usize, metric: Metric, params: Params, quant: Quantization, base: &[f32]) -> (Hnsw, f64) {
+    let batches = base.len().div_ceil(dim * BATCH);
+    let (mut peer, mut theirs) = hnsw::pair();
+    let helper = std::thread::spawn(move || {
+        let mut mirror = None;
+        for _ in 0..batches {
+            hnsw::help(&mut mirror, "graph", &mut theirs);
+        }
+    });
+    let mut index = Hnsw::new(dim, metric, params, quant);
+    let mut prepared = Vec::with_capacity(dim);
+    let t0 = Instant::now();
+    for (b, rows) in base.chunks(dim * BATCH).enumerate() {
+        let ids: Vec<String> = (0..rows.len() / dim).map(|i| (b * BATCH + i).to_string()).collect();
+        let mut vectors = Vec::with_capacity(rows.len());
+        for row in rows.chunks_exact(dim) {
+            prepare(metric, row, &mut prepared);
+            vectors.extend_from_slice(&prepared);
+        }
+        let metadata = vec![None; ids.len()];
+        index.upsert_batch(
+            Batch {
+                ids: &ids,
+                vectors: &vectors,
+                metadata,
+            },
+            Some(&mut peer),
+        );
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    helper.join().expect("the helper thread");
+    (index, secs)
 }

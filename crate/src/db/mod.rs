@@ -11,7 +11,8 @@ mod sync;
 
 use crate::error::{Code, Error, Result};
 use crate::filter::Filter;
-use crate::index::{Hit, Index, Kind, Metadata, Query};
+use crate::index::hnsw::Peer;
+use crate::index::{Batch, Hit, Index, Kind, Metadata, Query};
 use crate::metric::Metric;
 use crate::quant::Quantization;
 use crate::segment::{self, SegmentFiles};
@@ -383,12 +384,24 @@ impl Database {
 
     /// Inserts or replaces records, all in one transaction; returns their ids in order.
     pub fn upsert(&mut self, name: &str, records: Vec<Record>) -> Result<Vec<String>> {
-        self.write(name, records, None)
+        self.write(name, records, None, None)
+    }
+
+    /// [`Database::upsert`], with another worker running [`crate::index::hnsw::help`] at
+    /// the other end of `helper` to share the graph's inserts; told to stop if it cannot.
+    pub fn upsert_helped(&mut self, name: &str, records: Vec<Record>, helper: &mut dyn Peer) -> Result<Vec<String>> {
+        self.write(name, records, None, Some(helper))
     }
 
     /// Validates and writes a batch, to SQLite (forgetting staged batch `staged` in the
-    /// same transaction) and then to the search copy.
-    fn write(&mut self, name: &str, mut records: Vec<Record>, staged: Option<&str>) -> Result<Vec<String>> {
+    /// same transaction) and then to the search copy, with `helper` if there is one.
+    fn write(
+        &mut self,
+        name: &str,
+        mut records: Vec<Record>,
+        staged: Option<&str>,
+        helper: Option<&mut dyn Peer>,
+    ) -> Result<Vec<String>> {
         let valid = self.validate(name, &mut records, |i| format!("records[{i}]"))?;
         // A staged batch had its room checked when staged.
         if staged.is_none() {
@@ -400,11 +413,21 @@ impl Database {
         c.dirty += records.len();
         let index = &mut c.index;
         index.reserve(records.len());
+        let mut vectors = Vec::with_capacity(records.iter().map(|r| r.vector.len()).sum());
         let mut prepared = Vec::with_capacity(records.first().map_or(0, |r| r.vector.len()));
-        for ((r, id), m) in records.iter().zip(&ids).zip(metas) {
+        for r in &records {
             prepare(metric, r.vector, &mut prepared);
-            index.upsert(id, &prepared, m.map(|m| m.0));
+            vectors.extend_from_slice(&prepared);
         }
+        let metadata = metas.into_iter().map(|m| m.map(|m| m.0)).collect();
+        index.upsert_batch(
+            Batch {
+                ids: &ids,
+                vectors: &vectors,
+                metadata,
+            },
+            helper,
+        );
         Ok(ids)
     }
 

@@ -54,7 +54,7 @@ impl Database {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let ids = self.write(&name, records, Some(batch))?;
+        let ids = self.write(&name, records, Some(batch), None)?;
         Ok(Some((name, ids)))
     }
 

@@ -12,7 +12,7 @@ use crate::metric::Metric;
 use crate::quant::Quantization;
 use auto::Auto;
 use flat::Flat;
-use hnsw::Hnsw;
+use hnsw::{Hnsw, Peer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -136,6 +136,16 @@ pub trait Index {
     /// Inserts or replaces a row. `vector` is already prepared for the metric.
     fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>);
 
+    /// Inserts or replaces a batch of rows, as [`Index::upsert`] would one by one; a
+    /// kind that can share the work with another worker's [`hnsw::help`] does so through
+    /// `helper`, and tells it to stop when it does not.
+    fn upsert_batch(&mut self, rows: Batch, helper: Option<&mut dyn Peer>) {
+        if let Some(peer) = helper {
+            peer.swap(&0u32.to_le_bytes());
+        }
+        rows.each(|id, vector, metadata| self.upsert(id, vector, metadata));
+    }
+
     /// Removes a row; returns whether it was there.
     fn remove(&mut self, id: &str) -> bool;
 
@@ -243,6 +253,24 @@ pub struct Parts<'a> {
     /// What only this kind understands, beyond the rows: a flat index's quantized codes
     /// (nothing without); a graph's links, and its codes, for HNSW.
     pub own: Cow<'a, [u8]>,
+}
+
+/// A batch of rows for [`Index::upsert_batch`]: ids, vectors prepared for the metric
+/// back to back, and each row's metadata.
+pub struct Batch<'a> {
+    pub ids: &'a [String],
+    pub vectors: &'a [f32],
+    pub metadata: Vec<Option<Metadata>>,
+}
+
+impl Batch<'_> {
+    /// Calls `f` with each row in order.
+    pub fn each(self, mut f: impl FnMut(&str, &[f32], Option<Metadata>)) {
+        let dim = self.vectors.len().checked_div(self.ids.len()).unwrap_or(0).max(1);
+        for ((id, v), m) in self.ids.iter().zip(self.vectors.chunks_exact(dim)).zip(self.metadata) {
+            f(id, v, m);
+        }
+    }
 }
 
 /// One search result inside the core: the row's slot and its ranking key

@@ -24,10 +24,13 @@
 mod persist;
 mod repair;
 mod search;
+mod shared;
 mod space;
 
+pub use shared::{help, pair, Mirror, Peer, Thread};
+
 use super::rows::Rows;
-use super::{Candidate, Hit, Id, Index, Kind, Metadata, Parts, Query, TopK};
+use super::{Batch, Candidate, Hit, Id, Index, Kind, Metadata, Parts, Query, TopK};
 use crate::filter::Filter;
 use crate::metric::Metric;
 use crate::quant::{Codes, Quantization};
@@ -151,6 +154,11 @@ pub struct Hnsw {
     /// The level generator's state.
     rng: u64,
     visited: RefCell<Visited>,
+    /// This graph's lineage (high word, unique in the process) and edits so far (low
+    /// word): a helper's copy at this version is this graph.
+    version: u64,
+    /// The version a helper's copy was left at by the last shared batch.
+    mirrored: Option<u64>,
 }
 
 impl Hnsw {
@@ -175,6 +183,8 @@ impl Hnsw {
             free: Vec::new(),
             rng: params.seed,
             visited: RefCell::default(),
+            version: shared::new_version(),
+            mirrored: None,
         }
     }
 
@@ -356,15 +366,27 @@ impl Hnsw {
     /// Links `slot` on `level` to the best of `found` (best first) by the heuristic, and
     /// them back to it; a list that overflows is shrunk with the heuristic too.
     fn connect(&mut self, slot: u32, found: &[Near], level: usize) {
+        let chosen = self.choose(slot, found);
+        self.link(slot, &chosen, level);
+    }
+
+    /// The links `slot` takes among `found` (best first) by the heuristic; it reads the
+    /// rows only, not the graph.
+    fn choose(&self, slot: u32, found: &[Near]) -> Vec<u32> {
         let candidates: Vec<Near> = found
             .iter()
             .filter(|n| n.slot != slot && !self.deleted[n.slot as usize])
             .copied()
             .collect();
-        let chosen = self.select(&candidates, self.params.m);
-        self.set_links(slot, level, &chosen);
+        self.select(&candidates, self.params.m)
+    }
+
+    /// Gives `slot` the links `chosen` on `level`, and them a link back to it; a list
+    /// that overflows is shrunk with the heuristic.
+    fn link(&mut self, slot: u32, chosen: &[u32], level: usize) {
+        self.set_links(slot, level, chosen);
         let cap = self.m_max(level);
-        for &n in &chosen {
+        for &n in chosen {
             let mut list = self.links(n, level).to_vec();
             if list.contains(&slot) {
                 continue;
@@ -379,6 +401,19 @@ impl Hnsw {
             }
             self.set_links(n, level, &list);
         }
+    }
+
+    /// A new slot at the end for a row whose id the graph does not hold, its level
+    /// drawn, linked to nothing yet.
+    fn append(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) -> u32 {
+        let slot = self.rows.push(id, vector, metadata);
+        self.space.row_changed(&self.rows, slot);
+        let level = self.draw_level();
+        self.levels.push(level as u8);
+        self.deleted.push(false);
+        self.links0.resize(self.links0.len() + 1 + 2 * self.params.m, 0);
+        self.upper.push(vec![0; level * (1 + self.params.m)]);
+        slot
     }
 
     /// INSERT (Algorithm 1) of the node in `slot`, new and linked to nothing yet.
@@ -399,15 +434,28 @@ impl Hnsw {
     /// entry point (whose top is `top`): the greedy descent from the entry point, then
     /// on each layer the efConstruction closest found, linked by the heuristic.
     fn link_down(&mut self, slot: u32, level: usize, top: usize) {
+        let found = self.find(slot, level, top);
+        for (lc, found) in found.iter().enumerate().rev() {
+            self.connect(slot, found, lc);
+        }
+    }
+
+    /// The walk half of [`Hnsw::link_down`], which reads the graph only: for each layer
+    /// from 0 to `min(level, top)`, the efConstruction nodes closest to `slot`'s row,
+    /// best first. Linking a layer changes no other layer's lists, so walking every
+    /// layer first and linking after gives the links that interleaving them would.
+    fn find(&self, slot: u32, level: usize, top: usize) -> Vec<Vec<Near>> {
         let q = self.space.probe_slot(&self.rows, slot);
         let mut ep = self.descend(&q, level).expect("an entry point");
-        for lc in (0..=level.min(top)).rev() {
+        let mut layers = vec![Vec::new(); level.min(top) + 1];
+        for lc in (0..layers.len()).rev() {
             let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
             if let Some(&best) = found.iter().find(|n| n.slot != slot) {
                 ep = best;
             }
-            self.connect(slot, &found, lc);
+            layers[lc] = found;
         }
+        layers
     }
 
     /// Forgets every node: the graph of no rows.
@@ -447,6 +495,7 @@ impl Index for Hnsw {
 
     fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) {
         debug_assert_eq!(vector.len(), self.rows.dim());
+        self.version += 1;
         if let Some(slot) = self.rows.slot(id) {
             self.rows.set(slot, id, vector, metadata);
             self.space.row_changed(&self.rows, slot);
@@ -457,14 +506,15 @@ impl Index for Hnsw {
             self.space.row_changed(&self.rows, slot);
             self.relink(slot);
         } else {
-            let slot = self.rows.push(id, vector, metadata);
-            self.space.row_changed(&self.rows, slot);
-            let level = self.draw_level();
-            self.levels.push(level as u8);
-            self.deleted.push(false);
-            self.links0.resize(self.links0.len() + 1 + 2 * self.params.m, 0);
-            self.upper.push(vec![0; level * (1 + self.params.m)]);
+            let slot = self.append(id, vector, metadata);
             self.insert(slot);
+        }
+    }
+
+    fn upsert_batch(&mut self, rows: Batch, helper: Option<&mut dyn Peer>) {
+        match helper {
+            Some(peer) => self.upsert_shared(rows, peer),
+            None => rows.each(|id, v, m| self.upsert(id, v, m)),
         }
     }
 
@@ -472,6 +522,7 @@ impl Index for Hnsw {
         let Some(slot) = self.rows.slot(id) else {
             return false;
         };
+        self.version += 1;
         if self.rows.live() == 1 {
             self.clear();
             return true;

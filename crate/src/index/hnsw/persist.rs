@@ -162,6 +162,8 @@ impl Hnsw {
             free,
             rng: rng_lo as u64 | (rng_hi as u64) << 32,
             visited: RefCell::default(),
+            version: super::shared::new_version(),
+            mirrored: None,
         };
         for s in 0..n as u32 {
             for lc in 0..=graph.levels[s as usize] as usize {
