@@ -8,6 +8,12 @@ import { compareIds, fuseRanks, mergeTopK } from "./partitions.js";
 import { GRAPH_PARTITION_THRESHOLD, PARTITION_THRESHOLD, Placements, upsertArgs } from "./placement.js";
 import { twoPhase, renumber } from "./two-phase.js";
 import { invalid } from "./validate.js";
+import { canShare } from "./pool.js";
+import { mailboxBuffer } from "./mailbox.js";
+
+/** Rows an upsert needs for a second worker to help with a graph's inserts: the core's
+ * MIN_SHARED_BATCH, below which it tells the helper to stop at once. */
+const HELPED_BATCH_ROWS = 64;
 
 /**
  * A scan of at most this many floats takes a worker a few microseconds, less than
@@ -221,6 +227,20 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Another worker to share the graph inserts of upsert part `p` (crate/src/index/hnsw/
+   * shared.rs), with the mailbox they talk through and the key of the copy it keeps of
+   * the graph (which names the owner's incarnation), or null: only an `index: "hnsw"`
+   * collection on one worker of several, a batch of HELPED_BATCH_ROWS or more, and a
+   * page that can share memory.
+   */
+  #helper(p) {
+    const pool = this.pool;
+    if (p.c.settings.index !== "hnsw" || p.c.partitioned || pool.size < 2 || !canShare() || p.rows.ids.length < HELPED_BATCH_ROWS) return null;
+    const w = (p.w + 1) % pool.size;
+    return { w, key: `${p.w}/${pool.incarnation(p.w)}/${p.c.settings.name}`, mailbox: mailboxBuffer() };
+  }
+
   /** Writes upsert parts: a lone one in one call (unless `twoPhase`), else in two phases. */
   async #write(parts, alwaysTwoPhase) {
     const pool = this.pool;
@@ -230,7 +250,9 @@ export class Coordinator {
     const copy = () => parts.forEach((p) => (p.first = p.c.copy?.[p.w].reserve(p.rows.vectors)));
     let counts;
     if (parts.length === 1 && !alwaysTwoPhase) {
-      const written = send(parts[0], "upsert");
+      const helper = this.#helper(parts[0]);
+      const written = send(parts[0], "upsert", helper && { helper: helper.mailbox });
+      if (helper) pool.call(helper.w, "help", helper).catch(() => {});
       copy();
       counts = [await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))];
     } else {

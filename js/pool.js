@@ -18,6 +18,7 @@ export class Pool {
   #ready = [];
   #queues = [];
   #restarts = [];
+  #spawns = [];
   #closed = false;
 
   /**
@@ -53,7 +54,13 @@ export class Pool {
     return first;
   }
 
+  /** How many times worker i has been started: names its incarnation. */
+  incarnation(i) {
+    return this.#spawns[i];
+  }
+
   async #spawn(i, build) {
+    this.#spawns[i] = (this.#spawns[i] ?? 0) + 1;
     const client = new WorkerClient(() => this.#lost(i, client));
     this.#clients[i] = client;
     this.#queues[i] ??= [];

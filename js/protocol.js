@@ -70,7 +70,10 @@ export const OPS = Object.freeze({
   dropCollection: "{name} -> undefined, or NOT_FOUND",
   collections: "{} -> [name]",
   collectionCounts: "{} -> [{name, dim, metric, index, quantization, count}]",
-  upsert: "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON} -> the collection's count after it",
+  upsert:
+    "{collection, ids: JSON, vectors: Float32Array, lengths: Uint32Array, metadata: JSON, texts?: JSON, helper?: SharedArrayBuffer (mailbox.js; another worker helps)} -> the collection's count after it",
+  help: "{key, mailbox: SharedArrayBuffer} -> undefined; takes this worker's share of the graph inserts the upsert at the mailbox's other side makes",
+  helping: "{} -> rows in the copy of another worker's graph this worker keeps to help build it (0 if none)",
   stage: "{batch, ...upsert's} -> undefined; checks, and holds the part until commit or discard",
   stageDelete: "{batch, collection, ids: [id]} -> undefined",
   commit: "{batch} -> the collection's count after it, or null if not staged here",

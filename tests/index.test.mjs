@@ -134,3 +134,36 @@ test("index and ef are checked and named, and change nothing", async () => {
   assert.match(out.efFraction, /^INVALID_ARGUMENT: ef: .* got 2.5/);
   assert.equal(out.efOk, "a");
 });
+
+test("a graph on one worker of two is built with the other's help, at the same recall", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    const { dim, base, queries, n } = await (await import("/tests/pages/data.js")).minilm();
+    const db = await quiver.open({ name: "hnsw-helped", workers: 2 });
+    const flat = await db.collection("flat", { dim, metric: "cosine" });
+    const hnsw = await db.collection("hnsw", { dim, metric: "cosine", index: "hnsw" });
+    for (let i = 0; i < n; i += 500) {
+      const rows = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ id: String(i + j), vector: base.subarray((i + j) * dim, (i + j + 1) * dim) }));
+      await flat.upsert(rows);
+      await hnsw.upsert(rows);
+    }
+    const counts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "hnsw" }).catch(() => 0)));
+    const owner = counts.findIndex((c) => c === n);
+    const helping = await Promise.all([0, 1].map((w) => db._pool.call(w, "helping")));
+    // A batch too small to share, and an update: the owner inserts them alone.
+    await hnsw.upsert([{ id: "0", vector: base.subarray(dim, 2 * dim) }]);
+    let found = 0;
+    const qs = Array.from({ length: queries.length / dim }, (_, q) => queries.subarray(q * dim, (q + 1) * dim));
+    for (const q of qs) {
+      const truth = new Set((await flat.search(q, { k: 10 })).map((h) => h.id));
+      found += (await hnsw.search(q, { k: 10 })).filter((h) => truth.has(h.id)).length;
+    }
+    const count = await hnsw.count();
+    await db.close();
+    return { owner, helping, recall: found / (qs.length * 10), count };
+  });
+  assert.ok(out.owner >= 0, "one worker holds the whole graph");
+  assert.equal(out.helping[out.owner], 0);
+  assert.equal(out.helping[1 - out.owner], 2000, "the other worker keeps a copy of every row it helped link");
+  assert.ok(out.recall >= 0.95, `recall@10 at the default ef: ${out.recall}`);
+  assert.equal(out.count, 2000);
+});

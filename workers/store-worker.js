@@ -8,6 +8,7 @@ import * as scalarBuild from "../pkg/scalar/quiver.js";
 import { simd as hasSimd } from "../js/vendor/wasm-feature-detect.js";
 import { Ring, YIELDS, READY, BUSY, SLOTS, OK, FAILED } from "../js/ring.js";
 import { OPS } from "../js/protocol.js";
+import { Mailbox } from "../js/mailbox.js";
 import { fail } from "./errors.js";
 import { WRITES } from "./storage/writes.js";
 import { MemoryStorage } from "./storage/memory.js";
@@ -43,6 +44,12 @@ let handBack = null;
 // Other buffers the reply carries (results the page keeps).
 let outgoing = [];
 
+// The copy of another worker's graph this one helps build (core.Helper), dropped once
+// no batch has come for FORGET_MS: the owner has stopped loading.
+let helper = null;
+let forgetTimer = 0;
+const FORGET_MS = 10_000;
+
 function storage(name) {
   const s = stores.get(name);
   if (!s) throw fail("CLOSED", `database ${JSON.stringify(name)} is closed`);
@@ -51,10 +58,13 @@ function storage(name) {
 
 const handle = (name) => storage(name).db;
 
-/** Applies write `op` to database `db`, shows `seen` its answer, and has its storage record it. */
-function write(op, args, seen = () => {}) {
+/**
+ * Applies write `op` to database `db` (with `swap`, another worker's share of it), shows
+ * `seen` its answer, and has its storage record it.
+ */
+function write(op, args, seen = () => {}, swap = undefined) {
   const s = storage(args.db);
-  const value = WRITES[op](s.db, args);
+  const value = WRITES[op](s.db, args, swap);
   seen(value);
   return s.record(op, args, value);
 }
@@ -106,7 +116,29 @@ const ops = {
   collectionCounts: ({ db }) => handle(db).collectionCounts(),
   // Searches each named collection: one result list (JSON text) each.
   searchShards: ({ db, names, query, options }) => names.map((name) => handle(db).search(name, query, options)),
-  upsert: (args) => write("upsert", args),
+  // With `helper` (a mailbox buffer), the worker the page asked to `help` shares a
+  // graph's inserts; the buffer is not part of the write its storage records.
+  upsert({ helper, ...args }) {
+    if (!helper) return write("upsert", args);
+    const mailbox = new Mailbox(helper, 0);
+    try {
+      return write("upsert", args, undefined, (bytes) => mailbox.swap(bytes));
+    } finally {
+      mailbox.close();
+    }
+  },
+  helping: () => helper?.rows() ?? 0,
+  help({ key, mailbox: buffer }) {
+    const mailbox = new Mailbox(buffer, 1);
+    helper ??= new core.Helper();
+    clearTimeout(forgetTimer);
+    try {
+      helper.help(key, (bytes) => mailbox.swap(bytes));
+    } finally {
+      mailbox.close();
+      forgetTimer = setTimeout(() => helper.forget(), FORGET_MS);
+    }
+  },
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
   searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
   searchText: ({ db, collection, text, options }) => handle(db).searchText(collection, text, options),

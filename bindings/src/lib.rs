@@ -16,6 +16,8 @@ mod db;
 mod functions;
 #[cfg(target_arch = "wasm32")]
 mod heap;
+#[cfg(target_arch = "wasm32")]
+mod helper;
 #[cfg(any(target_arch = "wasm32", test))]
 mod messages;
 #[cfg(target_arch = "wasm32")]

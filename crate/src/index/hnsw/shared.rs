@@ -81,8 +81,18 @@ pub struct Mirror {
     graph: Hnsw,
 }
 
-#[cfg(test)]
 impl Mirror {
+    /// Rows the copy holds.
+    pub fn len(&self) -> usize {
+        self.graph.rows.live()
+    }
+
+    /// Whether the copy holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[cfg(test)]
     pub(super) fn graph(&self) -> &Hnsw {
         &self.graph
     }

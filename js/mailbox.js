@@ -1,0 +1,96 @@
+// Two workers' synchronous channel over a SharedArrayBuffer: the owner of a graph and
+// the worker helping it build (see crate/src/index/hnsw/shared.rs) swap bytes in step
+// from inside their wasm calls, so neither can wait on a message event. Each side
+// writes to its own half and blocks with Atomics.wait on the other's; a message larger
+// than a half goes in pieces. Only one side's message is ever large (the owner's rows),
+// so two sends never wait on each other.
+
+/** Bytes of each side's half, beside its header: one batch of 384-d rows goes in two. */
+const PIECE_BYTES = 1 << 20;
+/** Header words a side: full (0 or 1), this piece's bytes, the message's bytes, closed. */
+const HEADER_WORDS = 4;
+const [FULL, PIECE, TOTAL, CLOSED] = [0, 1, 2, 3];
+const HALF_BYTES = HEADER_WORDS * 4 + PIECE_BYTES;
+
+/** How long a side waits for the other to start (it may be busy): then it goes alone. */
+export const HELLO_MS = 200;
+/** How long a side waits mid-batch, where the other is computing, before it gives up. */
+const PATIENCE_MS = 30_000;
+
+/** A new channel's buffer, for the page to give both sides. */
+export const mailboxBuffer = () => new SharedArrayBuffer(2 * HALF_BYTES);
+
+/** One side of the channel: side 0 is the owner, 1 the helper. */
+export class Mailbox {
+  #mine;
+  #theirs;
+  #swaps = 0;
+
+  constructor(buffer, side) {
+    const half = (s) => ({
+      words: new Int32Array(buffer, s * HALF_BYTES, HEADER_WORDS),
+      bytes: new Uint8Array(buffer, s * HALF_BYTES + HEADER_WORDS * 4, PIECE_BYTES),
+    });
+    this.#mine = half(side);
+    this.#theirs = half(1 - side);
+  }
+
+  /** Sends `mine`, returns the other side's bytes; undefined once it is gone. */
+  swap(mine) {
+    const wait = this.#swaps++ === 0 ? HELLO_MS : PATIENCE_MS;
+    return this.#send(mine, wait) ? this.#receive(wait) : undefined;
+  }
+
+  /** Tells the other side this one is done: its waits end at once. */
+  close() {
+    Atomics.store(this.#mine.words, CLOSED, 1);
+    Atomics.notify(this.#mine.words, FULL);
+  }
+
+  /** Whether `words[FULL]` became `want` within `ms`, and the other side is not closed. */
+  #await(words, want, ms, other) {
+    const deadline = performance.now() + ms;
+    while (Atomics.load(words, FULL) !== want) {
+      if (Atomics.load(other, CLOSED) === 1) return false;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(words, FULL, 1 - want, Math.min(left, 50));
+    }
+    return true;
+  }
+
+  #send(bytes, ms) {
+    const { words, bytes: room } = this.#mine;
+    let at = 0;
+    do {
+      // The other side may not have read this side's last message yet.
+      if (!this.#await(words, 0, ms, this.#theirs.words)) return false;
+      words[TOTAL] = bytes.length;
+      const piece = bytes.subarray(at, at + PIECE_BYTES);
+      room.set(piece);
+      words[PIECE] = piece.length;
+      at += piece.length;
+      Atomics.store(words, FULL, 1);
+      Atomics.notify(words, FULL);
+    } while (at < bytes.length);
+    return true;
+  }
+
+  #receive(ms) {
+    const { words, bytes: room } = this.#theirs;
+    let out = null;
+    let at = 0;
+    do {
+      // The other side's pieces come full; it may close after its last one, which
+      // is still read.
+      if (Atomics.load(words, FULL) !== 1 && !this.#await(words, 1, ms, words)) return undefined;
+      out ??= new Uint8Array(Atomics.load(words, TOTAL));
+      const n = words[PIECE];
+      out.set(room.subarray(0, n), at);
+      at += n;
+      Atomics.store(words, FULL, 0);
+      Atomics.notify(words, FULL);
+    } while (at < out.length);
+    return out;
+  }
+}
