@@ -28,13 +28,19 @@ const SQLITE_UNUSED = [
   "SQLITE_ENABLE_UNLOCK_NOTIFY",
   "SQLITE_ENABLE_MATH_FUNCTIONS",
   "SQLITE_ENABLE_OFFSET_SQL_FUNC",
+  "SQLITE_ENABLE_API_ARMOR",
+  "SQLITE_ENABLE_UNKNOWN_SQL_FUNCTION",
 ];
 
 /**
  * Parts of SQLite that quiver never uses, left out (only options SQLite documents as
  * working with the amalgamation, none that changes the SQL grammar): JSON functions
  * (metadata is filtered in Rust), UTF-16 APIs, tracing, progress and authorizer
- * hooks, the WAL (the OPFS pool cannot run it; the store journals with PERSIST).
+ * hooks, the WAL (the OPFS pool cannot run it; the store journals with PERSIST),
+ * localtime, the pragmas that list schema and compile options, the transfer
+ * optimisation of INSERT ... SELECT, expression depth checks and test hooks. (Leaving
+ * out the date functions or blob I/O makes the module import C's gmtime or the blob
+ * API that the Rust side binds.)
  */
 const SQLITE_OMIT = [
   "SQLITE_OMIT_JSON",
@@ -48,6 +54,12 @@ const SQLITE_OMIT = [
   "SQLITE_OMIT_TCL_VARIABLE",
   "SQLITE_OMIT_WAL",
   "SQLITE_DEFAULT_MEMSTATUS=0",
+  "SQLITE_OMIT_LOCALTIME",
+  "SQLITE_OMIT_INTROSPECTION_PRAGMAS",
+  "SQLITE_OMIT_COMPILEOPTION_DIAGS",
+  "SQLITE_OMIT_XFER_OPT",
+  "SQLITE_MAX_EXPR_DEPTH=0",
+  "SQLITE_UNTESTABLE",
 ];
 
 export const flavours = {
