@@ -12,8 +12,12 @@ const HEADER_WORDS = 4;
 const [FULL, PIECE, TOTAL, CLOSED] = [0, 1, 2, 3];
 const HALF_BYTES = HEADER_WORDS * 4 + PIECE_BYTES;
 
-/** How long a side waits for the other to start (it may be busy): then it goes alone. */
-export const HELLO_MS = 200;
+/**
+ * How long the owner waits for the helper to start (it may be busy with other calls):
+ * then it goes alone. The helper waits for the owner's first word as long as for any,
+ * since the owner writes the batch to SQLite first.
+ */
+const HELLO_MS = 200;
 /** How long a side waits mid-batch, where the other is computing, before it gives up. */
 const PATIENCE_MS = 30_000;
 
@@ -24,9 +28,11 @@ export const mailboxBuffer = () => new SharedArrayBuffer(2 * HALF_BYTES);
 export class Mailbox {
   #mine;
   #theirs;
+  #side;
   #swaps = 0;
 
   constructor(buffer, side) {
+    this.#side = side;
     const half = (s) => ({
       words: new Int32Array(buffer, s * HALF_BYTES, HEADER_WORDS),
       bytes: new Uint8Array(buffer, s * HALF_BYTES + HEADER_WORDS * 4, PIECE_BYTES),
@@ -37,7 +43,7 @@ export class Mailbox {
 
   /** Sends `mine`, returns the other side's bytes; undefined once it is gone. */
   swap(mine) {
-    const wait = this.#swaps++ === 0 ? HELLO_MS : PATIENCE_MS;
+    const wait = this.#swaps++ === 0 && this.#side === 0 ? HELLO_MS : PATIENCE_MS;
     return this.#send(mine, wait) ? this.#receive(wait) : undefined;
   }
 
