@@ -9,7 +9,7 @@ import { GRAPH_PARTITION_THRESHOLD, PARTITION_THRESHOLD, Placements, upsertArgs 
 import { twoPhase, renumber } from "./two-phase.js";
 import { invalid } from "./validate.js";
 import { canShare } from "./pool.js";
-import { mailboxBuffer } from "./mailbox.js";
+import { closeSide, mailboxBuffer } from "./mailbox.js";
 
 /** Rows an upsert needs for a second worker to help with a graph's inserts: the core's
  * MIN_SHARED_BATCH, below which it tells the helper to stop at once. */
@@ -252,7 +252,11 @@ export class Coordinator {
     if (parts.length === 1 && !alwaysTwoPhase) {
       const helper = this.#helper(parts[0]);
       const written = send(parts[0], "upsert", helper && { helper: helper.mailbox });
-      if (helper) pool.call(helper.w, "help", helper).catch(() => {});
+      if (helper) {
+        // A side whose worker died cannot say it is done: the page says it for it.
+        pool.call(helper.w, "help", helper).catch(() => closeSide(helper.mailbox, 1));
+        written.catch(() => closeSide(helper.mailbox, 0));
+      }
       copy();
       counts = [await written.catch((e) => Promise.reject(renumber(e, parts[0].indices)))];
     } else {

@@ -24,6 +24,16 @@ const PATIENCE_MS = 30_000;
 /** A new channel's buffer, for the page to give both sides. */
 export const mailboxBuffer = () => new SharedArrayBuffer(2 * HALF_BYTES);
 
+/**
+ * Marks `side` of the channel in `buffer` done, so the other side's waits end at once:
+ * what the page does for a side whose worker died or whose call failed.
+ */
+export function closeSide(buffer, side) {
+  const words = new Int32Array(buffer, side * HALF_BYTES, HEADER_WORDS);
+  Atomics.store(words, CLOSED, 1);
+  Atomics.notify(words, FULL);
+}
+
 /** One side of the channel: side 0 is the owner, 1 the helper. */
 export class Mailbox {
   #mine;
@@ -49,8 +59,7 @@ export class Mailbox {
 
   /** Tells the other side this one is done: its waits end at once. */
   close() {
-    Atomics.store(this.#mine.words, CLOSED, 1);
-    Atomics.notify(this.#mine.words, FULL);
+    closeSide(this.#mine.words.buffer, this.#side);
   }
 
   /** Whether `words[FULL]` became `want` within `ms`, and the other side is not closed. */

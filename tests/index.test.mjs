@@ -167,3 +167,37 @@ test("a graph on one worker of two is built with the other's help, at the same r
   assert.ok(out.recall >= 0.95, `recall@10 at the default ef: ${out.recall}`);
   assert.equal(out.count, 2000);
 });
+
+test("a graph's owner whose helper dies mid-batch finishes the batch alone, without waiting it out", async () => {
+  const out = await env.p.page.evaluate(async () => {
+    const dim = 384;
+    const n = 9000;
+    const base = (await import("/tests/pages/data.js")).clustered(n, dim, 7);
+    const db = await quiver.open({ name: "hnsw-helper-dies", workers: 2 });
+    const hnsw = await db.collection("hnsw", { dim, metric: "cosine", index: "hnsw" });
+    const rows = (from, to) =>
+      Array.from({ length: to - from }, (_, j) => ({ id: String(from + j), vector: base.subarray((from + j) * dim, (from + j + 1) * dim) }));
+    let t0 = performance.now();
+    await hnsw.upsert(rows(0, 3000));
+    const first = (performance.now() - t0) / 1000;
+    const counts = await Promise.all([0, 1].map((w) => db._pool.call(w, "count", { collection: "hnsw" }).catch(() => 0)));
+    const helper = counts.findIndex((c) => c === 0);
+    const copy = await db._pool.call(helper, "helping");
+    t0 = performance.now();
+    const written = hnsw.upsert(rows(3000, n));
+    // Mid-batch: the helper has its copy and is walking.
+    await new Promise((r) => setTimeout(r, (first * 1000) / 3));
+    db._pool.workers[helper].terminate();
+    await written;
+    const seconds = (performance.now() - t0) / 1000;
+    const [top] = await hnsw.search(base.subarray(4500 * dim, 4501 * dim), { k: 1 });
+    const count = await hnsw.count();
+    await db.close();
+    return { copy, first, seconds, count, top: top.id };
+  });
+  assert.equal(out.copy, 3000, "the helper kept a copy of the first batch");
+  assert.equal(out.count, 9000);
+  assert.equal(out.top, "4500");
+  // Left waiting on a helper that never answers, the owner would give up after 30 s.
+  assert.ok(out.seconds < 10, `the batch took ${out.seconds} s (the first ${out.first} s)`);
+});
