@@ -140,14 +140,17 @@ fn build_shared(dim: usize, metric: Metric, params: Params, quant: Quantization,
             vectors.extend_from_slice(&prepared);
         }
         let metadata = vec![None; ids.len()];
-        index.upsert_batch(
-            Batch {
-                ids: &ids,
-                vectors: &vectors,
-                metadata,
-            },
-            Some(&mut peer),
-        );
+        index
+            .upsert_batch(
+                Batch {
+                    ids: &ids,
+                    vectors: &vectors,
+                    metadata,
+                },
+                Some(&mut peer),
+                &mut || Ok(()),
+            )
+            .expect("no store to fail");
     }
     let secs = t0.elapsed().as_secs_f64();
     helper.join().expect("the helper thread");

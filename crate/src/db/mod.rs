@@ -124,15 +124,17 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// A validated batch's rows as the store writes them.
-fn rows<'r>(records: &'r [Record], valid: &'r Valid) -> Vec<Row<'r>> {
+/// A batch as the store writes it: each record with its settled id and its metadata as
+/// JSON text.
+fn rows<'r>(records: &'r [Record], ids: &'r [String], json: &'r [Option<String>]) -> Vec<Row<'r>> {
     records
         .iter()
-        .zip(&valid.ids)
-        .zip(&valid.metas)
+        .zip(ids)
+        .zip(json)
         .map(|((r, id), m)| Row {
             id,
             vector: r.vector,
-            metadata: m.as_ref().map(|m| m.1.as_str()),
+            metadata: m.as_deref(),
             text: r.text.as_deref(),
         })
         .collect()
@@ -407,27 +409,31 @@ impl Database {
         if staged.is_none() {
             self.check_room(&records)?;
         }
-        self.store.write(valid.key, &rows(&records, &valid), staged)?;
-        let Valid { metric, ids, metas, .. } = valid;
-        let c = self.collections.get_mut(name).expect("validated above");
-        c.dirty += records.len();
-        let index = &mut c.index;
-        index.reserve(records.len());
+        let Valid {
+            key,
+            metric,
+            ids,
+            metas,
+        } = valid;
+        let (metadata, json): (Vec<_>, Vec<_>) = metas.into_iter().map(Option::unzip).unzip();
+        let stored = rows(&records, &ids, &json);
         let mut vectors = Vec::with_capacity(records.iter().map(|r| r.vector.len()).sum());
         let mut prepared = Vec::with_capacity(records.first().map_or(0, |r| r.vector.len()));
         for r in &records {
             prepare(metric, r.vector, &mut prepared);
             vectors.extend_from_slice(&prepared);
         }
-        let metadata = metas.into_iter().map(|m| m.map(|m| m.0)).collect();
-        index.upsert_batch(
-            Batch {
-                ids: &ids,
-                vectors: &vectors,
-                metadata,
-            },
-            helper,
-        );
+        let store = &mut self.store;
+        let c = self.collections.get_mut(name).expect("validated above");
+        c.index.reserve(records.len());
+        let batch = Batch {
+            ids: &ids,
+            vectors: &vectors,
+            metadata,
+        };
+        c.index
+            .upsert_batch(batch, helper, &mut || store.write(key, &stored, staged))?;
+        c.dirty += records.len();
         Ok(ids)
     }
 

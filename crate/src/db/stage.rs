@@ -10,7 +10,8 @@ impl Database {
     pub fn stage(&mut self, batch: &str, name: &str, mut records: Vec<Record>) -> Result<()> {
         let valid = self.validate(name, &mut records, |i| format!("records[{i}]"))?;
         self.check_room(&records)?;
-        self.store.stage(batch, name, &rows(&records, &valid))
+        let json: Vec<Option<String>> = valid.metas.into_iter().map(|m| m.map(|(_, j)| j)).collect();
+        self.store.stage(batch, name, &rows(&records, &valid.ids, &json))
     }
 
     /// Keeps aside, durably, the deletion of `ids` from collection `name` as batch

@@ -136,14 +136,22 @@ pub trait Index {
     /// Inserts or replaces a row. `vector` is already prepared for the metric.
     fn upsert(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>);
 
-    /// Inserts or replaces a batch of rows, as [`Index::upsert`] would one by one; a
-    /// kind that can share the work with another worker's [`hnsw::help`] does so through
-    /// `helper`, and tells it to stop when it does not.
-    fn upsert_batch(&mut self, rows: Batch, helper: Option<&mut dyn Peer>) {
+    /// Inserts or replaces a batch of rows, as [`Index::upsert`] would one by one, once
+    /// `store` (the batch's write to SQLite) has succeeded: on its error the index is
+    /// left as it was. A kind that can share the work with another worker's
+    /// [`hnsw::help`] does so through `helper`, and tells it to stop when it does not.
+    fn upsert_batch(
+        &mut self,
+        rows: Batch,
+        helper: Option<&mut dyn Peer>,
+        store: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
         if let Some(peer) = helper {
             peer.swap(&0u32.to_le_bytes());
         }
+        store()?;
         rows.each(|id, vector, metadata| self.upsert(id, vector, metadata));
+        Ok(())
     }
 
     /// Removes a row; returns whether it was there.

@@ -511,10 +511,19 @@ impl Index for Hnsw {
         }
     }
 
-    fn upsert_batch(&mut self, rows: Batch, helper: Option<&mut dyn Peer>) {
+    fn upsert_batch(
+        &mut self,
+        rows: Batch,
+        helper: Option<&mut dyn Peer>,
+        store: &mut dyn FnMut() -> crate::error::Result<()>,
+    ) -> crate::error::Result<()> {
         match helper {
-            Some(peer) => self.upsert_shared(rows, peer),
-            None => rows.each(|id, v, m| self.upsert(id, v, m)),
+            Some(peer) => self.upsert_shared(rows, peer, store),
+            None => {
+                store()?;
+                rows.each(|id, v, m| self.upsert(id, v, m));
+                Ok(())
+            }
         }
     }
 

@@ -17,6 +17,7 @@
 //! whole again first (after a delete, an update, a batch the owner linked alone).
 
 use super::*;
+use crate::error::Result;
 use crate::index::{Batch, BLOCK_ROWS};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -134,8 +135,14 @@ pub fn help(mirror: &mut Option<Mirror>, key: &str, peer: &mut dyn Peer) {
 impl Hnsw {
     /// [`Index::upsert_batch`] with a helper: a batch of new ids (none held, none twice,
     /// no deleted slot to reuse) of at least [`MIN_SHARED_BATCH`] rows is linked with
-    /// the helper's walks; any other is inserted alone, as `upsert` would.
-    pub(super) fn upsert_shared(&mut self, rows: Batch, peer: &mut dyn Peer) {
+    /// the helper's walks; any other is inserted alone, as `upsert` would. The helper
+    /// has the rows before `store` writes them, and walks the first round meanwhile.
+    pub(super) fn upsert_shared(
+        &mut self,
+        rows: Batch,
+        peer: &mut dyn Peer,
+        store: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
         let dim = self.rows.dim();
         let fresh = self.free.is_empty() && rows.ids.len() >= MIN_SHARED_BATCH && {
             let mut seen = std::collections::HashSet::with_capacity(rows.ids.len());
@@ -145,8 +152,9 @@ impl Hnsw {
         };
         let status = peer.swap(&(if fresh { GO } else { STOP }).to_le_bytes());
         let Some(status) = status.filter(|s| fresh && s.len() == 9) else {
+            store()?;
             rows.each(|id, v, m| self.upsert(id, v, m));
-            return;
+            return Ok(());
         };
         let helper_at = u64::from_le_bytes(status[1..9].try_into().expect("8 bytes"));
         let in_step = status[0] == 1 && helper_at == self.version && self.mirrored == Some(self.version);
@@ -157,12 +165,16 @@ impl Hnsw {
             self.write_seed(&mut data);
         }
         write_rows(&mut data, dim, rows.ids.iter().map(|id| &**id), &[rows.vectors]);
+        let sent = peer.swap(&data).is_some();
+        // On an error here the helper is left waiting for the first round: the end of
+        // the call tells it the owner is gone, and it drops its copy.
+        store()?;
         let first = self.rows.slots() as u32;
         rows.each(|id, v, m| {
             self.append(id, v, m);
         });
         let end = self.rows.slots() as u32;
-        let helped = if peer.swap(&data).is_some() {
+        let helped = if sent {
             self.link_shared(first..end, true, peer)
         } else {
             (first..end).for_each(|s| self.insert(s));
@@ -170,16 +182,20 @@ impl Hnsw {
         };
         self.version += 1;
         self.mirrored = helped.then_some(self.version);
+        Ok(())
     }
 
     /// Links the new nodes in `slots`, appended in order, in rounds whose walks are
     /// shared with `peer`: the owner (`lead`) walks for the first half of each round, the
     /// helper for the second, and each chooses the links of the nodes it walked for.
+    /// The helper walks the whole first round, which it starts while the owner writes
+    /// the batch to SQLite.
     /// Whether the peer stayed to the end; the owner goes on alone when it does not, the
     /// helper stops.
     fn link_shared(&mut self, slots: Range<u32>, lead: bool, peer: &mut dyn Peer) -> bool {
         let mut at = slots.start;
         let mut with_peer = true;
+        let mut first_round = true;
         while at < slots.end {
             let round = (at as usize / ROUND_SHARE).min(MAX_ROUND);
             if round < MIN_ROUND {
@@ -188,7 +204,8 @@ impl Hnsw {
                 continue;
             }
             let end = (at + round as u32).min(slots.end);
-            let mid = at + (end - at) / 2;
+            let mid = if first_round { at } else { at + (end - at) / 2 };
+            first_round = false;
             let (mine, theirs) = if lead { (at..mid, mid..end) } else { (mid..end, at..mid) };
             let chosen = self.choose_in_round(mine, at);
             let swapped = if with_peer {

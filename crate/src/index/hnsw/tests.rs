@@ -3,6 +3,7 @@
 
 use super::persist::HEAD_WORDS;
 use super::*;
+use crate::error::{Code, Error};
 use crate::quant::Quantization;
 use crate::vector::prepare;
 use serde_json::json;
@@ -656,7 +657,9 @@ fn build_shared(
                 metadata,
             },
             Some(&mut wire),
-        );
+            &mut || Ok(()),
+        )
+        .expect("no store to fail");
     }
     drop(wire);
     (h, helper.join().expect("the helper thread"))
@@ -724,4 +727,42 @@ fn a_batch_the_graph_cannot_share_tells_the_helper_to_stop_and_is_inserted_alone
         h.rows.row(h.rows.slot("r00001").unwrap() as usize),
         prepared(Metric::Cosine, &base[700].1)
     );
+}
+
+#[test]
+fn a_batch_whose_store_fails_leaves_the_graph_as_it_was_and_the_helper_without_a_copy() {
+    let base = rows(2000, 27);
+    let (mut wire, mut theirs) = pair();
+    let helper = std::thread::spawn(move || {
+        let mut mirror = None;
+        help(&mut mirror, "owner/c", &mut theirs);
+        let after_first = mirror.as_ref().map(Mirror::len);
+        help(&mut mirror, "owner/c", &mut theirs);
+        (after_first, mirror.is_some())
+    });
+    let mut h = Hnsw::new(DIM, Metric::Cosine, params(), Quantization::None);
+    let insert = |h: &mut Hnsw, part: &[(String, Vec<f32>)], wire: &mut Thread, fail: bool| {
+        let ids: Vec<String> = part.iter().map(|(id, _)| id.clone()).collect();
+        let vectors: Vec<f32> = part.iter().flat_map(|(_, v)| prepared(Metric::Cosine, v)).collect();
+        let batch = Batch {
+            ids: &ids,
+            vectors: &vectors,
+            metadata: vec![None; part.len()],
+        };
+        let mut store = || {
+            if fail {
+                Err(Error::new(Code::QuotaExceeded, "full"))
+            } else {
+                Ok(())
+            }
+        };
+        h.upsert_batch(batch, Some(wire), &mut store)
+    };
+    insert(&mut h, &base[..1000], &mut wire, false).expect("stored");
+    let before = snapshot(&h);
+    let err = insert(&mut h, &base[1000..], &mut wire, true).expect_err("the store fails");
+    assert_eq!(err.code, Code::QuotaExceeded);
+    assert!(snapshot(&h) == before, "the graph changed");
+    drop(wire);
+    assert_eq!(helper.join().expect("the helper thread"), (Some(1000), false));
 }
