@@ -38,7 +38,7 @@ impl Helper {
 
     /// Rows in the copy it keeps (0 without one): a diagnostic.
     pub fn rows(&self) -> u32 {
-        self.mirror.as_ref().map_or(0, |m| m.len() as u32)
+        self.mirror.as_ref().map_or(0, |m| m.rows() as u32)
     }
 
     /// Drops the copy: the owner has stopped inserting for a while.

@@ -1,16 +1,19 @@
 //! One graph built by two workers: the owner of a collection's graph and a helper that
 //! keeps a copy of it, so that a batch of inserts uses both cores.
 //!
-//! Inserting a node is a walk of the graph (most of the work, and read-only) and then
-//! linking it (the writes). A batch of new nodes is taken in rounds: each worker walks
-//! for half of a round on the graph as it stood when the round began, they swap what
-//! they found, and both link the whole round in the same order, so that the two copies
-//! stay the same bit for bit and the next round's walks agree. A node's walks cannot
-//! reach the nodes of its own round linked before it, so linking adds those as
-//! candidates, scored as a walk would have scored them (as hnswlib's threads, which
-//! insert at once, see each other's nodes late). A round is at most 1/32 of the nodes
-//! already linked, so the graph a walk sees is nearly the one a one-at-a-time build
-//! would have: `tests.rs` checks that recall does not move.
+//! Inserting a node is a walk of the graph (most of the work, and read-only), choosing
+//! its links among what the walk found (reads only the rows), then linking (the
+//! writes). A batch of new nodes is taken in rounds: each worker walks for half of a
+//! round on the graph as it stood when the round began and chooses those nodes' links,
+//! they swap their choices, and both link the whole round in the same order, so that
+//! the two copies stay the same bit for bit and the next round's walks agree. A node's
+//! walks cannot reach the nodes of its own round linked before it, so its choice adds
+//! those as candidates, scored as a walk would have scored them (as hnswlib's threads,
+//! which insert at once, see each other's nodes late). A round is at most 1/32 of the
+//! nodes already linked, so the graph a walk sees is nearly the one a one-at-a-time
+//! build would have: `tests.rs` checks that recall does not move. The helper walks the
+//! whole first round of a batch, which it starts while the owner writes the batch to
+//! SQLite.
 //!
 //! The helper's copy outlives a batch, so that the next batch sends only its new rows;
 //! the owner counts its edits, and a copy that is not at the owner's count is sent
@@ -84,13 +87,8 @@ pub struct Mirror {
 
 impl Mirror {
     /// Rows the copy holds.
-    pub fn len(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.graph.rows.live()
-    }
-
-    /// Whether the copy holds no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     #[cfg(test)]

@@ -736,7 +736,7 @@ fn a_batch_whose_store_fails_leaves_the_graph_as_it_was_and_the_helper_without_a
     let helper = std::thread::spawn(move || {
         let mut mirror = None;
         help(&mut mirror, "owner/c", &mut theirs);
-        let after_first = mirror.as_ref().map(Mirror::len);
+        let after_first = mirror.as_ref().map(Mirror::rows);
         help(&mut mirror, "owner/c", &mut theirs);
         (after_first, mirror.is_some())
     });
