@@ -147,7 +147,7 @@ pub trait Index {
         store: &mut dyn FnMut() -> Result<()>,
     ) -> Result<()> {
         if let Some(peer) = helper {
-            peer.swap(&0u32.to_le_bytes());
+            hnsw::decline(peer);
         }
         store()?;
         rows.each(|id, vector, metadata| self.upsert(id, vector, metadata));

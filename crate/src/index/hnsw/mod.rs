@@ -27,7 +27,7 @@ mod search;
 mod shared;
 mod space;
 
-pub use shared::{help, pair, Mirror, Peer, Thread};
+pub use shared::{decline, help, pair, Mirror, Peer, Thread};
 
 use super::rows::Rows;
 use super::{Batch, Candidate, Hit, Id, Index, Kind, Metadata, Parts, Query, TopK};

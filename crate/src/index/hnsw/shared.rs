@@ -97,6 +97,12 @@ impl Mirror {
     }
 }
 
+/// Tells a waiting helper that no batch follows: what an owner that does not share
+/// its batch sends instead of one.
+pub fn decline(peer: &mut dyn Peer) {
+    peer.swap(&STOP.to_le_bytes());
+}
+
 /// The helper's side of a batch an owner inserts with [`Index::upsert_batch`]: walks
 /// half of each round on `mirror`, the copy it kept of the owner's graph under `key`
 /// (replaced by the owner's graph when it is not in step), and links every round as the
