@@ -66,7 +66,8 @@ const MIN_ROUND: usize = 16;
 /// A batch's first round, which the helper walks alone while the owner writes the batch
 /// to SQLite, is this fraction of a round: a whole one (256 walks past 8,192 rows)
 /// outlasted the write of 1,000 rows, and the owner waited. In Chromium, 20k rows in
-/// batches of 1,000: f32 5.3 s whole, 4.7 s a quarter, 4.5 s an eighth.
+/// batches of 1,000: f32 4.7 s a quarter, 4.5 s an eighth (4.9 s whole, in an earlier
+/// session's run).
 const FIRST_ROUND_PART: usize = 8;
 
 /// The owner's first word: a batch follows, or nothing does.
