@@ -98,3 +98,24 @@ pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; super::NIBBLE_L
     }
     out
 }
+
+pub fn fwht(y: &mut [f32], scale: f32) {
+    let mut h = 1;
+    while h < y.len() {
+        fwht_stage(y, h);
+        h *= 2;
+    }
+    y.iter_mut().for_each(|x| *x *= scale);
+}
+
+/// One stage of [`fwht`]: each pair `h` apart becomes their sum and difference.
+pub(super) fn fwht_stage(y: &mut [f32], h: usize) {
+    for block in y.chunks_exact_mut(2 * h) {
+        let (a, b) = block.split_at_mut(h);
+        for (x, z) in a.iter_mut().zip(b.iter_mut()) {
+            let (u, v) = (*x, *z);
+            *x = u + v;
+            *z = u - v;
+        }
+    }
+}

@@ -220,3 +220,38 @@ pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; 16] {
     }
     out
 }
+
+/// Stages whose pairs lie four or more apart take four pairs a step; the first two
+/// (pairs one and two apart) are the scalar form's.
+pub fn fwht(y: &mut [f32], scale: f32) {
+    let n = y.len();
+    let mut h = 1;
+    while h < n.min(4) {
+        super::scalar::fwht_stage(y, h);
+        h *= 2;
+    }
+    let p = y.as_mut_ptr();
+    while h < n {
+        for i in (0..n).step_by(2 * h) {
+            for j in (i..i + h).step_by(4) {
+                // SAFETY: h is a power of two from 4 below n, and n a power of two, so
+                // j + h + 4 <= i + 2h <= n; wasm loads and stores need no alignment.
+                unsafe {
+                    let (a, b) = (p.add(j) as *mut v128, p.add(j + h) as *mut v128);
+                    let (u, v) = (v128_load(a), v128_load(b));
+                    v128_store(a, f32x4_add(u, v));
+                    v128_store(b, f32x4_sub(u, v));
+                }
+            }
+        }
+        h *= 2;
+    }
+    let s = f32x4_splat(scale);
+    let mut chunks = y.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let p = c.as_mut_ptr() as *mut v128;
+        // SAFETY: each chunk is four f32s, a v128's bytes.
+        unsafe { v128_store(p, f32x4_mul(v128_load(p), s)) };
+    }
+    chunks.into_remainder().iter_mut().for_each(|x| *x *= scale);
+}

@@ -375,32 +375,14 @@ impl Rotation {
         for round in self.signs.chunks_exact(2 * self.d) {
             let (first, last) = round.split_at(self.d);
             y.iter_mut().zip(first).for_each(|(x, s)| *x *= s);
-            fwht(&mut y[..self.block], scale);
+            kernels::fwht(&mut y[..self.block], scale);
             if self.block < self.d {
                 y.iter_mut().zip(last).for_each(|(x, s)| *x *= s);
                 let from = self.d - self.block;
-                fwht(&mut y[from..], scale);
+                kernels::fwht(&mut y[from..], scale);
             }
         }
     }
-}
-
-/// In-place Walsh-Hadamard transform of a power-of-two length, times `scale`.
-fn fwht(y: &mut [f32], scale: f32) {
-    let n = y.len();
-    let mut h = 1;
-    while h < n {
-        for i in (0..n).step_by(2 * h) {
-            let (a, b) = y[i..i + 2 * h].split_at_mut(h);
-            for (x, z) in a.iter_mut().zip(b.iter_mut()) {
-                let (u, v) = (*x, *z);
-                *x = u + v;
-                *z = u - v;
-            }
-        }
-        h *= 2;
-    }
-    y.iter_mut().for_each(|x| *x *= scale);
 }
 
 /// SplitMix64: a seeded stream of well-mixed words, the same on every platform.

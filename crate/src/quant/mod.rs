@@ -309,32 +309,15 @@ impl Codes {
             return Vec::new();
         }
         let prepared = self.prepare(query);
-        // A min-heap on the approximate key; ties need no order, re-ranking settles them.
-        let mut heap: std::collections::BinaryHeap<Worst> = std::collections::BinaryHeap::with_capacity(n + 1);
-        let mut floor = f32::NEG_INFINITY;
-        let mut offer = |slot: usize, key: f32, upper: f32| {
-            if key > floor && keep(slot) {
-                heap.push(Worst(Estimate {
-                    slot: slot as u32,
-                    key,
-                    upper,
-                }));
-                if heap.len() > n {
-                    heap.pop();
-                }
-                if heap.len() == n {
-                    floor = heap.peek().expect("full").0.key;
-                }
-            }
-        };
+        let mut list = Shortlist::new(n);
         match (&self.codec, &prepared.0) {
-            (Codec::Binary(c), Form::Binary(q)) => c.scan(q, offer),
+            (Codec::Binary(c), Form::Binary(q)) => c.scan(q, |slot, key, upper| list.offer(slot, key, upper, &keep)),
             _ => (0..self.len()).for_each(|slot| {
                 let (key, upper) = self.estimate(&prepared, slot);
-                offer(slot, key, upper);
+                list.offer(slot, key, upper, &keep);
             }),
         }
-        let mut out: Vec<Estimate> = heap.into_iter().map(|w| w.0).collect();
+        let mut out: Vec<Estimate> = list.heap.into_iter().map(|w| w.0).collect();
         out.sort_by(|a, b| b.key.total_cmp(&a.key));
         out
     }
@@ -432,6 +415,52 @@ impl Codes {
             trained_on,
             codec,
         })
+    }
+}
+
+/// The `n` best estimates offered so far: a min-heap on the approximate key (ties need
+/// no order, re-ranking settles them).
+struct Shortlist {
+    heap: std::collections::BinaryHeap<Worst>,
+    n: usize,
+    /// The key an estimate must beat once the list is full.
+    floor: f32,
+}
+
+impl Shortlist {
+    fn new(n: usize) -> Self {
+        Shortlist {
+            heap: std::collections::BinaryHeap::with_capacity(n),
+            n,
+            floor: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Keeps `slot` if its key beats the floor and `keep` accepts it. Always inlined
+    /// into the scan, which calls it for every row: most fail the first test, and in
+    /// this size-optimised crate the compiler would otherwise make each a call.
+    #[inline(always)]
+    fn offer(&mut self, slot: usize, key: f32, upper: f32, keep: &impl Fn(usize) -> bool) {
+        if key > self.floor && keep(slot) {
+            self.insert(Estimate {
+                slot: slot as u32,
+                key,
+                upper,
+            });
+        }
+    }
+
+    /// Adds `e`, or once full puts it in the worst one's place: one sift down, where a
+    /// push then a pop took two.
+    fn insert(&mut self, e: Estimate) {
+        if self.heap.len() < self.n {
+            self.heap.push(Worst(e));
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            *worst = Worst(e);
+        }
+        if self.heap.len() == self.n {
+            self.floor = self.heap.peek().expect("full").0.key;
+        }
     }
 }
 
