@@ -84,9 +84,8 @@ pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; NIBBLE_LANES] {
 }
 
 /// In-place Walsh-Hadamard transform of a power-of-two length, times `scale`: binary
-/// quantization's rotation ([`crate::quant`]). Written out rather than left to the
-/// compiler, which does not vectorise loops in this size-optimised crate. Both forms
-/// add, subtract and scale the same pairs, so they agree bit for bit.
+/// quantization's rotation ([`crate::quant`]). Both forms add, subtract and scale the
+/// same pairs, so they agree bit for bit.
 #[inline]
 pub fn fwht(y: &mut [f32], scale: f32) {
     debug_assert!(y.len().is_power_of_two());

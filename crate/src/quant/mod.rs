@@ -437,8 +437,7 @@ impl Shortlist {
     }
 
     /// Keeps `slot` if its key beats the floor and `keep` accepts it. Always inlined
-    /// into the scan, which calls it for every row: most fail the first test, and in
-    /// this size-optimised crate the compiler would otherwise make each a call.
+    /// into the scan, which calls it for every row: most fail the first test.
     #[inline(always)]
     fn offer(&mut self, slot: usize, key: f32, upper: f32, keep: &impl Fn(usize) -> bool) {
         if key > self.floor && keep(slot) {
