@@ -22,7 +22,12 @@ const HELPED_BATCH_ROWS = 64;
 const QUICK_SCAN = 16384;
 
 export class Coordinator {
+  /** The last write not confined to one collection (see {@link write}). */
   #writes = Promise.resolve();
+  /** Per collection, the last write confined to it since then. */
+  #confined = new Map();
+  /** Writes not confined to one collection, queued or running. */
+  #unconfined = 0;
   #listeners = new Set();
 
   /**
@@ -46,13 +51,51 @@ export class Coordinator {
   }
 
   /**
-   * Runs `fn` after every earlier write: writes touch several workers, and one at a
-   * time keeps their parts of a batch from interleaving.
+   * Runs `fn` after the writes it could interleave with. A write confined to one
+   * collection in one worker (`collection` named, see {@link #alone}) waits for the
+   * earlier writes to that collection and for the last one not so confined; any other
+   * write (several workers, a spread, an import) waits for every earlier write, so that
+   * the parts of two batches never interleave. Writes to collections in different
+   * workers (many small shards) thus run side by side, and the worker of each commits
+   * them in the order they were sent.
    */
-  write(fn) {
-    const run = this.#writes.then(fn);
-    this.#writes = run.catch(() => {});
+  write(fn, collection) {
+    const before = collection === undefined ? [this.#writes, ...this.#confined.values()] : [this.#writes, this.#confined.get(collection)];
+    const run = Promise.all(before).then(fn);
+    const done = run.then(
+      () => {},
+      () => {},
+    );
+    if (collection === undefined) {
+      this.#writes = done;
+      this.#confined.clear();
+      this.#unconfined += 1;
+      done.then(() => (this.#unconfined -= 1));
+    } else {
+      this.#confined.set(collection, done);
+      done.then(() => this.#confined.get(collection) === done && this.#confined.delete(collection));
+    }
     return run;
+  }
+
+  /**
+   * `name` if a write of `rows` new rows to collection `name` stays in one worker, in one
+   * transaction: no write that may spread a collection is under way, its placement is
+   * at hand, it is not spread, the rows queued for it so far leave it within its home,
+   * and no second worker is asked to help with a graph's inserts. Else undefined: the
+   * write waits for every other.
+   */
+  #alone(name, rows = 0) {
+    const c = this.placements.peek(name);
+    if (this.#unconfined > 0 || !c || c.partitioned || c.moving) return undefined;
+    if (this.pool.size === 1) return name;
+    if (c.settings.index === "hnsw" && rows >= HELPED_BATCH_ROWS) return undefined;
+    return c.counts[c.home] + (c.queued ?? 0) + rows <= this.#threshold(c) ? name : undefined;
+  }
+
+  /** Records collection `c` holds at most in one worker before it spreads over the pool. */
+  #threshold(c) {
+    return this.partitionThreshold ?? (c.settings.index === "hnsw" ? GRAPH_PARTITION_THRESHOLD : PARTITION_THRESHOLD);
   }
 
   /**
@@ -70,17 +113,17 @@ export class Coordinator {
 
   /** Resolves once every write begun so far has ended. */
   settled() {
-    return this.#writes;
+    return Promise.all([this.#writes, ...this.#confined.values()]).then(() => {});
   }
 
   /** Opens a collection's settings; with `options` ({dim, metric, index?, quantization?}) creates it if missing. */
   async collection(name, options) {
     if (options === undefined) return (await this.placements.get(name)).settings;
-    return this.write(() => this.placements.create(name, options));
+    return this.write(() => this.placements.create(name, options), name);
   }
 
   dropCollection(name) {
-    return this.write(() => this.placements.drop(name));
+    return this.write(() => this.placements.drop(name), this.#alone(name));
   }
 
   collections() {
@@ -180,7 +223,7 @@ export class Coordinator {
           const rows = { ids: JSON.parse(ids), vectors: [], metadata: JSON.parse(metadata).map((m) => JSON.stringify(m)), texts: JSON.parse(texts) };
           for (let j = 0; j < rows.ids.length; j++) rows.vectors.push(vectors.subarray(j * dim, (j + 1) * dim));
           records += rows.ids.length;
-          if (rows.ids.length > 0) parts.push(...(await this.#parts(await this.placements.get(name), rows)));
+          if (rows.ids.length > 0) parts.push(...(await this.#parts(await this.placements.get(name), rows, true)));
         }
         if (parts.length > 0) await this.#write(parts, true);
       } catch (e) {
@@ -202,21 +245,24 @@ export class Coordinator {
    * that own them: one transaction if one worker does, else in two phases.
    */
   upsert(name, rows) {
+    const alone = this.#alone(name, rows.ids.length);
+    const queued = alone && this.placements.peek(name);
+    if (queued) queued.queued = (queued.queued ?? 0) + rows.ids.length;
     return this.write(async () => {
-      await this.#write(await this.#parts(await this.placements.get(name), rows), false);
+      await this.#write(await this.#parts(await this.placements.get(name), rows, !alone), false);
       this.#wrote(name);
       return rows.ids;
-    });
+    }, alone).finally(() => queued && (queued.queued -= rows.ids.length));
   }
 
   /**
    * Rows of collection `c` split into one part a worker that owns some, each with its
-   * upsert message; spreads `c` over the pool first if the rows make it outgrow its home.
+   * upsert message; spreads `c` over the pool first if the rows make it outgrow its home
+   * and the write may (`mayGrow`: it waits for every other; if not, the next write does).
    */
-  async #parts(c, rows) {
+  async #parts(c, rows, mayGrow) {
     const pool = this.pool;
-    const threshold = this.partitionThreshold ?? (c.settings.index === "hnsw" ? GRAPH_PARTITION_THRESHOLD : PARTITION_THRESHOLD);
-    if (!c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > threshold) {
+    if (mayGrow && !c.partitioned && pool.size > 1 && c.counts[c.home] + rows.ids.length > this.#threshold(c)) {
       await this.placements.spread(c);
     }
     return [...this.#byOwner(c, rows.ids)].map(([w, indices]) => {
@@ -290,7 +336,7 @@ export class Coordinator {
       });
       this.#wrote(name);
       return batches.reduce((sum, _, j) => sum + before[j] - counts[j], 0);
-    });
+    }, this.#alone(name));
   }
 
   /**
@@ -392,7 +438,7 @@ export class Coordinator {
       );
       return found;
     };
-    return c.copy ? this.write(read) : read();
+    return c.copy ? this.write(read, this.#alone(name)) : read();
   }
 
   async count(name) {
@@ -427,7 +473,7 @@ export class Coordinator {
 
   /** Waits for the writes under way, then stops the workers. */
   async close() {
-    await this.#writes;
+    await this.settled();
     await this.pool.close();
   }
 }

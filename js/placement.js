@@ -87,6 +87,11 @@ export class Placements {
     this.kept = Math.max(MIN_KEPT, kept);
   }
 
+  /** The collection's placement if it is at hand, else undefined: no message is sent. */
+  peek(name) {
+    return this.#map.get(name);
+  }
+
   /** The collection's placement (from its home worker if not at hand), or NOT_FOUND. */
   async get(name) {
     const c = this.#map.get(name);

@@ -267,6 +267,51 @@ test("writes find their owners: a bad record anywhere writes nothing anywhere, u
   assert.deepEqual(out.top, ["k29", "k28"]);
 });
 
+test("writes to collections in different workers run side by side; one collection's keep their order; an export waits for all", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    const db = await quiver.open({ name: "side-by-side", storage: "opfs", workers: 2 });
+    // A collection lives in the worker its name hashes to: one of several names in each.
+    const inWorker = async (w, prefix, options) => {
+      const names = Array.from({ length: 8 }, (_, i) => `${prefix}${i}`);
+      await Promise.all(names.map((n) => db.collection(n, options)));
+      const list = await db._pool.call(w, "collections");
+      return db.collection(names.find((n) => list.includes(n)));
+    };
+    const dim = 384;
+    const big = await inWorker(0, "big", { dim, metric: "cosine" });
+    const small = await inWorker(1, "small", { dim: 4, metric: "euclidean" });
+    const order = [];
+    // 8,000 rows of 384 floats (12 MB) in worker 0 take far longer than one small row in worker 1.
+    const rows = Array.from({ length: 8000 }, (_, i) => ({ id: `r${i}`, vector: Float32Array.from({ length: dim }, (_, j) => Math.sin(i * 7 + j)) }));
+    const bigWrite = big.upsert(rows).then(() => order.push("big"));
+    const smallWrite = small.upsert({ id: "x", vector: [1, 2, 3, 4] }).then(() => order.push("small"));
+    // One collection's writes apply, and answer, in the order they were made.
+    const sequence = [
+      small.upsert({ id: "y", vector: [1, 1, 1, 1], metadata: { v: 1 } }).then(() => order.push("y1")),
+      small.upsert({ id: "y", vector: [2, 2, 2, 2], metadata: { v: 2 } }).then(() => order.push("y2")),
+      small.delete(["x"]).then(() => order.push("delete x")),
+      small.upsert({ id: "x", vector: [3, 3, 3, 3], metadata: { v: 3 } }).then(() => order.push("x3")),
+    ];
+    // A write over every worker waits for every write before it: the file has them all.
+    const exported = db.export({ collections: [big.name, small.name] });
+    await Promise.all([bigWrite, smallWrite, ...sequence]);
+    const file = await exported;
+    const got = (await small.get(["x", "y"])).map((r) => r && { vector: Array.from(r.vector), v: r.metadata?.v });
+    await db.close();
+    const copy = await quiver.open({ name: "side-by-side-copy", storage: "memory" });
+    const imported = await copy.import(file);
+    await copy.close();
+    return { order, got, imported };
+  });
+  // The small writes' worker did not wait for the other's.
+  assert.deepEqual(out.order, ["small", "y1", "y2", "delete x", "x3", "big"]);
+  assert.deepEqual(out.got, [
+    { vector: [3, 3, 3, 3], v: 3 },
+    { vector: [2, 2, 2, 2], v: 2 },
+  ]);
+  assert.equal(out.imported.records, 8002);
+});
+
 // A memory database undoes the batch; a persistent one has decided it before any part
 // committed, so the restarted worker commits its staged part and the call succeeds.
 // The same for a delete.
