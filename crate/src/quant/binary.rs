@@ -59,8 +59,30 @@ pub struct Binary {
     /// byte `p` (little-endian) of slot `b * LANES + l`'s code. A last block's unused
     /// lanes are zero.
     blocks: Vec<u8>,
-    /// Per slot: `|r| / a`, the error bound's scale, the metric's constant.
-    factors: Vec<[f32; 3]>,
+    /// Per block of [`LANES`] slots, as the codes are: each slot's factors.
+    factors: Vec<Factors>,
+    /// Slots held.
+    slots: usize,
+}
+
+/// A block's factors, each for all its lanes side by side, so that a block's keys are
+/// computed a vector at a time: per slot `|r| / a`, the error bound's scale, the
+/// metric's constant. A last block's unused lanes are zero.
+#[derive(Clone, Copy, Default)]
+struct Factors {
+    scale: [f32; LANES],
+    err: [f32; LANES],
+    add: [f32; LANES],
+}
+
+impl Factors {
+    fn get(&self, lane: usize) -> [f32; 3] {
+        [self.scale[lane], self.err[lane], self.add[lane]]
+    }
+
+    fn set(&mut self, lane: usize, [scale, err, add]: [f32; 3]) {
+        (self.scale[lane], self.err[lane], self.add[lane]) = (scale, err, add);
+    }
 }
 
 /// A query rotated for the codes.
@@ -85,6 +107,20 @@ pub struct Query {
     coef: f32,
 }
 
+impl Query {
+    /// The approximate key of a slot whose nibbles' table entries sum to `entries`,
+    /// from its factors, and the bound on its exact key.
+    #[inline(always)]
+    fn key(&self, entries: u32, scale: f32, err: f32, add: f32) -> (f32, f32) {
+        let picked = self.step * entries as f32 + self.base;
+        let x_q = (2.0 * picked - self.sum) * self.inv_sqrt_d;
+        let key = add + self.add + self.coef * scale * x_q;
+        // The code's error, and the tables' rounding carried through `x_q`.
+        let rounding = scale * 2.0 * self.slack * self.inv_sqrt_d;
+        (key, key + self.coef * (err * self.norm + rounding))
+    }
+}
+
 impl Binary {
     pub fn train<'r>(dim: usize, metric: Metric, seed: u64, rows: impl Iterator<Item = &'r [f32]>) -> Self {
         let mut sum = vec![0f64; dim];
@@ -107,11 +143,12 @@ impl Binary {
             words: padded / 64,
             blocks: Vec::new(),
             factors: Vec::new(),
+            slots: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.factors.len()
+        self.slots
     }
 
     pub fn bytes_per_slot(&self) -> usize {
@@ -180,16 +217,16 @@ impl Binary {
         let slot = self.len();
         if slot.is_multiple_of(LANES) {
             self.blocks.resize(self.blocks.len() + LANES * self.code_bytes(), 0);
+            self.factors.push(Factors::default());
         }
-        let mut bits = vec![0u64; self.words];
-        let f = self.encode(v, &mut bits);
-        self.set_code(slot, &bits);
-        self.factors.push(f);
+        self.slots += 1;
+        self.replace(slot, v);
     }
 
     pub fn replace(&mut self, slot: usize, v: &[f32]) {
         let mut bits = vec![0u64; self.words];
-        self.factors[slot] = self.encode(v, &mut bits);
+        let f = self.encode(v, &mut bits);
+        self.factors[slot / LANES].set(slot % LANES, f);
         self.set_code(slot, &bits);
     }
 
@@ -198,12 +235,16 @@ impl Binary {
         if slot != last {
             let code = self.code(last);
             self.set_code(slot, &code);
+            let f = self.factors[last / LANES].get(last % LANES);
+            self.factors[slot / LANES].set(slot % LANES, f);
         }
         self.set_code(last, &vec![0; self.words]);
+        self.factors[last / LANES].set(last % LANES, [0.0; 3]);
         if last.is_multiple_of(LANES) {
             self.blocks.truncate(self.blocks.len() - LANES * self.code_bytes());
+            self.factors.pop();
         }
-        self.factors.swap_remove(slot);
+        self.slots -= 1;
     }
 
     pub fn query(&self, q: &[f32]) -> Query {
@@ -258,18 +299,11 @@ impl Binary {
         }
     }
 
-    /// The estimated key of `slot` and its upper bound.
     /// The approximate key of `slot` and the bound on its exact key, from the sum
     /// of its nibbles' table entries.
-    #[inline(always)]
     fn key_of(&self, q: &Query, slot: usize, entries: u32) -> (f32, f32) {
-        let picked = q.step * entries as f32 + q.base;
-        let x_q = (2.0 * picked - q.sum) * q.inv_sqrt_d;
-        let [scale, err, add] = self.factors[slot];
-        let key = add + q.add + q.coef * scale * x_q;
-        // The code's error, and the tables' rounding carried through `x_q`.
-        let rounding = scale * 2.0 * q.slack * q.inv_sqrt_d;
-        (key, key + q.coef * (err * q.norm + rounding))
+        let [scale, err, add] = self.factors[slot / LANES].get(slot % LANES);
+        q.key(entries, scale, err, add)
     }
 
     /// The sum of `slot`'s nibbles' table entries, one slot at a time: what
@@ -289,15 +323,20 @@ impl Binary {
     }
 
     /// Calls `f(slot, key, bound)` for every slot, in order, with its approximate key
-    /// and the bound on its exact key: sixteen codes a kernel call.
+    /// and the bound on its exact key: sixteen codes a kernel call, and their keys
+    /// computed lane by lane in loops the compiler turns into vector operations.
     pub fn scan(&self, q: &Query, mut f: impl FnMut(usize, f32, f32)) {
         let block_bytes = LANES * self.code_bytes();
-        for (b, block) in self.blocks.chunks_exact(block_bytes).enumerate() {
+        for (b, (block, factors)) in self.blocks.chunks_exact(block_bytes).zip(&self.factors).enumerate() {
             let first = b * LANES;
             let sums = kernels::nibble_sums(&q.tables, block);
-            for (lane, &entries) in sums.iter().enumerate().take(self.len() - first) {
-                let (key, bound) = self.key_of(q, first + lane, entries);
-                f(first + lane, key, bound);
+            let (mut keys, mut bounds) = ([0f32; LANES], [0f32; LANES]);
+            for lane in 0..LANES {
+                (keys[lane], bounds[lane]) =
+                    q.key(sums[lane], factors.scale[lane], factors.err[lane], factors.add[lane]);
+            }
+            for lane in 0..LANES.min(self.len() - first) {
+                f(first + lane, keys[lane], bounds[lane]);
             }
         }
     }
@@ -310,7 +349,10 @@ impl Binary {
                 out.extend_from_slice(&w.to_le_bytes());
             }
         }
-        write_f32s(out, bytemuck::cast_slice(&self.factors));
+        let factors: Vec<[f32; 3]> = (0..self.len())
+            .map(|s| self.factors[s / LANES].get(s % LANES))
+            .collect();
+        write_f32s(out, bytemuck::cast_slice(&factors));
     }
 
     pub fn read(dim: usize, metric: Metric, n: usize, r: &mut Reader) -> Result<Self> {
@@ -322,7 +364,11 @@ impl Binary {
         for (slot, code) in bits.chunks_exact(b.words).enumerate() {
             b.set_code(slot, code);
         }
-        b.factors = r.f32s(n * 3)?.chunks_exact(3).map(|f| [f[0], f[1], f[2]]).collect();
+        b.factors = vec![Factors::default(); n.div_ceil(LANES)];
+        for (slot, f) in r.f32s(n * 3)?.chunks_exact(3).enumerate() {
+            b.factors[slot / LANES].set(slot % LANES, [f[0], f[1], f[2]]);
+        }
+        b.slots = n;
         Ok(b)
     }
 
