@@ -21,11 +21,13 @@
 //! an update is that repair on its own slot. Deleted nodes are never chosen as new
 //! links, so they drift out of the graph until their slot is taken.
 
+mod insert;
 mod persist;
 mod repair;
 mod search;
 mod shared;
 mod space;
+mod walk;
 
 pub use shared::{decline, help, pair, Mirror, Peer, Thread};
 
@@ -40,6 +42,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use walk::Visited;
 
 /// A graph is rebuilt (see [`Hnsw::compact`]) once 1 slot in this many is deleted.
 const COMPACT_DELETED_SHARE: usize = 3;
@@ -94,33 +97,6 @@ impl PartialOrd for Near {
 impl Ord for Near {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key.total_cmp(&other.key).then(other.slot.cmp(&self.slot))
-    }
-}
-
-/// The nodes a walk has seen, by generation: clearing it is one increment.
-#[derive(Default)]
-struct Visited {
-    marks: Vec<u32>,
-    stamp: u32,
-}
-
-impl Visited {
-    fn start(&mut self, slots: usize) {
-        self.marks.resize(slots, 0);
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            self.marks.fill(0);
-            self.stamp = 1;
-        }
-    }
-
-    /// Marks `slot`; whether it was unmarked.
-    #[inline(always)]
-    fn insert(&mut self, slot: u32) -> bool {
-        let m = &mut self.marks[slot as usize];
-        let fresh = *m != self.stamp;
-        *m = self.stamp;
-        fresh
     }
 }
 
@@ -253,209 +229,6 @@ impl Hnsw {
             key: self.key(q, slot),
             slot,
         }
-    }
-
-    fn draw_level(&mut self) -> usize {
-        let u = (splitmix(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
-        let ml = 1.0 / (self.params.m as f64).ln();
-        ((-(1.0 - u).ln() * ml) as usize).min(MAX_LEVEL)
-    }
-
-    /// Greedy descent on one upper layer (SEARCH-LAYER with ef = 1, as hnswlib runs it).
-    fn greedy(&self, q: &Probe, mut best: Near, level: usize) -> Near {
-        loop {
-            let at = best.slot;
-            for &e in self.links(at, level) {
-                let n = self.near(q, e);
-                if n > best {
-                    best = n;
-                }
-            }
-            if best.slot == at {
-                return best;
-            }
-        }
-    }
-
-    /// From the entry point down to layer `level + 1`: the closest node found to `q`.
-    fn descend(&self, q: &Probe, level: usize) -> Option<Near> {
-        let entry = self.entry?;
-        let mut ep = self.near(q, entry);
-        for lc in (level + 1..=self.levels[entry as usize] as usize).rev() {
-            ep = self.greedy(q, ep, lc);
-        }
-        Some(ep)
-    }
-
-    /// SEARCH-LAYER (Algorithm 2): the `ef` nodes closest to `q` on `level` reachable
-    /// from `entry`, best first, among those `accept` lets into the result. The walk
-    /// goes through every node; while fewer than `ef` accepted nodes are found it does
-    /// not stop, as hnswlib's filtered search.
-    fn search_layer(&self, q: &Probe, entry: Near, ef: usize, level: usize, accept: impl Fn(u32) -> bool) -> Vec<Near> {
-        let mut visited = self.visited.borrow_mut();
-        visited.start(self.rows.slots());
-        visited.insert(entry.slot);
-        let mut candidates = BinaryHeap::from([entry]);
-        // Best first, the worst last: at efConstruction's sizes an insert into a sorted
-        // array costs less than a heap's push and pop, and the result needs no sort.
-        let mut found: Vec<Near> = Vec::with_capacity(ef + 1);
-        if accept(entry.slot) {
-            found.push(entry);
-        }
-        // A node's unvisited neighbours, scored two at a time (the kernels' pair form
-        // shares the query's loads), then taken in link order as one at a time would.
-        let mut fresh: Vec<Near> = Vec::with_capacity(self.m_max(level));
-        while let Some(c) = candidates.pop() {
-            if found.len() >= ef && c < found[found.len() - 1] {
-                break;
-            }
-            fresh.clear();
-            fresh.extend(
-                self.links(c.slot, level)
-                    .iter()
-                    .filter(|&&e| visited.insert(e))
-                    .map(|&slot| Near { key: 0.0, slot }),
-            );
-            for two in fresh.chunks_exact_mut(2) {
-                let keys = self.space.key_pair(&self.rows, q, [two[0].slot, two[1].slot]);
-                two[0].key = keys[0];
-                two[1].key = keys[1];
-            }
-            if let Some(last) = fresh.chunks_exact_mut(2).into_remainder().first_mut() {
-                last.key = self.key(q, last.slot);
-            }
-            for &n in &fresh {
-                let e = n.slot;
-                if found.len() < ef || n > found[found.len() - 1] {
-                    candidates.push(n);
-                    if accept(e) {
-                        let at = found.partition_point(|f| *f > n);
-                        found.insert(at, n);
-                        found.truncate(ef);
-                    }
-                }
-            }
-        }
-        found
-    }
-
-    /// SELECT-NEIGHBORS-HEURISTIC (Algorithm 4) over `candidates`, best first by key to
-    /// their base node: a candidate is kept unless it is closer to one already kept
-    /// than to the base, which spreads links over directions instead of one cluster.
-    fn select(&self, candidates: &[Near], m: usize) -> Vec<u32> {
-        let mut kept: Vec<u32> = Vec::with_capacity(m);
-        // Each kept node made ready once, to score the candidates after it.
-        let mut probes: Vec<Probe> = Vec::with_capacity(m);
-        let mut pruned = Vec::new();
-        for c in candidates {
-            if kept.len() >= m {
-                break;
-            }
-            if probes.iter().all(|r| self.key(r, c.slot) <= c.key) {
-                kept.push(c.slot);
-                probes.push(self.space.probe_slot(&self.rows, c.slot));
-            } else if self.params.keep_pruned {
-                pruned.push(c.slot);
-            }
-        }
-        let room = m - kept.len();
-        kept.extend(pruned.into_iter().take(room));
-        kept
-    }
-
-    /// Links `slot` on `level` to the best of `found` (best first) by the heuristic, and
-    /// them back to it; a list that overflows is shrunk with the heuristic too.
-    fn connect(&mut self, slot: u32, found: &[Near], level: usize) {
-        let chosen = self.choose(slot, found);
-        self.link(slot, &chosen, level);
-    }
-
-    /// The links `slot` takes among `found` (best first) by the heuristic; it reads the
-    /// rows only, not the graph.
-    fn choose(&self, slot: u32, found: &[Near]) -> Vec<u32> {
-        let candidates: Vec<Near> = found
-            .iter()
-            .filter(|n| n.slot != slot && !self.deleted[n.slot as usize])
-            .copied()
-            .collect();
-        self.select(&candidates, self.params.m)
-    }
-
-    /// Gives `slot` the links `chosen` on `level`, and them a link back to it; a list
-    /// that overflows is shrunk with the heuristic.
-    fn link(&mut self, slot: u32, chosen: &[u32], level: usize) {
-        self.set_links(slot, level, chosen);
-        let cap = self.m_max(level);
-        for &n in chosen {
-            let mut list = self.links(n, level).to_vec();
-            if list.contains(&slot) {
-                continue;
-            }
-            if list.len() < cap {
-                list.push(slot);
-            } else {
-                let base = self.space.probe_slot(&self.rows, n);
-                let mut around: Vec<Near> = list.iter().chain([&slot]).map(|&s| self.near(&base, s)).collect();
-                around.sort_unstable_by(|a, b| b.cmp(a));
-                list = self.select(&around, cap);
-            }
-            self.set_links(n, level, &list);
-        }
-    }
-
-    /// A new slot at the end for a row whose id the graph does not hold, its level
-    /// drawn, linked to nothing yet.
-    fn append(&mut self, id: &str, vector: &[f32], metadata: Option<Metadata>) -> u32 {
-        let slot = self.rows.push(id, vector, metadata);
-        self.space.row_changed(&self.rows, slot);
-        let level = self.draw_level();
-        self.levels.push(level as u8);
-        self.deleted.push(false);
-        self.links0.resize(self.links0.len() + 1 + 2 * self.params.m, 0);
-        self.upper.push(vec![0; level * (1 + self.params.m)]);
-        slot
-    }
-
-    /// INSERT (Algorithm 1) of the node in `slot`, new and linked to nothing yet.
-    fn insert(&mut self, slot: u32) {
-        let level = self.levels[slot as usize] as usize;
-        let Some(entry) = self.entry else {
-            self.entry = Some(slot);
-            return;
-        };
-        let top = self.levels[entry as usize] as usize;
-        self.link_down(slot, level, top);
-        if level > top {
-            self.entry = Some(slot);
-        }
-    }
-
-    /// Links the node in `slot` (its top layer `level`) on each layer it shares with the
-    /// entry point (whose top is `top`): the greedy descent from the entry point, then
-    /// on each layer the efConstruction closest found, linked by the heuristic.
-    fn link_down(&mut self, slot: u32, level: usize, top: usize) {
-        let found = self.find(slot, level, top);
-        for (lc, found) in found.iter().enumerate().rev() {
-            self.connect(slot, found, lc);
-        }
-    }
-
-    /// The walk half of [`Hnsw::link_down`], which reads the graph only: for each layer
-    /// from 0 to `min(level, top)`, the efConstruction nodes closest to `slot`'s row,
-    /// best first. Linking a layer changes no other layer's lists, so walking every
-    /// layer first and linking after gives the links that interleaving them would.
-    fn find(&self, slot: u32, level: usize, top: usize) -> Vec<Vec<Near>> {
-        let q = self.space.probe_slot(&self.rows, slot);
-        let mut ep = self.descend(&q, level).expect("an entry point");
-        let mut layers = vec![Vec::new(); level.min(top) + 1];
-        for lc in (0..layers.len()).rev() {
-            let found = self.search_layer(&q, ep, self.params.ef_construction, lc, |_| true);
-            if let Some(&best) = found.iter().find(|n| n.slot != slot) {
-                ep = best;
-            }
-            layers[lc] = found;
-        }
-        layers
     }
 
     /// Forgets every node: the graph of no rows.
