@@ -312,10 +312,6 @@ export class Database {
   }
 
   /**
-   * Closes the database and stops its workers; later calls fail with CLOSED. A tab
-   * that leads a shared database hands the lead to another tab that has it open.
-   */
-  /**
    * Keeps collection (or shard) `options.collection` in step with a room on a quiver
    * relay: see {@link Collection#sync}.
    */
@@ -341,6 +337,10 @@ export class Database {
     return session;
   }
 
+  /**
+   * Closes the database and stops its workers; later calls fail with CLOSED. A tab
+   * that leads a shared database hands the lead to another tab that has it open.
+   */
   async close() {
     if (this.#closed) return;
     this.#abandon?.abort();

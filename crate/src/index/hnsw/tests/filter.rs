@@ -13,15 +13,7 @@ fn a_selective_filter_returns_k_at_high_recall_and_an_empty_one_nothing() {
         (50, json!({ "n": { "$gte": 2500 } })),
     ] {
         let filter = Filter::parse(&filter).unwrap();
-        let passing: Vec<_> = base
-            .iter()
-            .filter(|(id, _)| {
-                filter.matches(Some(
-                    json!({ "n": id[1..].parse::<u32>().unwrap() }).as_object().unwrap(),
-                ))
-            })
-            .cloned()
-            .collect();
+        let passing = passing(&filter, &base);
         assert_eq!(passing.len(), 5000 * share / 100);
         let plan = h.plan(&filter);
         assert_eq!(plan, if share == 1 { Plan::Exact } else { Plan::Walk });

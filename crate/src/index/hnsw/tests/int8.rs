@@ -52,15 +52,7 @@ fn an_int8_graph_filters_churns_updates_and_restores_as_an_f32_one() {
         // A filter walks (half the rows) or scans exactly (1%), on codes or rows.
         for filter in [json!({ "n": { "$lt": 30 } }), json!({ "n": { "$gte": 1500 } })] {
             let filter = Filter::parse(&filter).unwrap();
-            let passing: Vec<_> = live
-                .iter()
-                .filter(|(id, _)| {
-                    filter.matches(Some(
-                        json!({ "n": id[1..].parse::<u32>().unwrap() }).as_object().unwrap(),
-                    ))
-                })
-                .cloned()
-                .collect();
+            let passing = passing(&filter, &live);
             let q = query(10, Some(&filter), None);
             let r = recall(&h, metric, &passing, &queries, &q);
             assert!(r >= 0.95, "{metric:?} {} passing: recall@10 {r}", passing.len());

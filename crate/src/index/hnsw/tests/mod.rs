@@ -183,6 +183,19 @@ fn assert_exact_scores(h: &Hnsw, metric: Metric, q: &[f32], query: &Query) {
     }
 }
 
+/// The rows of `rows` (ids `r<n>`, metadata `{"n": n}` as [`rows`] makes them) that
+/// `filter` passes: a filtered search's brute-force truth.
+fn passing(filter: &Filter, rows: &[(String, Vec<f32>)]) -> Vec<(String, Vec<f32>)> {
+    rows.iter()
+        .filter(|(id, _)| {
+            filter.matches(Some(
+                json!({ "n": id[1..].parse::<u32>().unwrap() }).as_object().unwrap(),
+            ))
+        })
+        .cloned()
+        .collect()
+}
+
 fn prepared(metric: Metric, v: &[f32]) -> Vec<f32> {
     let mut p = Vec::new();
     prepare(metric, v, &mut p);
