@@ -12,7 +12,7 @@ import { launch, openPage, root } from "./helpers.mjs";
 /** Natural-language questions and the file that answers each, in quiver's sources. */
 const QUERIES = [
   ["graph of neighbours with layers, where a new node picks its links", "crate/src/index/hnsw/mod.rs"],
-  ["split a byte stream into frames", "crate/src/sync/wire.rs"],
+  ["split a byte stream into frames", "crate/src/sync/wire/decode.rs"],
   ["quantize vectors to 8-bit integers", "crate/src/quant/mod.rs"],
 ];
 

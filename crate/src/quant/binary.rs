@@ -372,8 +372,6 @@ impl Binary {
         Ok(b)
     }
 
-    /// `⟨b, q'⟩` by RaBitQ's own route: the query quantized to 4 bits, bit-plane
-    /// popcounts. Kept for the test that weighs it against the table.
     /// `⟨b, q'⟩` of `slot`'s code two ways: exactly, from the rotated query, and from
     /// the tables the scan reads: for the tests to weigh the rounding against its
     /// allowance, [`Query::slack`] (returned too).
