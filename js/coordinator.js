@@ -57,9 +57,12 @@ export class Coordinator {
    * write (several workers, a spread, an import) waits for every earlier write, so that
    * the parts of two batches never interleave. Writes to collections in different
    * workers (many small shards) thus run side by side, and the worker of each commits
-   * them in the order they were sent.
+   * them in the order they were sent. An IndexedDB database's writes are never
+   * confined: a worker acknowledges each once its log record lands, and a record that
+   * fails reopens the database from the log, which a second write in flight must not meet.
    */
   write(fn, collection) {
+    if (this.storage === "idb") collection = undefined;
     const before = collection === undefined ? [this.#writes, ...this.#confined.values()] : [this.#writes, this.#confined.get(collection)];
     const run = Promise.all(before).then(fn);
     const done = run.then(
@@ -83,13 +86,11 @@ export class Coordinator {
    * transaction: no write that may spread a collection is under way, its placement is
    * at hand, it is not spread, the rows queued for it so far leave it within its home,
    * and no second worker is asked to help with a graph's inserts. Else undefined: the
-   * write waits for every other. An IndexedDB database's writes always wait: a worker
-   * acknowledges each once its log record lands, and a record that fails reopens the
-   * database from the log, which a second write in flight must not meet.
+   * write waits for every other.
    */
   #alone(name, rows = 0) {
     const c = this.placements.peek(name);
-    if (this.storage === "idb" || this.#unconfined > 0 || !c || c.partitioned || c.moving) return undefined;
+    if (this.#unconfined > 0 || !c || c.partitioned || c.moving) return undefined;
     if (this.pool.size === 1) return name;
     if (c.settings.index === "hnsw" && rows >= HELPED_BATCH_ROWS) return undefined;
     return c.counts[c.home] + (c.queued ?? 0) + rows <= this.#threshold(c) ? name : undefined;
