@@ -15,6 +15,9 @@ import { closeSide, mailboxBuffer } from "./mailbox.js";
  * MIN_SHARED_BATCH, below which it tells the helper to stop at once. */
 const HELPED_BATCH_ROWS = 64;
 
+/** Whether an upsert of `rows` rows to collection `c` is one a second worker helps with, where there is one. */
+const helped = (c, rows) => c.settings.index === "hnsw" && rows >= HELPED_BATCH_ROWS;
+
 /**
  * A scan of at most this many floats takes a worker a few microseconds, less than
  * waking the page asynchronously: the page polls for its answer instead.
@@ -92,7 +95,7 @@ export class Coordinator {
     const c = this.placements.peek(name);
     if (this.#unconfined > 0 || !c || c.partitioned || c.moving) return undefined;
     if (this.pool.size === 1) return name;
-    if (c.settings.index === "hnsw" && rows >= HELPED_BATCH_ROWS) return undefined;
+    if (helped(c, rows)) return undefined;
     return c.counts[c.home] + (c.queued ?? 0) + rows <= this.#threshold(c) ? name : undefined;
   }
 
@@ -285,7 +288,7 @@ export class Coordinator {
    */
   #helper(p) {
     const pool = this.pool;
-    if (p.c.settings.index !== "hnsw" || p.c.partitioned || pool.size < 2 || !canShare() || p.rows.ids.length < HELPED_BATCH_ROWS) return null;
+    if (p.c.partitioned || pool.size < 2 || !canShare() || !helped(p.c, p.rows.ids.length)) return null;
     const w = (p.w + 1) % pool.size;
     return { w, key: `${p.w}/${pool.incarnation(p.w)}/${p.c.settings.name}`, mailbox: mailboxBuffer() };
   }

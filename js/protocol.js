@@ -84,6 +84,7 @@ export const OPS = Object.freeze({
   forget: "{batch?} -> how many decisions were forgotten",
   search: "{collection, query: Float32Array, options: JSON {k, filter, threshold, ef, fetch}} -> JSON [{id, score, metadata}]",
   searchMany: "{collection, queries: Float32Array, options: JSON} -> JSON [[hit]]",
+  searchEach: "{collection, queries: Float32Array, options: JSON} -> [JSON [hit]]: a text a query, for a batch of ring searches",
   searchText: "{collection, text, options: JSON {k, filter}} -> JSON [{id, score: BM25, metadata}]",
   candidates: "{collection, query: Float32Array, options: JSON} -> {hits: JSON [hit], vectors: Float32Array, prepared, back to back}",
   mmr: "{metric, vectors: Float32Array, scores: Float32Array, k, lambda} -> Uint32Array: the picks' positions, in order",

@@ -183,6 +183,47 @@ test("1,000 concurrent queries are all answered, each as a lone search answers i
   assert.deepEqual(out, { n: 1000, same: true, empty: 0 });
 });
 
+test("searches waiting in a worker's ring together are answered as each alone is; a bad one fails alone", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    let s = 5;
+    const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
+    const dim = 32;
+    const db = await quiver.open({ name: "batched", workers: 1 });
+    const col = await db.collection("c", { dim, metric: "cosine" });
+    await col.upsert(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: Float32Array.from({ length: dim }, rand), metadata: { g: i % 3 } })));
+    const queries = Array.from({ length: 24 }, () => Float32Array.from({ length: dim }, rand));
+    const kinds = [{ k: 5 }, { k: 7, filter: { g: 1 } }];
+    // A query with a NaN among the first kind's, where it shares their batch, and one
+    // a value short (asks 12 and 13).
+    const bad = [queries[0].map((x, i) => (i === 3 ? NaN : x)), queries[0].subarray(1)];
+    const asks = [...queries.slice(0, 12), ...bad, ...queries.slice(12)].map((q) => [q, kinds[0]]).concat(queries.map((q) => [q, kinds[1]]));
+    const settle = (p) =>
+      p.then(
+        (hits) => ({ hits }),
+        (e) => ({ code: e.code, message: e.message }),
+      );
+    const ask = () => asks.map(([q, o]) => settle(col.search(q, o)));
+    const alone = [];
+    for (const p of ask()) alone.push(await p);
+    // Hold the worker with a batch too large for a ring slot, sent by message: the
+    // searches asked meanwhile all wait in the ring, and are taken together after it.
+    const hold = col.searchMany(
+      Array.from({ length: 1200 }, (_, i) => queries[i % 24]),
+      { k: 5 },
+    );
+    const together = await Promise.all(ask());
+    await hold;
+    await db.close();
+    return { alone, together };
+  });
+  assert.equal(out.alone.length, 50);
+  out.alone.forEach((r, i) => i === 12 || i === 13 || assert.equal(r.hits.length, i < 26 ? 5 : 7, `ask ${i}`));
+  assert.equal(out.alone[12].code, "INVALID_VECTOR");
+  assert.match(out.alone[12].message, /^query\b/);
+  assert.equal(out.alone[13].code, "DIMENSION_MISMATCH");
+  assert.deepEqual(out.together, out.alone);
+});
+
 test("a search can be aborted or time out, and the pool keeps working after", async () => {
   const out = await isolated.page.evaluate(async () => {
     let s = 11;

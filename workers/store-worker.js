@@ -140,7 +140,9 @@ const ops = {
     }
   },
   search: ({ db, collection, query, options }) => handle(db).search(collection, query, options),
-  searchMany: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
+  searchMany: (args) => `[${ops.searchEach(args).join(",")}]`,
+  // searchMany's lists, one JSON text each: how a worker answers a batch of searches.
+  searchEach: ({ db, collection, queries, options }) => handle(db).searchMany(collection, queries, options),
   searchText: ({ db, collection, text, options }) => handle(db).searchText(collection, text, options),
   candidates({ db, collection, query, options }) {
     const found = handle(db).candidates(collection, query, options);
@@ -292,30 +294,81 @@ self.onmessage = async ({ data }) => {
 const ringOps = { search: "query", searchMany: "queries" };
 
 /**
+ * Most searches answered by one core call. Searches of one collection with the same
+ * options that wait in the ring together are answered by one `searchMany`: an exact
+ * scan then reads each tile of rows once for all of them instead of once each (see
+ * docs/BENCHMARKS.md). A cap, so that answers keep coming back while a full ring is
+ * served and the page can refill it.
+ */
+const BATCH = 8;
+
+/**
  * Serves the ring until the page has posted a message this worker has not handled:
  * then returns, so the event loop can deliver it (onmessage calls back here after).
+ * Each round takes every request waiting, wakes the workers they name, and answers
+ * them batch by batch.
  */
 function serve() {
-  let next = 0;
   for (;;) {
     const bell = ring.doorbell();
     if (Atomics.load(ring.header, YIELDS) !== handled) return;
-    let idle = true;
-    for (let n = 0; n < SLOTS; n++, next = (next + 1) % SLOTS) {
-      if (ring.state(next) !== READY || !ring.swap(next, READY, BUSY)) continue;
-      idle = false;
-      const { floats, request } = ring.request(next);
-      const slot = next;
-      const { op, wake = [], ...args } = request;
-      for (const i of wake) ring.wake(i);
-      mayCheckpoint = anyDurable();
-      const reply = ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args);
-      ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) => self.postMessage({ ring: slot, text }));
+    const taken = [];
+    for (let slot = 0; slot < SLOTS; slot++) {
+      if (ring.state(slot) === READY && ring.swap(slot, READY, BUSY)) taken.push({ slot, ...ring.request(slot) });
     }
+    for (const { request } of taken) for (const i of request.wake ?? []) ring.wake(i);
+    if (taken.length) mayCheckpoint = anyDurable();
+    for (const batch of batches(taken)) answer(batch);
     // Blocked here, the worker runs no timers: it times its own quiet moment.
-    if (idle && ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
+    if (!taken.length && ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
       checkpoint().finally(serve);
       return;
     }
   }
+}
+
+/**
+ * Groups taken requests into batches of at most BATCH: searches alike in all but their
+ * query (database, collection, options and the query's length) go together; any other
+ * request goes alone.
+ */
+function batches(taken) {
+  const groups = new Map();
+  for (const t of taken) {
+    const { op, db, collection, options } = t.request;
+    const key = op === "search" ? JSON.stringify([db, collection, options, t.floats.length]) : t;
+    const group = groups.get(key);
+    if (group && group.at(-1).length < BATCH) group.at(-1).push(t);
+    else if (group) group.push([t]);
+    else groups.set(key, [[t]]);
+  }
+  return [...groups.values()].flat();
+}
+
+/**
+ * Answers a batch of taken requests. Several searches go to the core as one
+ * `searchMany`; if that fails, or splits the queries otherwise than they came (a query
+ * of the wrong length), each is answered alone, so that each gets its own answer or
+ * error as a lone search would.
+ */
+function answer(batch) {
+  if (batch.length > 1) {
+    const { db, collection, options } = batch[0].request;
+    const n = batch[0].floats.length;
+    const queries = new Float32Array(batch.length * n);
+    batch.forEach((t, j) => queries.set(t.floats, j * n));
+    const reply = run("searchEach", { db, collection, options, queries });
+    if (reply.ok && reply.value.length === batch.length) {
+      batch.forEach((t, j) => complete(t.slot, { ok: true, value: reply.value[j] }));
+      return;
+    }
+  }
+  for (const { slot, floats, request } of batch) {
+    const { op, wake: _wake, ...args } = request;
+    complete(slot, ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args));
+  }
+}
+
+function complete(slot, reply) {
+  ring.complete(slot, reply.ok ? OK : FAILED, reply.ok ? reply.value : JSON.stringify(reply.error), (text) => self.postMessage({ ring: slot, text }));
 }

@@ -72,22 +72,20 @@ struct HitOut<'a> {
     metadata: Option<&'a quiver::index::Metadata>,
 }
 
-fn hit_rows<'a>(hits: &'a [Hit]) -> Vec<HitOut<'a>> {
-    hits.iter()
-        .map(|h| HitOut {
-            id: h.id,
-            score: h.score.into(),
-            metadata: h.metadata,
-        })
-        .collect()
-}
-
 /// Search hits as JS reads them: `[{id, score, metadata}]`, best first, as JSON text.
 /// Written straight from the hits into bytes: building a `Value` (cloning each
 /// metadata object) and writing it through `fmt::Write` took more of a small
 /// search's time than its scan.
 pub fn hits_json(hits: &[Hit]) -> String {
-    serde_json::to_string(&hit_rows(hits)).expect("hits serialize")
+    let rows: Vec<HitOut> = hits
+        .iter()
+        .map(|h| HitOut {
+            id: h.id,
+            score: h.score.into(),
+            metadata: h.metadata,
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("hits serialize")
 }
 
 /// One database, owned by the worker that created it.
@@ -528,13 +526,13 @@ impl Db {
     }
 
     /// Searches for each query in `queries` (back to back) in one pass over the rows;
-    /// returns a JSON array with one result list per query.
+    /// returns one result list a query, each the JSON text `search` gives for it, so
+    /// that a worker can answer several callers' searches with one call.
     #[wasm_bindgen(js_name = searchMany)]
-    pub fn search_many(&mut self, collection: &str, queries: &[f32], options: &str) -> Result<String, JsValue> {
+    pub fn search_many(&mut self, collection: &str, queries: &[f32], options: &str) -> Result<Vec<String>, JsValue> {
         let opts = search_options(options).map_err(to_js)?;
         let lists = self.db()?.search_many(collection, queries, &opts).map_err(to_js)?;
-        let rows: Vec<_> = lists.iter().map(|hits| hit_rows(hits)).collect();
-        Ok(serde_json::to_string(&rows).expect("hits serialize"))
+        Ok(lists.iter().map(|hits| hits_json(hits)).collect())
     }
 
     /// The records of `ids` (an array of strings), or nulls, in order, as a JSON array:

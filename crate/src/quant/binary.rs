@@ -299,13 +299,6 @@ impl Binary {
         }
     }
 
-    /// The approximate key of `slot` and the bound on its exact key, from the sum
-    /// of its nibbles' table entries.
-    fn key_of(&self, q: &Query, slot: usize, entries: u32) -> (f32, f32) {
-        let [scale, err, add] = self.factors[slot / LANES].get(slot % LANES);
-        q.key(entries, scale, err, add)
-    }
-
     /// The sum of `slot`'s nibbles' table entries, one slot at a time: what
     /// [`kernels::nibble_sums`] gives for a block.
     fn entries(&self, q: &Query, slot: usize) -> u32 {
@@ -317,9 +310,11 @@ impl Binary {
             .sum()
     }
 
-    /// [`Binary::scan`]'s estimate of one slot.
+    /// [`Binary::scan`]'s estimate of one slot: its approximate key and the bound on
+    /// its exact key.
     pub fn key(&self, q: &Query, slot: usize) -> (f32, f32) {
-        self.key_of(q, slot, self.entries(q, slot))
+        let [scale, err, add] = self.factors[slot / LANES].get(slot % LANES);
+        q.key(self.entries(q, slot), scale, err, add)
     }
 
     /// Calls `f(slot, key, bound)` for every slot, in order, with its approximate key
