@@ -129,9 +129,14 @@ export class WorkerClient {
     return this.ringOpen() && this.inRing.size === 0;
   }
 
-  /** Takes back a request the worker has not started; its promise never settles. */
+  /**
+   * Takes back a request the worker has not begun, for a caller that no longer waits
+   * for it: one still waiting is freed at once (its promise never settles); one the
+   * worker has taken with others is skipped, and its slot comes back answered ABORTED.
+   */
   cancel(slot) {
-    if (!this.inRing.has(slot) || !this.ring.swap(slot, READY, FREE)) return;
+    if (!this.inRing.has(slot)) return;
+    if (!this.ring.swap(slot, READY, FREE)) return this.ring.drop(slot);
     this.inRing.delete(slot);
     this.free.push(slot);
   }

@@ -108,6 +108,7 @@ export const OPS = Object.freeze({
   integrityCheck: "{} -> 'ok' or SQLite's report",
   loaded: "{} -> collections whose search copy is in memory",
   memoryBytes: "{} -> bytes of the wasm instance's memory",
+  batched: "{} -> how many searches this worker has answered in batches of two or more (BATCH in workers/store-worker.js)",
   toBytes: "{} -> Uint8Array: the database file",
   buildExport: "{site, collections: [{name, dim, metric, index, quantization, parts: [rows]}]} -> Uint8Array: a database file",
   readExport: "{site, bytes} -> [{settings, ...rows}], or CORRUPT_DATABASE",

@@ -38,6 +38,8 @@ const STATE = 0;
 const FLOATS = 1;
 const TEXT_BYTES = 2;
 const STATUS = 3;
+/** Set by the page on a request it takes back after the worker took it, before it began. */
+const DROPPED = 4;
 
 // Result statuses.
 export const OK = 0;
@@ -77,6 +79,16 @@ export class Ring {
     return Atomics.compareExchange(this.slots[i].ints, STATE, from, to) === from;
   }
 
+  /** Asks the worker to skip slot `i`'s request if it has taken it but not begun it. */
+  drop(i) {
+    Atomics.store(this.slots[i].ints, DROPPED, 1);
+  }
+
+  /** Whether the page has taken back slot `i`'s request (see {@link Ring#drop}). */
+  dropped(i) {
+    return Atomics.load(this.slots[i].ints, DROPPED) === 1;
+  }
+
   bump(field) {
     Atomics.add(this.header, field, 1);
     Atomics.notify(this.header, field);
@@ -112,6 +124,7 @@ export class Ring {
     s.bytes.set(bytes, floatBytes);
     s.ints[FLOATS] = floats.length;
     s.ints[TEXT_BYTES] = bytes.length;
+    s.ints[DROPPED] = 0;
     Atomics.store(s.ints, STATE, READY);
     return true;
   }

@@ -193,35 +193,84 @@ test("searches waiting in a worker's ring together are answered as each alone is
     await col.upsert(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: Float32Array.from({ length: dim }, rand), metadata: { g: i % 3 } })));
     const queries = Array.from({ length: 24 }, () => Float32Array.from({ length: dim }, rand));
     const kinds = [{ k: 5 }, { k: 7, filter: { g: 1 } }];
-    // A query with a NaN among the first kind's, where it shares their batch, and one
-    // a value short (asks 12 and 13).
-    const bad = [queries[0].map((x, i) => (i === 3 ? NaN : x)), queries[0].subarray(1)];
+    // Among the first kind's queries, where they share a batch: one with a NaN, and
+    // two of half the length, which back to back pass for one query (asks 12 to 14).
+    const half = queries[0].subarray(0, dim / 2);
+    const bad = [queries[0].map((x, i) => (i === 3 ? NaN : x)), half, half];
     const asks = [...queries.slice(0, 12), ...bad, ...queries.slice(12)].map((q) => [q, kinds[0]]).concat(queries.map((q) => [q, kinds[1]]));
     const settle = (p) =>
       p.then(
         (hits) => ({ hits }),
         (e) => ({ code: e.code, message: e.message }),
       );
-    const ask = () => asks.map(([q, o]) => settle(col.search(q, o)));
+    const batched = () => db._pool.call(0, "batched");
     const alone = [];
-    for (const p of ask()) alone.push(await p);
+    for (const [q, o] of asks) alone.push(await settle(col.search(q, o)));
+    const before = await batched();
     // Hold the worker with a batch too large for a ring slot, sent by message: the
     // searches asked meanwhile all wait in the ring, and are taken together after it.
     const hold = col.searchMany(
       Array.from({ length: 1200 }, (_, i) => queries[i % 24]),
       { k: 5 },
     );
-    const together = await Promise.all(ask());
+    const together = await Promise.all(asks.map(([q, o]) => settle(col.search(q, o))));
     await hold;
+    const after = await batched();
     await db.close();
-    return { alone, together };
+    return { alone, together, before, after };
   });
-  assert.equal(out.alone.length, 50);
-  out.alone.forEach((r, i) => i === 12 || i === 13 || assert.equal(r.hits.length, i < 26 ? 5 : 7, `ask ${i}`));
+  assert.equal(out.alone.length, 51);
+  out.alone.forEach((r, i) => (i >= 12 && i <= 14) || assert.equal(r.hits.length, i < 27 ? 5 : 7, `ask ${i}`));
   assert.equal(out.alone[12].code, "INVALID_VECTOR");
   assert.match(out.alone[12].message, /^query\b/);
-  assert.equal(out.alone[13].code, "DIMENSION_MISMATCH");
+  assert.deepEqual([out.alone[13].code, out.alone[14].code], ["DIMENSION_MISMATCH", "DIMENSION_MISMATCH"]);
   assert.deepEqual(out.together, out.alone);
+  // One at a time, nothing was batched; together, the first round alone (32 taken)
+  // holds at least two whole batches of good ones.
+  assert.equal(out.before, 0);
+  assert.ok(out.after >= 16, `${out.after} searches answered in batches`);
+});
+
+test("a search taken back after its worker took it, before it began, is skipped", async () => {
+  const out = await isolated.page.evaluate(async () => {
+    let s = 13;
+    const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 1073741824 - 1;
+    const dim = 256;
+    const db = await quiver.open({ name: "dropped", workers: 1 });
+    const col = await db.collection("c", { dim, metric: "dot" });
+    for (let i = 0; i < 40000; i += 5000) {
+      await col.upsert(Array.from({ length: 5000 }, (_, j) => ({ id: `v${i + j}`, vector: Float32Array.from({ length: dim }, rand) })));
+    }
+    const qs = Array.from({ length: 8 }, () => Float32Array.from({ length: dim }, rand));
+    // Held by a batch sent by message, the worker takes the sixteen searches asked
+    // meanwhile in one round, and answers the first eight (the first slots) first: the
+    // abort comes while it scans for them, after it took the last eight.
+    const hold = col.searchMany(
+      Array.from({ length: 80 }, (_, i) => qs[i % 8]),
+      { k: 10 },
+    );
+    const ctl = new AbortController();
+    const kept = qs.map((q) => col.search(q, { k: 10 }));
+    const dropped = qs.map((q) =>
+      col.search(q, { k: 11, signal: ctl.signal }).then(
+        () => "answered",
+        (e) => e.code,
+      ),
+    );
+    await hold;
+    ctl.abort();
+    const answered = (await Promise.all(kept)).map((hits) => hits.length);
+    const codes = await Promise.all(dropped);
+    const batched = await db._pool.call(0, "batched");
+    const after = await col.search(qs[0], { k: 11 });
+    await db.close();
+    return { answered, codes, batched, after: after.length };
+  });
+  assert.deepEqual(out.answered, Array(8).fill(10));
+  assert.deepEqual(out.codes, Array(8).fill("ABORTED"));
+  // Only the kept eight were scanned.
+  assert.equal(out.batched, 8);
+  assert.equal(out.after, 11);
 });
 
 test("a search can be aborted or time out, and the pool keeps working after", async () => {

@@ -44,6 +44,11 @@ let handBack = null;
 // Other buffers the reply carries (results the page keeps).
 let outgoing = [];
 
+// The error of the trap that left this worker's instance unusable, if one has.
+let trap = null;
+// Searches answered in batches of two or more (see BATCH).
+let batched = 0;
+
 // The copy of another worker's graph this one helps build (core.Helper), dropped once
 // no batch has come for FORGET_MS: the owner has stopped loading.
 let helper = null;
@@ -225,6 +230,7 @@ const ops = {
   ids: ({ db, collection }) => handle(db).ids(collection),
   // The wasm instance's memory: it only grows, so it shows the most this worker held.
   memoryBytes: () => wasm.memory.buffer.byteLength,
+  batched: () => batched,
 
   // Adds the ops a module exports as `ops(context)`: the benchmarks' timing ops
   // live there, not here. `context` reaches this worker's databases and instance.
@@ -256,6 +262,7 @@ function transferred(bytes) {
 
 /** Answers one request: {ok, value} (value a promise for async ops) or {ok: false, error}. */
 function run(op, args) {
+  if (trap) return { ok: false, error: trap };
   try {
     if (!ops[op]) throw fail("INVALID_ARGUMENT", `op: unknown operation ${JSON.stringify(op)}`);
     if (!core && op !== "init") throw fail("CLOSED", "the worker has not loaded a build");
@@ -266,10 +273,15 @@ function run(op, args) {
 }
 
 function failure(err) {
-  // A trap leaves the wasm instance in an unknown state: stop, and the page, which
-  // holds this worker's lock, starts a fresh one.
-  if (err instanceof WebAssembly.RuntimeError) setTimeout(() => self.close());
-  return { ok: false, error: { code: err.code ?? "INTERNAL", message: String(err.message ?? err) } };
+  const error = { code: err.code ?? "INTERNAL", message: String(err.message ?? err) };
+  // A trap leaves the wasm instance in an unknown state: nothing more runs on it, and
+  // the worker stops once back in its event loop (serve returns to it); the page,
+  // which holds this worker's lock, starts a fresh one.
+  if (err instanceof WebAssembly.RuntimeError && !trap) {
+    trap = error;
+    setTimeout(() => self.close());
+  }
+  return { ok: false, error };
 }
 
 self.onmessage = async ({ data }) => {
@@ -310,6 +322,7 @@ const BATCH = 8;
  */
 function serve() {
   for (;;) {
+    if (trap) return;
     const bell = ring.doorbell();
     if (Atomics.load(ring.header, YIELDS) !== handled) return;
     const taken = [];
@@ -346,12 +359,17 @@ function batches(taken) {
 }
 
 /**
- * Answers a batch of taken requests. Several searches go to the core as one
- * `searchMany`; if that fails, or splits the queries otherwise than they came (a query
- * of the wrong length), each is answered alone, so that each gets its own answer or
- * error as a lone search would.
+ * Answers a batch of taken requests, but those the page has taken back since. Several
+ * searches go to the core as one `searchMany`; if that fails, or splits the queries
+ * otherwise than they came (queries of another length), each is answered alone, so
+ * that each gets its own answer or error as a lone search would.
  */
-function answer(batch) {
+function answer(taken) {
+  const batch = [];
+  for (const t of taken) {
+    if (ring.dropped(t.slot)) complete(t.slot, { ok: false, error: { code: "ABORTED", message: "the search was taken back before it began" } });
+    else batch.push(t);
+  }
   if (batch.length > 1) {
     const { db, collection, options } = batch[0].request;
     const n = batch[0].floats.length;
@@ -359,6 +377,7 @@ function answer(batch) {
     batch.forEach((t, j) => queries.set(t.floats, j * n));
     const reply = run("searchEach", { db, collection, options, queries });
     if (reply.ok && reply.value.length === batch.length) {
+      batched += batch.length;
       batch.forEach((t, j) => complete(t.slot, { ok: true, value: reply.value[j] }));
       return;
     }
