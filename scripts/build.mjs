@@ -3,8 +3,8 @@
 // not carry it), runs wasm-bindgen (--target web) and wasm-opt on each, and reports their
 // sizes raw and brotli.
 // Each flavour has its own cargo target dir (under CARGO_TARGET_DIR when set, else
-// target/) so neither invalidates the other, and a step whose output is newer than its
-// input is skipped.
+// target/) so neither invalidates the other, and wasm-bindgen and wasm-opt are skipped
+// for a flavour whose output is the one they made last from the module cargo left.
 import { execFileSync } from "node:child_process";
 import { brotliCompressSync, constants } from "node:zlib";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -13,7 +13,16 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const run = (cmd, args, env = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-const newer = (out, input) => existsSync(out) && statSync(out).mtimeMs >= statSync(input).mtimeMs;
+/**
+ * A file's size and time, to tell whether it is the one seen before. Outputs are
+ * matched to their input this way, not by "output newer than input": a module copied
+ * into pkg/ by hand (an experiment) is newer than cargo's, and was then kept.
+ */
+const stamp = (file) => {
+  if (!existsSync(file)) return "";
+  const { size, mtimeMs } = statSync(file);
+  return `${size} ${mtimeMs}`;
+};
 
 /** SQLite options sqlite-wasm-rs turns on that nothing in quiver uses. */
 const SQLITE_UNUSED = [
@@ -123,7 +132,10 @@ for (const { pkg, lib, prefix, name: outName, flavours } of modules) {
     const raw = join(targetDir, "wasm32-unknown-unknown", "release", `${lib}.wasm`);
     const out = join(root, "pkg", `${prefix}${name}`);
     const wasm = join(out, `${outName}_bg.wasm`);
-    if (!newer(wasm, raw)) {
+    // Which cargo module the output was made from, and the output made.
+    const made = join(targetDir, `${prefix}${name}.made`);
+    const pair = () => `${stamp(raw)} / ${stamp(wasm)}`;
+    if (stamp(made) === "" || readFileSync(made, "utf8") !== pair()) {
       mkdirSync(out, { recursive: true });
       run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", outName, raw]);
       // wasm-opt reads the features to allow from the module's target_features section,
@@ -133,6 +145,7 @@ for (const { pkg, lib, prefix, name: outName, flavours } of modules) {
       // if the first 1 KiB of memory is never addressed: Rust puts the stack's 1 MiB
       // there, growing down, and the data above it.
       run(join(root, "node_modules", ".bin", "wasm-opt"), ["-O3", "--low-memory-unused", "--optimize-added-constants-propagate", wasm, "-o", wasm]);
+      writeFileSync(made, pair());
     }
     const bytes = readFileSync(wasm);
     sizes[`${prefix}${name}`] = {
