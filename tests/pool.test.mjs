@@ -242,15 +242,17 @@ test("a search taken back after its worker took it, before it began, is skipped"
       await col.upsert(Array.from({ length: 5000 }, (_, j) => ({ id: `v${i + j}`, vector: Float32Array.from({ length: dim }, rand) })));
     }
     const qs = Array.from({ length: 8 }, () => Float32Array.from({ length: dim }, rand));
-    // Held by a batch sent by message, the worker takes the sixteen searches asked
-    // meanwhile in one round, and answers the first eight (the first slots) first: the
-    // abort comes while it scans for them, after it took the last eight.
+    // Held by a batch sent by message, the worker takes the 32 searches asked meanwhile
+    // in one round (a ring's worth), the moment it has answered the hold, and answers
+    // them in slot order, the order asked: three batches of kept ones (about 15 ms of
+    // scanning), then the last eight. The abort comes 3 ms after the hold's answer:
+    // after the worker took them, before it begins them.
     const hold = col.searchMany(
       Array.from({ length: 80 }, (_, i) => qs[i % 8]),
-      { k: 10 },
+      { k: 1 },
     );
     const ctl = new AbortController();
-    const kept = qs.map((q) => col.search(q, { k: 10 }));
+    const kept = [...qs, ...qs, ...qs].map((q) => col.search(q, { k: 10 }));
     const dropped = qs.map((q) =>
       col.search(q, { k: 11, signal: ctl.signal }).then(
         () => "answered",
@@ -258,6 +260,7 @@ test("a search taken back after its worker took it, before it began, is skipped"
       ),
     );
     await hold;
+    await new Promise((later) => setTimeout(later, 3));
     ctl.abort();
     const answered = (await Promise.all(kept)).map((hits) => hits.length);
     const codes = await Promise.all(dropped);
@@ -266,10 +269,10 @@ test("a search taken back after its worker took it, before it began, is skipped"
     await db.close();
     return { answered, codes, batched, after: after.length };
   });
-  assert.deepEqual(out.answered, Array(8).fill(10));
+  assert.deepEqual(out.answered, Array(24).fill(10));
   assert.deepEqual(out.codes, Array(8).fill("ABORTED"));
-  // Only the kept eight were scanned.
-  assert.equal(out.batched, 8);
+  // Only the kept 24 were scanned.
+  assert.equal(out.batched, 24);
   assert.equal(out.after, 11);
 });
 
