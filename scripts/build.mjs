@@ -99,17 +99,19 @@ export const flavours = {
 };
 
 /**
- * Each wasm crate: its package, the file cargo builds, where its flavours go
+ * Each wasm crate: its package, the file cargo builds, the Cargo profile it is built
+ * with (Cargo.toml says why the store's is its own), where its flavours go
  * (pkg/<prefix><flavour>/<name>.js), and its flavours. No relaxed-SIMD flavour: the
  * embedder's linear layers are integer dot products, which relaxed SIMD's fused
  * multiply-adds do not touch (a build with them ran 1% faster), and the store's scans
  * are bound by memory.
  */
 export const modules = [
-  { pkg: "quiver-wasm", lib: "quiver_wasm", prefix: "", name: "quiver", flavours },
+  { pkg: "quiver-wasm", lib: "quiver_wasm", profile: "wasm", prefix: "", name: "quiver", flavours },
   {
     pkg: "quiver-embed-wasm",
     lib: "quiver_embed_wasm",
+    profile: "release",
     prefix: "embed-",
     name: "quiver_embed",
     flavours,
@@ -117,10 +119,10 @@ export const modules = [
 ];
 
 const sizes = {};
-for (const { pkg, lib, prefix, name: outName, flavours } of modules) {
+for (const { pkg, lib, profile, prefix, name: outName, flavours } of modules) {
   for (const [name, { rustflags }] of Object.entries(flavours)) {
     const targetDir = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), `wasm-${name}`);
-    run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", pkg, "--target-dir", targetDir], {
+    run("cargo", ["build", "--profile", profile, "--target", "wasm32-unknown-unknown", "-p", pkg, "--target-dir", targetDir], {
       RUSTFLAGS: rustflags,
       // Without bulk memory, clang compiles SQLite's memcpy calls to a word-by-word
       // loop; with it, to memory.copy: inserts of 1.5 KB rows ran twice as fast.
@@ -129,7 +131,7 @@ for (const { pkg, lib, prefix, name: outName, flavours } of modules) {
       // (keyword search).
       SQLITE_WASM_RS_FLAGS: [...SQLITE_UNUSED.map((f) => `-U${f}`), ...SQLITE_OMIT.map((f) => `-D${f}`)].join(" "),
     });
-    const raw = join(targetDir, "wasm32-unknown-unknown", "release", `${lib}.wasm`);
+    const raw = join(targetDir, "wasm32-unknown-unknown", profile, `${lib}.wasm`);
     const out = join(root, "pkg", `${prefix}${name}`);
     const wasm = join(out, `${outName}_bg.wasm`);
     // Which cargo module the output was made from, and the output made.

@@ -127,7 +127,7 @@ impl Database {
             .filter(|(_, c)| c.index.len() >= SEGMENT_MIN_ROWS && c.dirty > 0 && c.dirty * 16 >= c.index.len())
             .map(|(name, c)| (name.clone(), c.settings.key))
             .collect();
-        due.sort();
+        due.sort_unstable();
         due
     }
 

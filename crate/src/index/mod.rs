@@ -360,7 +360,7 @@ impl<'a> TopK<'a> {
     pub fn into_sorted(self) -> Vec<Candidate> {
         let ids = self.ids;
         let mut v = self.heap;
-        v.sort_by(|a, b| {
+        v.sort_unstable_by(|a, b| {
             b.key
                 .total_cmp(&a.key)
                 .then_with(|| ids[a.slot as usize].cmp(&ids[b.slot as usize]))

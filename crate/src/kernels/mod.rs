@@ -66,21 +66,53 @@ pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
     active::dot_codes_pair(w, rows)
 }
 
-/// Codes a [`nibble_sums`] block holds: one a byte lane of a `v128`.
+/// Codes a [`nibble_keys`] block holds: one a byte lane of a `v128`.
 pub const NIBBLE_LANES: usize = 16;
 
 /// A query's 4-bit lookup tables (for each nibble position of a code, a byte for each
-/// of the 16 nibble values), prepared as this build's [`nibble_sums`] reads them.
+/// of the 16 nibble values), prepared as this build's [`nibble_keys`] reads them.
 pub use active::NibbleTables;
 
-/// For a block of [`NIBBLE_LANES`] codes laid out by nibble pairs (byte
-/// `p * NIBBLE_LANES + l` holds lane `l`'s nibbles `2p` in its low half and `2p + 1`
-/// in its high half), each lane's sum of its nibbles' table entries: binary
-/// quantization's scan ([`crate::quant`]). In simd128 a swizzle looks up sixteen codes
-/// at once. Exact in integers, so both forms give the same sums.
+/// What turns a code's sum of nibble table entries into binary quantization's key
+/// and bound ([`crate::quant`]): the same for every slot of one query.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyTerms {
+    pub slope: f32,
+    pub offset: f32,
+    pub shift: f32,
+    pub per_err: f32,
+    pub per_scale: f32,
+}
+
+impl KeyTerms {
+    /// One slot's key, `add + shift + scale · (slope · sum + offset)`, and its bound,
+    /// the key plus `per_err · err + per_scale · scale`. [`nibble_keys`] gives the same,
+    /// bit for bit: the same operations in the same order, lane by lane.
+    #[inline(always)]
+    pub fn key(&self, sum: u32, scale: f32, err: f32, add: f32) -> (f32, f32) {
+        let key = (add + self.shift) + scale * (self.slope * sum as f32 + self.offset);
+        (key, key + (self.per_err * err + self.per_scale * scale))
+    }
+}
+
+/// Binary quantization's scan of a block of [`NIBBLE_LANES`] codes laid out by nibble
+/// pairs (byte `p * NIBBLE_LANES + l` holds lane `l`'s nibbles `2p` in its low half
+/// and `2p + 1` in its high half): each lane's sum of its nibbles' table entries,
+/// made by [`KeyTerms::key`] with the lane's factors into its key and bound. Returns
+/// the keys, then the bounds. The sums are exact in integers, so both forms agree.
+///
+/// In simd128 a swizzle looks up sixteen codes at once, and the keys are computed
+/// four lanes a vector, written out: the compiler vectorises such loops only at full
+/// optimisation, and a wasm build optimised for size left them scalar (its scan 15%
+/// slower in Chromium).
 #[inline(always)]
-pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; NIBBLE_LANES] {
-    active::nibble_sums(tables, block)
+pub fn nibble_keys(
+    tables: &NibbleTables,
+    block: &[u8],
+    terms: &KeyTerms,
+    [scale, err, add]: [&[f32; NIBBLE_LANES]; 3],
+) -> ([f32; NIBBLE_LANES], [f32; NIBBLE_LANES]) {
+    active::nibble_keys(tables, block, terms, [scale, err, add])
 }
 
 /// In-place Walsh-Hadamard transform of a power-of-two length, times `scale`: binary

@@ -89,14 +89,23 @@ impl NibbleTables {
 }
 
 #[inline(always)]
-pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; super::NIBBLE_LANES] {
-    let mut out = [0u32; super::NIBBLE_LANES];
+pub fn nibble_keys(
+    tables: &NibbleTables,
+    block: &[u8],
+    terms: &super::KeyTerms,
+    [scale, err, add]: [&[f32; super::NIBBLE_LANES]; 3],
+) -> ([f32; super::NIBBLE_LANES], [f32; super::NIBBLE_LANES]) {
+    let mut sums = [0u32; super::NIBBLE_LANES];
     for (table, bytes) in tables.0.iter().zip(block.chunks_exact(super::NIBBLE_LANES)) {
-        for (o, &b) in out.iter_mut().zip(bytes) {
+        for (o, &b) in sums.iter_mut().zip(bytes) {
             *o += table[b as usize] as u32;
         }
     }
-    out
+    let (mut keys, mut bounds) = ([0f32; super::NIBBLE_LANES], [0f32; super::NIBBLE_LANES]);
+    for l in 0..super::NIBBLE_LANES {
+        (keys[l], bounds[l]) = terms.key(sums[l], scale[l], err[l], add[l]);
+    }
+    (keys, bounds)
 }
 
 pub fn fwht(y: &mut [f32], scale: f32) {

@@ -186,8 +186,9 @@ const PAIRS_PER_U16: usize = 128;
 /// lanes' sums are `even - (odd << 8)`, exact while they stay below 65,536. That is
 /// three operations a lookup where widening each half took four, and V8 has no
 /// single x64 instruction for widening a high half or for a byte shift.
+/// Returns lanes 0-3, 4-7, 8-11 and 12-15, in order.
 #[inline(always)]
-pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; 16] {
+fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [v128; 4] {
     let luts = &tables.0;
     let pairs = luts.len() / 2;
     assert!(
@@ -214,7 +215,6 @@ pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; 16] {
             odd = u16x8_add(odd, u16x8_add(u16x8_shr(x, 8), u16x8_shr(y, 8)));
         }
         let even = u16x8_sub(even, u16x8_shl(odd, 8));
-        // Lanes 0-7, then 8-15, in order.
         let first = u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(even, odd);
         let second = u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(even, odd);
         total[0] = u32x4_add(total[0], u32x4_extend_low_u16x8(first));
@@ -222,12 +222,56 @@ pub fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [u32; 16] {
         total[2] = u32x4_add(total[2], u32x4_extend_low_u16x8(second));
         total[3] = u32x4_add(total[3], u32x4_extend_high_u16x8(second));
     }
-    let mut out = [0u32; 16];
-    for (chunk, t) in out.chunks_exact_mut(4).zip(total) {
-        // SAFETY: each chunk is four u32s, a v128's bytes.
-        unsafe { v128_store(chunk.as_mut_ptr() as *mut v128, t) };
+    total
+}
+
+#[inline(always)]
+pub fn nibble_keys(
+    tables: &NibbleTables,
+    block: &[u8],
+    terms: &super::KeyTerms,
+    [scale, err, add]: [&[f32; 16]; 3],
+) -> ([f32; 16], [f32; 16]) {
+    let [s0, s1, s2, s3] = nibble_sums(tables, block);
+    let t = [
+        f32x4_splat(terms.slope),
+        f32x4_splat(terms.offset),
+        f32x4_splat(terms.shift),
+        f32x4_splat(terms.per_err),
+        f32x4_splat(terms.per_scale),
+    ];
+    let (mut keys, mut bounds) = ([0f32; 16], [0f32; 16]);
+    // Four calls, not a loop: at the size-first optimisation levels a loop stays a
+    // loop, and its sums and terms go through memory.
+    keys4(&t, s0, [scale, err, add], 0, [&mut keys, &mut bounds]);
+    keys4(&t, s1, [scale, err, add], 4, [&mut keys, &mut bounds]);
+    keys4(&t, s2, [scale, err, add], 8, [&mut keys, &mut bounds]);
+    keys4(&t, s3, [scale, err, add], 12, [&mut keys, &mut bounds]);
+    (keys, bounds)
+}
+
+/// [`super::KeyTerms::key`] of lanes `i..i + 4`, whose sums are `sums`, as its
+/// operations in its order.
+#[inline(always)]
+fn keys4(
+    &[slope, offset, shift, per_err, per_scale]: &[v128; 5],
+    sums: v128,
+    [scale, err, add]: [&[f32; 16]; 3],
+    i: usize,
+    [keys, bounds]: [&mut [f32; 16]; 2],
+) {
+    let (s, e, a) = (load(scale, i), load(err, i), load(add, i));
+    let key = f32x4_add(
+        f32x4_add(a, shift),
+        f32x4_mul(s, f32x4_add(f32x4_mul(slope, f32x4_convert_u32x4(sums)), offset)),
+    );
+    let bound = f32x4_add(key, f32x4_add(f32x4_mul(per_err, e), f32x4_mul(per_scale, s)));
+    // SAFETY: callers pass i <= 12, so lanes i..i + 4 lie in both arrays; wasm stores
+    // need no alignment.
+    unsafe {
+        v128_store(keys.as_mut_ptr().add(i) as *mut v128, key);
+        v128_store(bounds.as_mut_ptr().add(i) as *mut v128, bound);
     }
-    out
 }
 
 /// Stages whose pairs lie four or more apart take four pairs a step; the first two

@@ -27,7 +27,7 @@
 //! fast scan does it. For each nibble (4 bits) of a code, a table of 16 bytes gives
 //! the sum of the values of `q'` that each nibble value selects, less the table's
 //! least, in steps of one width for all tables, rounded; a code's sum is the sum of
-//! its nibbles' entries, which [`kernels::nibble_sums`] takes for 16 codes at once
+//! its nibbles' entries, which [`kernels::nibble_keys`] takes for 16 codes at once
 //! (a swizzle looks up 16 bytes an instruction). So the codes are kept in blocks of
 //! 16, byte `p` of every code of a block side by side. The rounding moves a sum by at
 //! most half a step a nibble; the bound adds that to the code's error. In Chromium
@@ -45,7 +45,7 @@ const EPS0: f32 = 3.0;
 /// Rounds of sign flips and transforms in the rotation.
 const ROUNDS: usize = 4;
 
-/// Codes a block holds: one [`kernels::nibble_sums`].
+/// Codes a block holds: one [`kernels::nibble_keys`].
 const LANES: usize = kernels::NIBBLE_LANES;
 
 pub struct Binary {
@@ -88,37 +88,68 @@ impl Factors {
 /// A query rotated for the codes.
 pub struct Query {
     /// Per nibble of a code, the sum of the rotated query's values each of the 16
-    /// nibble values selects, less the least of them, in `step`s, rounded.
+    /// nibble values selects, less the least of them, in steps, rounded.
     luts: Vec<[u8; 16]>,
     tables: kernels::NibbleTables,
-    step: f32,
-    /// The tables' least entries, summed: a code's sum is `step · Σ entries + base`.
-    base: f32,
-    /// The most the rounding moves a code's sum: half a step a nibble.
-    slack: f32,
-    /// `Σ q'` and `1 / √D`, which turn a code's sum into `⟨x̄, q'⟩`.
-    sum: f32,
-    inv_sqrt_d: f32,
-    /// `|q - c|`, which scales each slot's error bound.
-    norm: f32,
-    /// The query's part of the metric's constant: `⟨c, q⟩` or `-|q - c|²`.
-    add: f32,
-    /// 1 for dot and cosine, 2 for Euclidean: how `⟨r, q - c⟩` enters the key.
-    coef: f32,
+    /// What turns a slot's sum of table entries, with its factors, into its key and
+    /// bound (see [`Binary::query`]).
+    terms: kernels::KeyTerms,
 }
 
-impl Query {
-    /// The approximate key of a slot whose nibbles' table entries sum to `entries`,
-    /// from its factors, and the bound on its exact key.
-    #[inline(always)]
-    fn key(&self, entries: u32, scale: f32, err: f32, add: f32) -> (f32, f32) {
-        let picked = self.step * entries as f32 + self.base;
-        let x_q = (2.0 * picked - self.sum) * self.inv_sqrt_d;
-        let key = add + self.add + self.coef * scale * x_q;
-        // The code's error, and the tables' rounding carried through `x_q`.
-        let rounding = scale * 2.0 * self.slack * self.inv_sqrt_d;
-        (key, key + self.coef * (err * self.norm + rounding))
+/// A rotated query's nibble tables ([`Query::luts`]) and how a code's sum of their
+/// entries maps back: `step · entries + base`, within `slack` (half a step a nibble).
+struct Tables {
+    luts: Vec<[u8; 16]>,
+    step: f32,
+    base: f32,
+    slack: f32,
+}
+
+impl Tables {
+    fn new(y: &[f32]) -> Self {
+        // Each nibble's 16 sums, each value a smaller one plus its highest bit's.
+        let sums: Vec<[f32; 16]> = y
+            .chunks_exact(4)
+            .map(|vals| {
+                let mut t = [0f32; 16];
+                for v in 1..16usize {
+                    let top = usize::BITS - 1 - v.leading_zeros();
+                    t[v] = t[v & !(1 << top)] + vals[top as usize];
+                }
+                t
+            })
+            .collect();
+        let least = |t: &[f32; 16]| t.iter().fold(f32::INFINITY, |m, &x| m.min(x));
+        let width = sums
+            .iter()
+            .map(|t| t.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) - least(t))
+            .fold(0f32, f32::max);
+        let step = (width / 255.0).max(f32::MIN_POSITIVE);
+        let luts = sums
+            .iter()
+            .map(|t| {
+                let low = least(t);
+                // Rounded by adding a half and truncating: `f32::round` is a library
+                // call on baseline x86-64.
+                t.map(|x| (((x - low) / step + 0.5) as u32).min(255) as u8)
+            })
+            .collect();
+        Tables {
+            luts,
+            step,
+            base: sums.iter().map(least).sum(),
+            slack: sums.len() as f32 * step / 2.0,
+        }
     }
+}
+
+/// The sum of a code's nibbles' entries in `luts`, one code at a time, as
+/// [`kernels::nibble_keys`] sums each code of a block.
+fn entries(luts: &[[u8; 16]], bytes: impl Iterator<Item = u8>) -> u32 {
+    bytes
+        .enumerate()
+        .map(|(p, byte)| luts[2 * p][(byte & 15) as usize] as u32 + luts[2 * p + 1][(byte >> 4) as usize] as u32)
+        .sum()
 }
 
 impl Binary {
@@ -249,35 +280,17 @@ impl Binary {
 
     pub fn query(&self, q: &[f32]) -> Query {
         let y = self.rotated(q);
-        // Each nibble's 16 sums, each value a smaller one plus its highest bit's.
-        let sums: Vec<[f32; 16]> = y
-            .chunks_exact(4)
-            .map(|vals| {
-                let mut t = [0f32; 16];
-                for v in 1..16usize {
-                    let top = usize::BITS - 1 - v.leading_zeros();
-                    t[v] = t[v & !(1 << top)] + vals[top as usize];
-                }
-                t
-            })
-            .collect();
-        let least = |t: &[f32; 16]| t.iter().fold(f32::INFINITY, |m, &x| m.min(x));
-        let width = sums
-            .iter()
-            .map(|t| t.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) - least(t))
-            .fold(0f32, f32::max);
-        let step = (width / 255.0).max(f32::MIN_POSITIVE);
-        let luts: Vec<[u8; 16]> = sums
-            .iter()
-            .map(|t| {
-                let low = least(t);
-                // Rounded by adding a half and truncating: `f32::round` is a library
-                // call on baseline x86-64.
-                t.map(|x| (((x - low) / step + 0.5) as u32).min(255) as u8)
-            })
-            .collect();
-        let d = y.len() as f32;
-        let (norm2, add, coef) = {
+        let Tables {
+            luts,
+            step,
+            base,
+            slack,
+        } = Tables::new(&y);
+        let inv_sqrt_d = 1.0 / (y.len() as f32).sqrt();
+        // `|q - c|²`, whose root scales each slot's error bound; the query's part of
+        // the metric's constant, `⟨c, q⟩` or `-|q - c|²`; and how `⟨r, q - c⟩` enters
+        // the key, once for dot and cosine and twice for Euclidean.
+        let (norm2, shift, coef) = {
             let qc: Vec<f32> = q.iter().zip(&self.centroid).map(|(x, c)| x - c).collect();
             let n2 = kernels::dot(&qc, &qc);
             match self.metric {
@@ -285,51 +298,43 @@ impl Binary {
                 _ => (n2, kernels::dot(&self.centroid, q), 1.0),
             }
         };
+        // A code's sum `step · entries + base` makes `⟨x̄, q'⟩ = (2 · sum - Σ q') / √D`;
+        // a slot's key is `add + shift + coef · scale · ⟨x̄, q'⟩`, and its bound adds
+        // the code's error and the tables' rounding carried through `⟨x̄, q'⟩`.
+        let sum: f32 = y.iter().sum();
         Query {
             tables: kernels::NibbleTables::new(&luts),
-            base: sums.iter().map(least).sum(),
-            slack: sums.len() as f32 * step / 2.0,
             luts,
-            step,
-            sum: y.iter().sum(),
-            inv_sqrt_d: 1.0 / d.sqrt(),
-            norm: norm2.sqrt(),
-            add,
-            coef,
+            terms: kernels::KeyTerms {
+                slope: coef * 2.0 * step * inv_sqrt_d,
+                offset: coef * (2.0 * base - sum) * inv_sqrt_d,
+                shift,
+                per_err: coef * norm2.sqrt(),
+                per_scale: coef * 2.0 * slack * inv_sqrt_d,
+            },
         }
     }
 
-    /// The sum of `slot`'s nibbles' table entries, one slot at a time: what
-    /// [`kernels::nibble_sums`] gives for a block.
-    fn entries(&self, q: &Query, slot: usize) -> u32 {
-        (0..self.code_bytes())
-            .map(|p| {
-                let byte = self.blocks[self.at(slot, p)] as usize;
-                q.luts[2 * p][byte & 15] as u32 + q.luts[2 * p + 1][byte >> 4] as u32
-            })
-            .sum()
+    /// `slot`'s code's bytes, in order.
+    fn bytes(&self, slot: usize) -> impl Iterator<Item = u8> + '_ {
+        (0..self.code_bytes()).map(move |p| self.blocks[self.at(slot, p)])
     }
 
     /// [`Binary::scan`]'s estimate of one slot: its approximate key and the bound on
     /// its exact key.
     pub fn key(&self, q: &Query, slot: usize) -> (f32, f32) {
         let [scale, err, add] = self.factors[slot / LANES].get(slot % LANES);
-        q.key(self.entries(q, slot), scale, err, add)
+        q.terms.key(entries(&q.luts, self.bytes(slot)), scale, err, add)
     }
 
     /// Calls `f(slot, key, bound)` for every slot, in order, with its approximate key
-    /// and the bound on its exact key: sixteen codes a kernel call, and their keys
-    /// computed lane by lane in loops the compiler turns into vector operations.
+    /// and the bound on its exact key: sixteen codes a kernel call.
     pub fn scan(&self, q: &Query, mut f: impl FnMut(usize, f32, f32)) {
         let block_bytes = LANES * self.code_bytes();
         for (b, (block, factors)) in self.blocks.chunks_exact(block_bytes).zip(&self.factors).enumerate() {
             let first = b * LANES;
-            let sums = kernels::nibble_sums(&q.tables, block);
-            let (mut keys, mut bounds) = ([0f32; LANES], [0f32; LANES]);
-            for lane in 0..LANES {
-                (keys[lane], bounds[lane]) =
-                    q.key(sums[lane], factors.scale[lane], factors.err[lane], factors.add[lane]);
-            }
+            let (keys, bounds) =
+                kernels::nibble_keys(&q.tables, block, &q.terms, [&factors.scale, &factors.err, &factors.add]);
             for lane in 0..LANES.min(self.len() - first) {
                 f(first + lane, keys[lane], bounds[lane]);
             }
@@ -369,12 +374,12 @@ impl Binary {
 
     /// `⟨b, q'⟩` of `slot`'s code two ways: exactly, from the rotated query, and from
     /// the tables the scan reads: for the tests to weigh the rounding against its
-    /// allowance, [`Query::slack`] (returned too).
+    /// allowance, [`Tables::slack`] (returned too).
     #[cfg(test)]
     pub fn query_forms(&self, q: &[f32]) -> (impl Fn(usize) -> f32 + '_, impl Fn(usize) -> f32 + '_, f32) {
         let y = self.rotated(q);
-        let query = self.query(q);
-        let slack = query.slack;
+        let t = Tables::new(&y);
+        let slack = t.slack;
         let exact = move |slot: usize| {
             let code = self.code(slot);
             (0..y.len())
@@ -382,7 +387,7 @@ impl Binary {
                 .map(|i| y[i])
                 .sum()
         };
-        let tables = move |slot: usize| query.step * self.entries(&query, slot) as f32 + query.base;
+        let tables = move |slot: usize| t.step * entries(&t.luts, self.bytes(slot)) as f32 + t.base;
         (exact, tables, slack)
     }
 }

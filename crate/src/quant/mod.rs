@@ -318,7 +318,7 @@ impl Codes {
             }),
         }
         let mut out: Vec<Estimate> = list.heap.into_iter().map(|w| w.0).collect();
-        out.sort_by(|a, b| b.key.total_cmp(&a.key));
+        out.sort_unstable_by(|a, b| b.key.total_cmp(&a.key).then(a.slot.cmp(&b.slot)));
         out
     }
 
