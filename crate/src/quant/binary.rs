@@ -107,38 +107,39 @@ struct Tables {
 
 impl Tables {
     fn new(y: &[f32]) -> Self {
-        // Each nibble's 16 sums, each value a smaller one plus its highest bit's.
-        let sums: Vec<[f32; 16]> = y
+        // A nibble's table picks a subset of its four values, so its least entry is the
+        // sum of the negative ones and its width the sum of their magnitudes: no entry
+        // needs scanning for them. Comparisons, not `f32::min`, which wasm builds call
+        // `fminf` for.
+        let least = |vals: &[f32]| vals.iter().map(|&v| if v < 0.0 { v } else { 0.0 }).sum::<f32>();
+        let width = y
+            .chunks_exact(4)
+            .map(|vals| vals.iter().map(|v| v.abs()).sum::<f32>())
+            .fold(0f32, |w, x| if x > w { x } else { w });
+        let step = if width > 0.0 { width / 255.0 } else { f32::MIN_POSITIVE };
+        let per_step = 1.0 / step;
+        let mut base = 0.0;
+        let luts = y
             .chunks_exact(4)
             .map(|vals| {
+                let low = least(vals);
+                base += low;
+                // Each nibble value's sum is a smaller one's plus its highest bit's value.
                 let mut t = [0f32; 16];
                 for v in 1..16usize {
                     let top = usize::BITS - 1 - v.leading_zeros();
                     t[v] = t[v & !(1 << top)] + vals[top as usize];
                 }
-                t
-            })
-            .collect();
-        let least = |t: &[f32; 16]| t.iter().fold(f32::INFINITY, |m, &x| m.min(x));
-        let width = sums
-            .iter()
-            .map(|t| t.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) - least(t))
-            .fold(0f32, f32::max);
-        let step = (width / 255.0).max(f32::MIN_POSITIVE);
-        let luts = sums
-            .iter()
-            .map(|t| {
-                let low = least(t);
-                // Rounded by adding a half and truncating: `f32::round` is a library
-                // call on baseline x86-64.
-                t.map(|x| (((x - low) / step + 0.5) as u32).min(255) as u8)
+                // Rounded by adding a half and truncating (`f32::round` is a library call
+                // on baseline x86-64); a sum a rounding below the least saturates to 0.
+                t.map(|x| (((x - low) * per_step + 0.5) as u32).min(255) as u8)
             })
             .collect();
         Tables {
             luts,
             step,
-            base: sums.iter().map(least).sum(),
-            slack: sums.len() as f32 * step / 2.0,
+            base,
+            slack: (y.len() / 4) as f32 * step / 2.0,
         }
     }
 }

@@ -317,9 +317,7 @@ impl Codes {
                 list.offer(slot, key, upper, &keep);
             }),
         }
-        let mut out: Vec<Estimate> = list.heap.into_iter().map(|w| w.0).collect();
-        out.sort_unstable_by(|a, b| b.key.total_cmp(&a.key).then(a.slot.cmp(&b.slot)));
-        out
+        list.into_sorted()
     }
 
     /// The `k` best of `candidates` by their exact keys (computed on `row(slot)`, the
@@ -418,19 +416,21 @@ impl Codes {
     }
 }
 
-/// The `n` best estimates offered so far: a min-heap on the approximate key (ties need
-/// no order, re-ranking settles them).
+/// The `n` best estimates offered so far, kept as a buffer of up to `2n` that is cut
+/// back to its best `n` by a selection whenever it fills (ties need no order,
+/// re-ranking settles them): a push a candidate and a linear selection every `n`
+/// pushes, where a heap took a sift down each.
 struct Shortlist {
-    heap: std::collections::BinaryHeap<Worst>,
+    items: Vec<Estimate>,
     n: usize,
-    /// The key an estimate must beat once the list is full.
+    /// The key an estimate must beat: the `n`-th best of the last cut.
     floor: f32,
 }
 
 impl Shortlist {
     fn new(n: usize) -> Self {
         Shortlist {
-            heap: std::collections::BinaryHeap::with_capacity(n),
+            items: Vec::with_capacity(2 * n),
             n,
             floor: f32::NEG_INFINITY,
         }
@@ -441,45 +441,33 @@ impl Shortlist {
     #[inline(always)]
     fn offer(&mut self, slot: usize, key: f32, upper: f32, keep: &impl Fn(usize) -> bool) {
         if key > self.floor && keep(slot) {
-            self.insert(Estimate {
+            self.items.push(Estimate {
                 slot: slot as u32,
                 key,
                 upper,
             });
+            if self.items.len() == 2 * self.n {
+                self.cut();
+            }
         }
     }
 
-    /// Adds `e`, or once full puts it in the worst one's place: one sift down, where a
-    /// push then a pop took two.
-    fn insert(&mut self, e: Estimate) {
-        if self.heap.len() < self.n {
-            self.heap.push(Worst(e));
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            *worst = Worst(e);
-        }
-        if self.heap.len() == self.n {
-            self.floor = self.heap.peek().expect("full").0.key;
+    /// Keeps the best `n`, and raises the floor to the worst of them.
+    fn cut(&mut self) {
+        if self.items.len() > self.n {
+            self.items
+                .select_nth_unstable_by(self.n - 1, |a, b| b.key.total_cmp(&a.key));
+            self.items.truncate(self.n);
+            self.floor = self.items[self.n - 1].key;
         }
     }
-}
 
-/// An [`Estimate`] ordered so that a max-heap's root is the worst.
-struct Worst(Estimate);
-
-impl PartialEq for Worst {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Worst {}
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Worst {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.0.key.total_cmp(&self.0.key)
+    /// The best `n`, best first, ties by slot.
+    fn into_sorted(mut self) -> Vec<Estimate> {
+        self.cut();
+        self.items
+            .sort_unstable_by(|a, b| b.key.total_cmp(&a.key).then(a.slot.cmp(&b.slot)));
+        self.items
     }
 }
 
