@@ -100,14 +100,14 @@ export const flavours = {
 
 /**
  * Each wasm crate: its package, the file cargo builds, the Cargo profile it is built
- * with (Cargo.toml says why the store's is its own), where its flavours go
+ * with, one or per flavour (Cargo.toml says why the store's are their own), where its flavours go
  * (pkg/<prefix><flavour>/<name>.js), and its flavours. No relaxed-SIMD flavour: the
  * embedder's linear layers are integer dot products, which relaxed SIMD's fused
  * multiply-adds do not touch (a build with them ran 1% faster), and the store's scans
  * are bound by memory.
  */
 export const modules = [
-  { pkg: "quiver-wasm", lib: "quiver_wasm", profile: "wasm", prefix: "", name: "quiver", flavours },
+  { pkg: "quiver-wasm", lib: "quiver_wasm", profile: { simd: "wasm", scalar: "wasm-plain" }, prefix: "", name: "quiver", flavours },
   {
     pkg: "quiver-embed-wasm",
     lib: "quiver_embed_wasm",
@@ -119,8 +119,9 @@ export const modules = [
 ];
 
 const sizes = {};
-for (const { pkg, lib, profile, prefix, name: outName, flavours } of modules) {
+for (const { pkg, lib, profile: profiles, prefix, name: outName, flavours } of modules) {
   for (const [name, { rustflags }] of Object.entries(flavours)) {
+    const profile = typeof profiles === "string" ? profiles : profiles[name];
     const targetDir = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), `wasm-${name}`);
     run("cargo", ["build", "--profile", profile, "--target", "wasm32-unknown-unknown", "-p", pkg, "--target-dir", targetDir], {
       RUSTFLAGS: rustflags,
