@@ -115,6 +115,13 @@ pub fn nibble_keys(
     active::nibble_keys(tables, block, terms, [scale, err, add])
 }
 
+/// Whether any of a block's keys is above `floor`: a scan skips a block with none, so
+/// its lanes are not looked at one by one.
+#[inline(always)]
+pub fn any_above(keys: &[f32; NIBBLE_LANES], floor: f32) -> bool {
+    active::any_above(keys, floor)
+}
+
 /// In-place Walsh-Hadamard transform of a power-of-two length, times `scale`: binary
 /// quantization's rotation ([`crate::quant`]). Both forms add, subtract and scale the
 /// same pairs, so they agree bit for bit.

@@ -108,6 +108,11 @@ pub fn nibble_keys(
     (keys, bounds)
 }
 
+#[inline(always)]
+pub fn any_above(keys: &[f32; super::NIBBLE_LANES], floor: f32) -> bool {
+    keys.iter().any(|&k| k > floor)
+}
+
 pub fn fwht(y: &mut [f32], scale: f32) {
     let mut h = 1;
     while h < y.len() {

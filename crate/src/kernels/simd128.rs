@@ -282,6 +282,14 @@ fn keys4(
     }
 }
 
+/// Four lanes a comparison, and one branch for the sixteen.
+#[inline(always)]
+pub fn any_above(keys: &[f32; super::NIBBLE_LANES], floor: f32) -> bool {
+    let f = f32x4_splat(floor);
+    let above = |i| f32x4_gt(load(keys, i), f);
+    v128_any_true(v128_or(v128_or(above(0), above(4)), v128_or(above(8), above(12))))
+}
+
 /// Stages whose pairs lie four or more apart take four pairs a step; the first two
 /// (pairs one and two apart) are the scalar form's.
 pub fn fwht(y: &mut [f32], scale: f32) {

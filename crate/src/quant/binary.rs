@@ -328,16 +328,22 @@ impl Binary {
         q.terms.key(entries(&q.luts, self.bytes(slot)), scale, err, add)
     }
 
-    /// Calls `f(slot, key, bound)` for every slot, in order, with its approximate key
-    /// and the bound on its exact key: sixteen codes a kernel call.
-    pub fn scan(&self, q: &Query, mut f: impl FnMut(usize, f32, f32)) {
+    /// Calls `f(slot, key, bound)` for the slots, in order, with its approximate key and
+    /// the bound on its exact key, sixteen codes a kernel call. `f` returns the key a
+    /// later slot must beat to matter to it (a shortlist's floor; `-inf` for every
+    /// slot): a block of sixteen with no key above it is skipped whole.
+    pub fn scan(&self, q: &Query, mut f: impl FnMut(usize, f32, f32) -> f32) {
         let block_bytes = LANES * self.code_bytes();
+        let mut floor = f32::NEG_INFINITY;
         for (b, (block, factors)) in self.blocks.chunks_exact(block_bytes).zip(&self.factors).enumerate() {
             let first = b * LANES;
             let (keys, bounds) =
                 kernels::nibble_keys(&q.tables, block, &q.terms, [&factors.scale, &factors.err, &factors.add]);
+            if !kernels::any_above(&keys, floor) {
+                continue;
+            }
             for lane in 0..LANES.min(self.len() - first) {
-                f(first + lane, keys[lane], bounds[lane]);
+                floor = f(first + lane, keys[lane], bounds[lane]);
             }
         }
     }

@@ -436,10 +436,11 @@ impl Shortlist {
         }
     }
 
-    /// Keeps `slot` if its key beats the floor and `keep` accepts it. Always inlined
-    /// into the scan, which calls it for every row: most fail the first test.
+    /// Keeps `slot` if its key beats the floor and `keep` accepts it, and returns the
+    /// floor. Always inlined into the scan, which calls it for every row: most fail the
+    /// first test.
     #[inline(always)]
-    fn offer(&mut self, slot: usize, key: f32, upper: f32, keep: &impl Fn(usize) -> bool) {
+    fn offer(&mut self, slot: usize, key: f32, upper: f32, keep: &impl Fn(usize) -> bool) -> f32 {
         if key > self.floor && keep(slot) {
             self.items.push(Estimate {
                 slot: slot as u32,
@@ -450,6 +451,7 @@ impl Shortlist {
                 self.cut();
             }
         }
+        self.floor
     }
 
     /// Keeps the best `n`, and raises the floor to the worst of them.
