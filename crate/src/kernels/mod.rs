@@ -75,7 +75,7 @@ pub use active::NibbleTables;
 
 /// What turns a code's sum of nibble table entries into binary quantization's key
 /// and bound ([`crate::quant`]): the same for every slot of one query.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct KeyTerms {
     pub slope: f32,
     pub offset: f32,

@@ -194,6 +194,7 @@ const PAIRS_PER_U16: usize = 128;
 /// lanes' sums are `even - (odd << 8)`, exact while they stay below 65,536. That is
 /// three operations a lookup where widening each half took four, and V8 has no
 /// single x64 instruction for widening a high half or for a byte shift.
+///
 /// Returns lanes 0-3, 4-7, 8-11 and 12-15, in order.
 #[inline(always)]
 fn nibble_sums(tables: &NibbleTables, block: &[u8]) -> [v128; 4] {
