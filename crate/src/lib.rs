@@ -15,7 +15,7 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod index;
-pub mod kernels;
+pub use quiver_kernels as kernels;
 pub mod metric;
 pub mod mmr;
 pub mod quant;

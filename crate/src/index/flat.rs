@@ -83,7 +83,7 @@ impl Flat {
     /// Scores every row against every query, a tile of rows at a time (so the tile is
     /// in cache for all the queries) and two rows a kernel call: row r of a tile with
     /// row r + half, as rows next to each other ran several times slower in pairs (see
-    /// kernels/simd128.rs). `key` scores one row and `pair` two, larger keys closer.
+    /// kernels/src/simd128.rs). `key` scores one row and `pair` two, larger keys closer.
     #[inline(always)]
     fn scan(
         &self,

@@ -220,7 +220,7 @@ fn encode(lo: &[f32], inv: &[f32], v: &[f32], out: &mut [u8]) {
     }
 }
 
-/// Accumulators, as the f32 kernels keep (kernels/scalar.rs).
+/// Accumulators, as the f32 kernels keep (kernels/src/scalar.rs).
 #[cfg(test)]
 const LANES: usize = if cfg!(target_arch = "wasm32") { 8 } else { 16 };
 

@@ -1,5 +1,12 @@
 //! Distance kernels over f32 slices (and int8 codes), in a `simd128` and a portable scalar form.
 //!
+//! A crate of their own, not a module of the core, so that a wasm build can optimise
+//! them for speed and the rest of the store for its download's size: Cargo sets
+//! optimisation levels per crate, and the portable kernels' loops run fast only at
+//! full optimisation (Cargo.toml's `wasm-plain` profile). The scalar form's entry
+//! points are not `#[inline]` for that reason: an inline function is compiled in the
+//! crate that calls it, at that crate's level.
+//!
 //! The build is chosen at compile time by `-C target-feature=+simd128`. Each form is
 //! shaped for what the engine runs fastest (measured in Chromium with
 //! `npm run bench`): the simd128 form scores rows in pairs with two `f32x4`
@@ -51,7 +58,7 @@ pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
 }
 
 /// Dot product of a query's i16 weights with a row's byte codes (int8 quantization's
-/// key, [`crate::quant`]), exact in i32: the weights are bounded so that no sum can
+/// key, in `quiver::quant`), exact in i32: the weights are bounded so that no sum can
 /// overflow at the dimension they were made for.
 #[inline(always)]
 pub fn dot_codes(w: &[i16], codes: &[u8]) -> i32 {
@@ -74,7 +81,7 @@ pub const NIBBLE_LANES: usize = 16;
 pub use active::NibbleTables;
 
 /// What turns a code's sum of nibble table entries into binary quantization's key
-/// and bound ([`crate::quant`]): the same for every slot of one query.
+/// and bound (in `quiver::quant`): the same for every slot of one query.
 #[derive(Clone, Copy)]
 pub struct KeyTerms {
     pub slope: f32,
@@ -123,7 +130,7 @@ pub fn any_above(keys: &[f32; NIBBLE_LANES], floor: f32) -> bool {
 }
 
 /// In-place Walsh-Hadamard transform of a power-of-two length, times `scale`: binary
-/// quantization's rotation ([`crate::quant`]). Both forms add, subtract and scale the
+/// quantization's rotation (in `quiver::quant`). Both forms add, subtract and scale the
 /// same pairs, so they agree bit for bit.
 #[inline]
 pub fn fwht(y: &mut [f32], scale: f32) {

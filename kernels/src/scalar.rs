@@ -27,36 +27,30 @@ fn fold(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y| x * y)
 }
 
-#[inline(always)]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y| (x - y) * (x - y))
 }
 
 // Rows one by one even in pairs: eight accumulators already fill V8's registers, so
 // scoring two rows together would spill rather than save query loads.
-#[inline(always)]
 pub fn dot_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     rows.map(|r| dot(q, r))
 }
 
-#[inline(always)]
 pub fn l2_squared_pair(q: &[f32], rows: [&[f32]; 2]) -> [f32; 2] {
     rows.map(|r| l2_squared(q, r))
 }
 
-#[inline(always)]
 pub fn dot_codes_pair(w: &[i16], rows: [&[u8]; 2]) -> [i32; 2] {
     rows.map(|c| dot_codes(w, c))
 }
 
 /// Integer dot product of a query's i16 weights with a row's byte codes, summed in i32
 /// with the same accumulators as the f32 kernels: exact, so every form agrees.
-#[inline(always)]
 pub fn dot_codes(w: &[i16], c: &[u8]) -> i32 {
     let mut acc = [0i32; LANES];
     let (wc, cc) = (w.chunks_exact(LANES), c.chunks_exact(LANES));
@@ -88,7 +82,6 @@ impl NibbleTables {
     }
 }
 
-#[inline(always)]
 pub fn nibble_keys(
     tables: &NibbleTables,
     block: &[u8],
