@@ -3,7 +3,8 @@
 // from inside their wasm calls, so neither can wait on a message event. Each side
 // writes to its own half and blocks with Atomics.wait on the other's; a message larger
 // than a half goes in pieces. Only one side's message is ever large (the owner's rows),
-// so two sends never wait on each other.
+// so two sends never wait on each other. A word after the halves is the counter from
+// which both take a round's nodes.
 
 /** Bytes of each side's half, beside its header: one batch of 384-d rows goes in two. */
 const PIECE_BYTES = 1 << 20;
@@ -21,8 +22,8 @@ const HELLO_MS = 200;
 /** How long a side waits mid-batch, where the other is computing, before it gives up. */
 const PATIENCE_MS = 30_000;
 
-/** A new channel's buffer, for the page to give both sides. */
-export const mailboxBuffer = () => new SharedArrayBuffer(2 * HALF_BYTES);
+/** A new channel's buffer, for the page to give both sides: one a batch. */
+export const mailboxBuffer = () => new SharedArrayBuffer(2 * HALF_BYTES + 4);
 
 /**
  * Marks `side` of the channel in `buffer` done, so the other side's waits end at once:
@@ -40,6 +41,7 @@ export class Mailbox {
   #theirs;
   #side;
   #swaps = 0;
+  #next;
 
   constructor(buffer, side) {
     this.#side = side;
@@ -49,6 +51,22 @@ export class Mailbox {
     });
     this.#mine = half(side);
     this.#theirs = half(1 - side);
+    this.#next = new Int32Array(buffer, 2 * HALF_BYTES, 1);
+  }
+
+  /**
+   * Takes the next slot of `start..end` that neither side has taken, or undefined once
+   * all are: the counter never passes `end` (Peer::take in shared.rs).
+   */
+  take(start, end) {
+    let seen = Atomics.load(this.#next, 0);
+    for (;;) {
+      const next = Math.max(seen, start);
+      if (next >= end) return undefined;
+      const was = Atomics.compareExchange(this.#next, 0, seen, next + 1);
+      if (was === seen) return next;
+      seen = was;
+    }
   }
 
   /** Sends `mine`, returns the other side's bytes; undefined once it is gone. */

@@ -64,12 +64,12 @@ function storage(name) {
 const handle = (name) => storage(name).db;
 
 /**
- * Applies write `op` to database `db` (with `swap`, another worker's share of it), shows
+ * Applies write `op` to database `db` (with `mailbox`, to the worker sharing it), shows
  * `seen` its answer, and has its storage record it.
  */
-function write(op, args, seen = () => {}, swap = undefined) {
+function write(op, args, seen = () => {}, mailbox = undefined) {
   const s = storage(args.db);
-  const value = WRITES[op](s.db, args, swap);
+  const value = WRITES[op](s.db, args, mailbox);
   seen(value);
   return s.record(op, args, value);
 }
@@ -127,7 +127,7 @@ const ops = {
     if (!helper) return write("upsert", args);
     const mailbox = new Mailbox(helper, 0);
     try {
-      return write("upsert", args, undefined, (bytes) => mailbox.swap(bytes));
+      return write("upsert", args, undefined, mailbox);
     } finally {
       mailbox.close();
     }
@@ -138,7 +138,7 @@ const ops = {
     helper ??= new core.Helper();
     clearTimeout(forgetTimer);
     try {
-      helper.help(key, (bytes) => mailbox.swap(bytes));
+      helper.help(key, mailbox);
     } finally {
       mailbox.close();
       forgetTimer = setTimeout(() => helper.forget(), FORGET_MS);

@@ -4,7 +4,7 @@
 use crate::args::{index_kind, integer, parse_json, quantization, records, search_options};
 use crate::chunks::Chunks;
 use crate::heap::reserve_heap;
-use crate::helper::JsPeer;
+use crate::helper::{JsPeer, Mailbox};
 use crate::segment_files::{JsFiles, JsSegmentFiles};
 use crate::to_js;
 use quiver::index::Hit;
@@ -326,7 +326,7 @@ impl Db {
     /// `texts`, when given, are JSON arrays of the same length. Columns rather than
     /// one array of objects: parsing a thousand small maps per batch showed up in
     /// profiles. With `helper`, another worker's [`crate::helper::Helper`] shares a
-    /// graph's inserts through that swap function. Returns how many records the
+    /// graph's inserts through that mailbox. Returns how many records the
     /// collection holds after the write.
     #[allow(clippy::too_many_arguments)]
     pub fn upsert(
@@ -337,13 +337,13 @@ impl Db {
         lengths: &[u32],
         metadata: Option<String>,
         texts: Option<String>,
-        helper: Option<js_sys::Function>,
+        helper: Option<Mailbox>,
     ) -> Result<u32, JsValue> {
         let batch = records(ids, vectors, lengths, metadata, texts).map_err(to_js)?;
         reserve_heap(std::mem::size_of_val(vectors) * 3);
         let db = self.db()?;
         match helper {
-            Some(swap) => db.upsert_helped(collection, batch, &mut JsPeer(swap)),
+            Some(mailbox) => db.upsert_helped(collection, batch, &mut JsPeer(&mailbox)),
             None => db.upsert(collection, batch),
         }
         .map_err(to_js)?;

@@ -3,16 +3,31 @@
 
 use quiver::index::hnsw::{self, Mirror, Peer};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-/// A [`Peer`] behind a JS function that takes this side's bytes (a `Uint8Array`) and
-/// returns the other side's, or `undefined` once it is gone (js/mailbox.js).
-pub struct JsPeer(pub js_sys::Function);
+#[wasm_bindgen]
+extern "C" {
+    /// One side of js/mailbox.js's channel between two workers.
+    pub type Mailbox;
 
-impl Peer for JsPeer {
+    /// Sends this side's bytes; the other side's, or `undefined` once it is gone.
+    #[wasm_bindgen(method)]
+    fn swap(this: &Mailbox, mine: &[u8]) -> Option<js_sys::Uint8Array>;
+
+    /// [`Peer::take`] on the counter the two sides share.
+    #[wasm_bindgen(method)]
+    fn take(this: &Mailbox, start: u32, end: u32) -> Option<u32>;
+}
+
+/// A [`Peer`] over a [`Mailbox`].
+pub struct JsPeer<'a>(pub &'a Mailbox);
+
+impl Peer for JsPeer<'_> {
     fn swap(&mut self, mine: &[u8]) -> Option<Vec<u8>> {
-        let theirs = self.0.call1(&JsValue::NULL, &js_sys::Uint8Array::from(mine)).ok()?;
-        theirs.dyn_into::<js_sys::Uint8Array>().ok().map(|b| b.to_vec())
+        self.0.swap(mine).map(|b| b.to_vec())
+    }
+
+    fn take(&mut self, start: u32, end: u32) -> Option<u32> {
+        self.0.take(start, end)
     }
 }
 
@@ -31,9 +46,9 @@ impl Helper {
     }
 
     /// Takes this worker's part of the batch the owner of graph `key` is inserting,
-    /// talking to it through `swap` (see [`JsPeer`]).
-    pub fn help(&mut self, key: &str, swap: js_sys::Function) {
-        hnsw::help(&mut self.mirror, key, &mut JsPeer(swap));
+    /// talking to it through `mailbox`.
+    pub fn help(&mut self, key: &str, mailbox: &Mailbox) {
+        hnsw::help(&mut self.mirror, key, &mut JsPeer(mailbox));
     }
 
     /// Rows in the copy it keeps (0 without one): a diagnostic.

@@ -3,7 +3,7 @@
 export const WRITES = {
   createCollection: (d, { name, dim, metric, index, quantization }) => d.createCollection(name, dim, metric, index ?? undefined, quantization ?? undefined),
   dropCollection: (d, { name }) => d.dropCollection(name),
-  upsert: (d, { collection, ids, vectors, lengths, metadata, texts }, swap) => d.upsert(collection, ids, vectors, lengths, metadata, texts, swap),
+  upsert: (d, { collection, ids, vectors, lengths, metadata, texts }, mailbox) => d.upsert(collection, ids, vectors, lengths, metadata, texts, mailbox),
   delete: (d, { collection, ids }) => d.delete(collection, idList(ids)),
   setMeta: (d, { key, value }) => d.setMeta(key, value),
   applyOps: (d, { collection, ops, vectors }) => d.applyOps(collection, ops, vectors),

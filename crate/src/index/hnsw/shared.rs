@@ -3,17 +3,19 @@
 //!
 //! Inserting a node is a walk of the graph (most of the work, and read-only), choosing
 //! its links among what the walk found (reads only the rows), then linking (the
-//! writes). A batch of new nodes is taken in rounds: each worker walks for half of a
-//! round on the graph as it stood when the round began and chooses those nodes' links,
-//! they swap their choices, and both link the whole round in the same order, so that
-//! the two copies stay the same bit for bit and the next round's walks agree. A node's
-//! walks cannot reach the nodes of its own round linked before it, so its choice adds
+//! writes). A batch of new nodes is taken in rounds: the two workers take a round's
+//! nodes one at a time from a counter they share, walk for each on the graph as it
+//! stood when the round began and choose its links, swap their choices, and both link
+//! the whole round in the same order, so that the two copies stay the same bit for bit
+//! and the next round's walks agree. Taking nodes as they go, rather than half a round
+//! each, keeps either from waiting on the other's slower half (natively, 20k rows: the
+//! owner waited 0.5 s of a 5.6 s build with halves). A node's walks cannot reach the nodes of its own round linked before it, so its choice adds
 //! those as candidates, scored as a walk would have scored them (as hnswlib's threads,
 //! which insert at once, see each other's nodes late). A round is at most 1/32 of the
 //! nodes already linked, so the graph a walk sees is nearly the one a one-at-a-time
 //! build would have: `tests/shared.rs` checks that recall does not move. The helper
-//! walks the whole first round of a batch, a short one, which it starts while the owner
-//! writes the batch to SQLite.
+//! starts a batch's first round while the owner writes the batch to SQLite, and the
+//! owner joins it when done.
 //!
 //! The helper's copy outlives a batch, so that the next batch sends only its new rows;
 //! the owner counts its edits, and a copy that is not at the owner's count is sent
@@ -23,20 +25,28 @@ use super::*;
 use crate::error::Result;
 use crate::index::{Batch, BLOCK_ROWS};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{mpsc, Arc};
 
 /// The other worker of a shared build, as a channel both sides use in step.
 pub trait Peer {
     /// Gives the other side `mine` and returns what it gave; `None` once it is gone (it
     /// failed or stopped answering), after which the owner goes on alone.
     fn swap(&mut self, mine: &[u8]) -> Option<Vec<u8>>;
+
+    /// Takes the next node of a round, the slots `start..end`, that neither side has
+    /// taken: its slot, or `None` once the round is all taken. The counter both sides
+    /// share (from 0, or the last batch's end) never passes `end`, and a round's first
+    /// take moves it up to `start`: past the nodes linked one at a time, or those of
+    /// batches it did not see.
+    fn take(&mut self, start: u32, end: u32) -> Option<u32>;
 }
 
 /// A [`Peer`] on another thread of this process, joined by channels (see [`pair`]).
 pub struct Thread {
     tx: mpsc::Sender<Vec<u8>>,
     rx: mpsc::Receiver<Vec<u8>>,
+    next: Arc<AtomicU32>,
 }
 
 /// Two [`Peer`]s joined to each other, for an owner and a helper on two threads; a
@@ -44,13 +54,43 @@ pub struct Thread {
 pub fn pair() -> (Thread, Thread) {
     let (a_tx, b_rx) = mpsc::channel();
     let (b_tx, a_rx) = mpsc::channel();
-    (Thread { tx: a_tx, rx: a_rx }, Thread { tx: b_tx, rx: b_rx })
+    let next = Arc::new(AtomicU32::new(0));
+    let a = Thread {
+        tx: a_tx,
+        rx: a_rx,
+        next: next.clone(),
+    };
+    (
+        a,
+        Thread {
+            tx: b_tx,
+            rx: b_rx,
+            next,
+        },
+    )
 }
 
 impl Peer for Thread {
     fn swap(&mut self, mine: &[u8]) -> Option<Vec<u8>> {
         self.tx.send(mine.to_vec()).ok()?;
         self.rx.recv().ok()
+    }
+
+    fn take(&mut self, start: u32, end: u32) -> Option<u32> {
+        let mut seen = self.next.load(AtomicOrdering::Relaxed);
+        loop {
+            let next = seen.max(start);
+            if next >= end {
+                return None;
+            }
+            match self
+                .next
+                .compare_exchange(seen, next + 1, AtomicOrdering::Relaxed, AtomicOrdering::Relaxed)
+            {
+                Ok(_) => return Some(next),
+                Err(now) => seen = now,
+            }
+        }
     }
 }
 
@@ -63,13 +103,6 @@ const ROUND_SHARE: usize = 32;
 const MAX_ROUND: usize = 256;
 /// Rounds shorter than this are not worth a swap: a small graph links one at a time.
 const MIN_ROUND: usize = 16;
-/// A batch's first round, which the helper walks alone while the owner writes the batch
-/// to SQLite, is this fraction of a round: a whole one (256 walks past 8,192 rows)
-/// outlasted the write of 1,000 rows, and the owner waited. In Chromium, 20k rows in
-/// batches of 1,000: f32 4.7 s a quarter, 4.5 s an eighth (4.9 s whole, in an earlier
-/// session's run).
-const FIRST_ROUND_PART: usize = 8;
-
 /// The owner's first word: a batch follows, or nothing does.
 const GO: u32 = 1;
 const STOP: u32 = 0;
@@ -110,7 +143,7 @@ pub fn decline(peer: &mut dyn Peer) {
 }
 
 /// The helper's side of a batch an owner inserts with [`Index::upsert_batch`]: walks
-/// half of each round on `mirror`, the copy it kept of the owner's graph under `key`
+/// for its share of each round's nodes on `mirror`, the copy it kept of the owner's graph under `key`
 /// (replaced by the owner's graph when it is not in step), and links every round as the
 /// owner does. The copy is dropped if the owner goes away mid-batch.
 pub fn help(mirror: &mut Option<Mirror>, key: &str, peer: &mut dyn Peer) {
@@ -146,7 +179,7 @@ impl Hnsw {
     /// [`Index::upsert_batch`] with a helper: a batch of new ids (none held, none twice,
     /// no deleted slot to reuse) of at least [`MIN_SHARED_BATCH`] rows is linked with
     /// the helper's walks; any other is inserted alone, as `upsert` would. The helper
-    /// has the rows before `store` writes them, and walks the first round meanwhile.
+    /// has the rows before `store` writes them, and starts the first round meanwhile.
     pub(super) fn upsert_shared(
         &mut self,
         rows: Batch,
@@ -196,53 +229,41 @@ impl Hnsw {
     }
 
     /// Links the new nodes in `slots`, appended in order, in rounds whose walks are
-    /// shared with `peer`: the owner (`lead`) walks for the first half of each round, the
-    /// helper for the second, and each chooses the links of the nodes it walked for.
-    /// The helper walks the whole first round, a short one ([`FIRST_ROUND_PART`]), which
-    /// it starts while the owner writes the batch to SQLite.
-    /// Whether the peer stayed to the end; the owner goes on alone when it does not, the
-    /// helper stops.
+    /// shared with `peer`: each side takes the round's nodes one by one ([`Peer::take`])
+    /// and chooses their links, and the two swap what they chose. Whether the peer
+    /// stayed to the end; the owner (`lead`) goes on alone when it does not, choosing
+    /// the links of the nodes the peer had taken, and the helper stops.
     fn link_shared(&mut self, slots: Range<u32>, lead: bool, peer: &mut dyn Peer) -> bool {
         let mut at = slots.start;
         let mut with_peer = true;
-        let mut first_round = true;
         while at < slots.end {
-            let mut round = (at as usize / ROUND_SHARE).min(MAX_ROUND);
+            let round = (at as usize / ROUND_SHARE).min(MAX_ROUND);
             if round < MIN_ROUND {
                 self.insert(at);
                 at += 1;
                 continue;
             }
-            if first_round {
-                round = (round / FIRST_ROUND_PART).max(MIN_ROUND);
-            }
             let end = (at + round as u32).min(slots.end);
-            let mid = if first_round { at } else { at + (end - at) / 2 };
-            first_round = false;
-            let (mine, theirs) = if lead { (at..mid, mid..end) } else { (mid..end, at..mid) };
-            let chosen = self.choose_in_round(mine, at);
-            let swapped = if with_peer {
-                peer.swap(&write_chosen(&chosen))
-                    .and_then(|b| read_chosen(&b, theirs.len(), self.rows.slots(), self.params.m))
-                    .filter(|other| {
-                        theirs
-                            .clone()
-                            .zip(other)
-                            .all(|(s, layers)| layers.len() == self.levels[s as usize] as usize + 1)
-                    })
-            } else {
-                None
-            };
-            let other = match swapped {
-                Some(other) => other,
-                None if lead => {
-                    with_peer = false;
-                    self.choose_in_round(theirs, at)
+            let mut all: Vec<Option<Vec<Vec<u32>>>> = vec![None; (end - at) as usize];
+            if with_peer {
+                let mut mine = Vec::new();
+                while let Some(slot) = peer.take(at, end) {
+                    let layers = self.choose_in_round(slot, at);
+                    mine.push((slot, layers));
                 }
-                None => return false,
-            };
-            let (first, second) = if lead { (chosen, other) } else { (other, chosen) };
-            for (slot, layers) in (at..end).zip(first.into_iter().chain(second)) {
+                let theirs = peer
+                    .swap(&write_chosen(&mine))
+                    .and_then(|b| read_chosen(&b, self.params.m, self.rows.slots()));
+                for (slot, layers) in mine {
+                    all[(slot - at) as usize] = Some(layers);
+                }
+                with_peer = theirs.is_some_and(|theirs| self.fill(&mut all, at, theirs));
+                if !with_peer && !lead {
+                    return false;
+                }
+            }
+            for (slot, layers) in (at..end).zip(all) {
+                let layers = layers.unwrap_or_else(|| self.choose_in_round(slot, at));
                 for (lc, links) in layers.iter().enumerate().rev() {
                     self.link(slot, links, lc);
                 }
@@ -256,33 +277,45 @@ impl Hnsw {
         with_peer
     }
 
-    /// For each node of `nodes`, in a round that began at slot `round`, its links on
-    /// each of its layers: chosen among what its walks found on the graph as it stood
-    /// when the round began, and the round's nodes before it, which those walks could
-    /// not reach.
-    fn choose_in_round(&self, nodes: Range<u32>, round: u32) -> Vec<Vec<Vec<u32>>> {
+    /// Puts the other side's choices for a round that began at `round` into `all`, the
+    /// round's nodes in order; whether they were exactly the nodes missing there, each
+    /// with its layers' links.
+    fn fill(&self, all: &mut [Option<Vec<Vec<u32>>>], round: u32, theirs: Vec<(u32, Vec<Vec<u32>>)>) -> bool {
+        for (slot, layers) in theirs {
+            let Some(place) = slot.checked_sub(round).and_then(|i| all.get_mut(i as usize)) else {
+                return false;
+            };
+            if place.is_some() || layers.len() != self.levels[slot as usize] as usize + 1 {
+                return false;
+            }
+            *place = Some(layers);
+        }
+        all.iter().all(Option::is_some)
+    }
+
+    /// The links of the node in `slot`, in a round that began at slot `round`, on each
+    /// of its layers: chosen among what its walks found on the graph as it stood when
+    /// the round began, and the round's nodes before it, which those walks could not
+    /// reach.
+    fn choose_in_round(&self, slot: u32, round: u32) -> Vec<Vec<u32>> {
         let entry = self.entry.expect("a graph of hundreds of nodes has an entry point");
         let top = self.levels[entry as usize] as usize;
-        nodes
-            .map(|slot| {
-                let level = self.levels[slot as usize] as usize;
-                let mut found = self.find(slot, level, top);
-                found.resize(level + 1, Vec::new());
-                let q = self.space.probe_slot(&self.rows, slot);
-                found
-                    .into_iter()
-                    .enumerate()
-                    .map(|(lc, mut candidates)| {
-                        candidates.extend(
-                            (round..slot)
-                                .filter(|&s| self.levels[s as usize] as usize >= lc)
-                                .map(|s| self.near(&q, s)),
-                        );
-                        candidates.sort_unstable_by(|a, b| b.cmp(a));
-                        candidates.truncate(self.params.ef_construction);
-                        self.choose(slot, &candidates)
-                    })
-                    .collect()
+        let level = self.levels[slot as usize] as usize;
+        let mut found = self.find(slot, level, top);
+        found.resize(level + 1, Vec::new());
+        let q = self.space.probe_slot(&self.rows, slot);
+        found
+            .into_iter()
+            .enumerate()
+            .map(|(lc, mut candidates)| {
+                candidates.extend(
+                    (round..slot)
+                        .filter(|&s| self.levels[s as usize] as usize >= lc)
+                        .map(|s| self.near(&q, s)),
+                );
+                candidates.sort_unstable_by(|a, b| b.cmp(a));
+                candidates.truncate(self.params.ef_construction);
+                self.choose(slot, &candidates)
             })
             .collect()
     }
@@ -356,11 +389,12 @@ fn write_rows<'a>(out: &mut Vec<u8>, dim: usize, ids: impl ExactSizeIterator<Ite
     }
 }
 
-/// The links a side chose, node by node: the number of layers, then per layer the
-/// count of links and each link's slot.
-fn write_chosen(chosen: &[Vec<Vec<u32>>]) -> Vec<u8> {
+/// The links a side chose, node by node: the node's slot and its number of layers,
+/// then per layer the count of links and each link's slot.
+fn write_chosen(chosen: &[(u32, Vec<Vec<u32>>)]) -> Vec<u8> {
     let mut out = Vec::new();
-    for layers in chosen {
+    for (slot, layers) in chosen {
+        out.extend_from_slice(&slot.to_le_bytes());
         out.extend_from_slice(&(layers.len() as u32).to_le_bytes());
         for links in layers {
             out.extend_from_slice(&(links.len() as u32).to_le_bytes());
@@ -370,22 +404,23 @@ fn write_chosen(chosen: &[Vec<Vec<u32>>]) -> Vec<u8> {
     out
 }
 
-/// [`write_chosen`]'s bytes for `nodes` nodes, or `None` unless they are that, with at
-/// most `m` links a layer, every one below `slots`.
-fn read_chosen(b: &[u8], nodes: usize, slots: usize, m: usize) -> Option<Vec<Vec<Vec<u32>>>> {
+/// [`write_chosen`]'s bytes, or `None` unless every layer has at most `m` links, every
+/// one below `slots`.
+fn read_chosen(b: &[u8], m: usize, slots: usize) -> Option<Vec<(u32, Vec<Vec<u32>>)>> {
     let mut r = Reader(b);
-    let chosen = (0..nodes)
-        .map(|_| {
-            (0..r.u32()?.min(MAX_LEVEL as u32 + 1))
-                .map(|_| {
-                    (0..r.u32().filter(|&n| n as usize <= m)?)
-                        .map(|_| r.u32().filter(|&s| (s as usize) < slots))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect::<Option<Vec<_>>>()?;
-    r.0.is_empty().then_some(chosen)
+    let mut chosen = Vec::new();
+    while !r.0.is_empty() {
+        let slot = r.u32()?;
+        let layers = (0..r.u32()?.min(MAX_LEVEL as u32 + 1))
+            .map(|_| {
+                (0..r.u32().filter(|&n| n as usize <= m)?)
+                    .map(|_| r.u32().filter(|&s| (s as usize) < slots))
+                    .collect()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        chosen.push((slot, layers));
+    }
+    Some(chosen)
 }
 
 /// Reads the messages' little-endian fields in order; `None` past the end.

@@ -14,6 +14,10 @@ impl Peer for Failing {
         self.swaps = self.swaps.checked_sub(1)?;
         self.peer.swap(mine)
     }
+
+    fn take(&mut self, start: u32, end: u32) -> Option<u32> {
+        self.peer.take(start, end)
+    }
 }
 
 /// A graph and its helper's copy as each stood after a batch: own bytes and vectors.
