@@ -615,7 +615,12 @@ async function runAnn(sets) {
   const efSearch = [40, 100, 200];
   // Candidates re-ranked on the full vectors: the default (4k int8, 10k binary) and more.
   const fetches = { int8: [40, 80], binary: [100, 200, 400] };
-  const peers = arg("--ann-peers") === "none" ? [] : ["hnswlib", "sqliteVec", "pglite"];
+  // All three peers by default; `none`, or some of them by name (`hnswlib,sqliteVec`).
+  const allPeers = ["hnswlib", "sqliteVec", "pglite"];
+  const peerArg = arg("--ann-peers") ?? allPeers.join(",");
+  const peers = peerArg === "none" ? [] : peerArg.split(",");
+  const unknown = peers.filter((p) => !allPeers.includes(p));
+  if (unknown.length) throw new Error(`--ann-peers: unknown peer ${unknown.join(", ")}; known: none, ${allPeers.join(", ")}`);
   const { rows, browser } = await inBrowser(async (b, url) => {
     const rows = [];
     for (const { dataset, gt, peers: withPeers } of ann) {
