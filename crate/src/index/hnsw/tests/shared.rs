@@ -174,3 +174,29 @@ fn a_batch_whose_store_fails_leaves_the_graph_as_it_was_and_the_helper_without_a
     drop(wire);
     assert_eq!(helper.join().expect("the helper thread"), (Some(1000), false));
 }
+
+#[test]
+fn two_sides_take_each_node_of_a_round_once_and_never_past_its_end() {
+    let rounds = [(16, 40), (40, 300), (310, 311), (311, 5000)];
+    let (mut a, mut b) = pair();
+    let taker = move |peer: &mut Thread| {
+        rounds
+            .iter()
+            .map(|&(start, end)| {
+                let mine: Vec<u32> = std::iter::from_fn(|| peer.take(start, end)).collect();
+                // Both sides finish a round before either starts the next, as link_shared does.
+                peer.swap(&[]).expect("the other side");
+                mine
+            })
+            .collect::<Vec<_>>()
+    };
+    let other = std::thread::spawn(move || taker(&mut b));
+    let mine = taker(&mut a);
+    let theirs = other.join().expect("the other thread");
+    for (r, &(start, end)) in rounds.iter().enumerate() {
+        let mut all = [mine[r].clone(), theirs[r].clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, (start..end).collect::<Vec<_>>(), "round {r}");
+    }
+    assert_eq!(a.take(0, 5000), None, "the counter stopped at the last round's end");
+}
