@@ -9,13 +9,14 @@
 //! the whole round in the same order, so that the two copies stay the same bit for bit
 //! and the next round's walks agree. Taking nodes as they go, rather than half a round
 //! each, keeps either from waiting on the other's slower half (natively, 20k rows: the
-//! owner waited 0.5 s of a 5.6 s build with halves). A node's walks cannot reach the nodes of its own round linked before it, so its choice adds
-//! those as candidates, scored as a walk would have scored them (as hnswlib's threads,
-//! which insert at once, see each other's nodes late). A round is at most 1/32 of the
-//! nodes already linked, so the graph a walk sees is nearly the one a one-at-a-time
-//! build would have: `tests/shared.rs` checks that recall does not move. The helper
-//! starts a batch's first round while the owner writes the batch to SQLite, and the
-//! owner joins it when done.
+//! owner waited 0.5 s of a 5.6 s build with halves). A node's walks cannot reach the
+//! nodes of its own round linked before it, so its choice adds those as candidates,
+//! scored as a walk would have scored them (as hnswlib's threads, which insert at once,
+//! see each other's nodes late). A round is at most 1/32 of the nodes already linked,
+//! so the graph a walk sees is nearly the one a one-at-a-time build would have:
+//! `tests/shared.rs` checks that recall does not move. The helper starts a batch's
+//! first round while the owner writes the batch to SQLite, and the owner joins it when
+//! done.
 //!
 //! The helper's copy outlives a batch, so that the next batch sends only its new rows;
 //! the owner counts its edits, and a copy that is not at the owner's count is sent
@@ -55,19 +56,8 @@ pub fn pair() -> (Thread, Thread) {
     let (a_tx, b_rx) = mpsc::channel();
     let (b_tx, a_rx) = mpsc::channel();
     let next = Arc::new(AtomicU32::new(0));
-    let a = Thread {
-        tx: a_tx,
-        rx: a_rx,
-        next: next.clone(),
-    };
-    (
-        a,
-        Thread {
-            tx: b_tx,
-            rx: b_rx,
-            next,
-        },
-    )
+    let side = |tx, rx, next| Thread { tx, rx, next };
+    (side(a_tx, a_rx, next.clone()), side(b_tx, b_rx, next))
 }
 
 impl Peer for Thread {
@@ -143,9 +133,9 @@ pub fn decline(peer: &mut dyn Peer) {
 }
 
 /// The helper's side of a batch an owner inserts with [`Index::upsert_batch`]: walks
-/// for its share of each round's nodes on `mirror`, the copy it kept of the owner's graph under `key`
-/// (replaced by the owner's graph when it is not in step), and links every round as the
-/// owner does. The copy is dropped if the owner goes away mid-batch.
+/// for its share of each round's nodes on `mirror`, the copy it kept of the owner's
+/// graph under `key` (replaced by the owner's graph when it is not in step), and links
+/// every round as the owner does. The copy is dropped if the owner goes away mid-batch.
 pub fn help(mirror: &mut Option<Mirror>, key: &str, peer: &mut dyn Peer) {
     let mut status = Vec::with_capacity(9);
     match mirror {
@@ -244,7 +234,7 @@ impl Hnsw {
                 continue;
             }
             let end = (at + round as u32).min(slots.end);
-            let mut all: Vec<Option<Vec<Vec<u32>>>> = vec![None; (end - at) as usize];
+            let mut all: Vec<Option<Layers>> = vec![None; (end - at) as usize];
             if with_peer {
                 let mut mine = Vec::new();
                 while let Some(slot) = peer.take(at, end) {
@@ -257,7 +247,10 @@ impl Hnsw {
                 for (slot, layers) in mine {
                     all[(slot - at) as usize] = Some(layers);
                 }
-                with_peer = theirs.is_some_and(|theirs| self.fill(&mut all, at, theirs));
+                match theirs.and_then(|theirs| self.fill(&all, at, theirs)) {
+                    Some(whole) => all = whole,
+                    None => with_peer = false,
+                }
                 if !with_peer && !lead {
                     return false;
                 }
@@ -277,27 +270,26 @@ impl Hnsw {
         with_peer
     }
 
-    /// Puts the other side's choices for a round that began at `round` into `all`, the
-    /// round's nodes in order; whether they were exactly the nodes missing there, each
-    /// with its layers' links.
-    fn fill(&self, all: &mut [Option<Vec<Vec<u32>>>], round: u32, theirs: Vec<(u32, Vec<Vec<u32>>)>) -> bool {
+    /// A round's choices whole, in order: `mine` (for a round that began at `round`)
+    /// with the other side's put where they belong; `None` unless theirs were exactly
+    /// the nodes missing from mine, each with its layers' links.
+    fn fill(&self, mine: &[Option<Layers>], round: u32, theirs: Vec<(u32, Layers)>) -> Option<Vec<Option<Layers>>> {
+        let mut all = mine.to_vec();
         for (slot, layers) in theirs {
-            let Some(place) = slot.checked_sub(round).and_then(|i| all.get_mut(i as usize)) else {
-                return false;
-            };
+            let place = all.get_mut(slot.checked_sub(round)? as usize)?;
             if place.is_some() || layers.len() != self.levels[slot as usize] as usize + 1 {
-                return false;
+                return None;
             }
             *place = Some(layers);
         }
-        all.iter().all(Option::is_some)
+        all.iter().all(Option::is_some).then_some(all)
     }
 
     /// The links of the node in `slot`, in a round that began at slot `round`, on each
     /// of its layers: chosen among what its walks found on the graph as it stood when
     /// the round began, and the round's nodes before it, which those walks could not
     /// reach.
-    fn choose_in_round(&self, slot: u32, round: u32) -> Vec<Vec<u32>> {
+    fn choose_in_round(&self, slot: u32, round: u32) -> Layers {
         let entry = self.entry.expect("a graph of hundreds of nodes has an entry point");
         let top = self.levels[entry as usize] as usize;
         let level = self.levels[slot as usize] as usize;
@@ -365,6 +357,9 @@ fn read_batch(data: &[u8], kept: Option<Mirror>, key: &str) -> Option<(Mirror, u
     (dim == copy.graph.rows.dim()).then_some((copy, version, batch))
 }
 
+/// A node's links chosen on each of its layers, from layer 0 up.
+type Layers = Vec<Vec<u32>>;
+
 /// A row as a message carries it: its id and prepared vector.
 type NewRow = (String, Vec<f32>);
 
@@ -391,7 +386,7 @@ fn write_rows<'a>(out: &mut Vec<u8>, dim: usize, ids: impl ExactSizeIterator<Ite
 
 /// The links a side chose, node by node: the node's slot and its number of layers,
 /// then per layer the count of links and each link's slot.
-fn write_chosen(chosen: &[(u32, Vec<Vec<u32>>)]) -> Vec<u8> {
+fn write_chosen(chosen: &[(u32, Layers)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (slot, layers) in chosen {
         out.extend_from_slice(&slot.to_le_bytes());
@@ -406,7 +401,7 @@ fn write_chosen(chosen: &[(u32, Vec<Vec<u32>>)]) -> Vec<u8> {
 
 /// [`write_chosen`]'s bytes, or `None` unless every layer has at most `m` links, every
 /// one below `slots`.
-fn read_chosen(b: &[u8], m: usize, slots: usize) -> Option<Vec<(u32, Vec<Vec<u32>>)>> {
+fn read_chosen(b: &[u8], m: usize, slots: usize) -> Option<Vec<(u32, Layers)>> {
     let mut r = Reader(b);
     let mut chosen = Vec::new();
     while !r.0.is_empty() {
