@@ -6,8 +6,11 @@ import { Ring, ringBytes, SLOTS, FREE, READY, DONE, COMPLETED, YIELDS, OK, POSTE
 
 let workers = 0;
 
-/** Longest the page polls for a ring answer before it waits asynchronously, ms. */
-const SPIN_MS = 0.1;
+/**
+ * Longest the page polls for a ring answer before it waits asynchronously, ms: about
+ * a graph search at ef 100 or so; the wake from waitAsync costs 0.1-0.2 ms.
+ */
+const SPIN_MS = 0.5;
 
 export class WorkerClient {
   /**
@@ -143,9 +146,9 @@ export class WorkerClient {
 
   /**
    * Polls for a lone quick request's answer for up to SPIN_MS: waking the page from
-   * waitAsync costs more than a small search takes (docs/BENCHMARKS.md, "Design
-   * measurements"). Only for those, so a long scan never costs the page a core the
-   * workers need.
+   * waitAsync costs more than a small search or a graph's search takes
+   * (docs/BENCHMARKS.md, "Design measurements"). Only for those, in one worker, so
+   * that a long scan never costs the page a core the workers need.
    */
   #spin() {
     const start = performance.now();

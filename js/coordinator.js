@@ -20,7 +20,8 @@ const helped = (c, rows) => c.settings.index === "hnsw" && rows >= HELPED_BATCH_
 
 /**
  * A scan of at most this many floats takes a worker a few microseconds, less than
- * waking the page asynchronously: the page polls for its answer instead.
+ * waking the page asynchronously: the page polls for its answer instead. So does a
+ * graph's search, which visits a few thousand rows whatever the collection's size.
  */
 const QUICK_SCAN = 16384;
 
@@ -423,7 +424,7 @@ export class Coordinator {
     const request = { collection: c.settings.name, options };
     const owners = this.placements.owners(c);
     // Only a lone owner is polled for: polling one would hold back the others' requests.
-    const quick = owners.length === 1 && c.counts[owners[0]] * floats.length <= QUICK_SCAN;
+    const quick = owners.length === 1 && (c.settings.index === "hnsw" || c.counts[owners[0]] * floats.length <= QUICK_SCAN);
     return Promise.all(this.pool.searchAll(owners, op, floats, request, cancel, quick).map((p) => p.then(JSON.parse)));
   }
 

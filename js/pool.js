@@ -132,7 +132,8 @@ export class Pool {
   /**
    * Runs a search op (`search` or `searchMany`) on worker i: through its ring when there
    * is one, else by message. `cancel` collects a function that withdraws the request;
-   * `quick` says the search is small enough to answer in microseconds; `silent` that
+   * `quick` says the search is small enough to answer within the page's polling budget
+   * (client.js), and goes in the request so that the worker polls too; `silent` that
    * the page is not to wake the worker, because another worker's request names it.
    */
   search(i, op, floats, request, cancel, quick = false, silent = false) {
@@ -179,7 +180,8 @@ export class Pool {
       // Off the queue first: a quick answer may come back, and pump again, before
       // ringCall returns.
       queue.shift();
-      let sent = client.ring ? client.ringCall(job.floats, JSON.stringify({ op: job.op, db: this.db, ...job.request }), job.quick, job.silent) : null;
+      const text = JSON.stringify({ op: job.op, db: this.db, ...job.request, ...(job.quick && { quick: true }) });
+      let sent = client.ring ? client.ringCall(job.floats, text, job.quick, job.silent) : null;
       if (!sent) {
         // A message cannot wake the workers the request names: wake them from here.
         for (const j of job.request.wake ?? []) this.#clients[j].ring.wake();

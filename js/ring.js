@@ -11,6 +11,8 @@
 // on doorbell i with Atomics.wait; it is rung whenever there is work for it (a request
 // in a slot, or a message the page wants it to read), by the page or by another worker:
 // a request may name workers to wake (`wake`), which its worker rings as it starts it.
+// A worker that has answered a request the page polls for (`quick`) polls its doorbell
+// a moment before it sleeps, as the page's next request usually follows at once.
 // The page wakes only the first worker of a search spread over idle workers and that
 // worker wakes the rest, because when the page woke them all itself the kernel of a
 // 2-core VM sometimes queued two of them on one core, behind each other, for the whole
@@ -103,6 +105,13 @@ export class Ring {
   /** The doorbell's count now: the worker reads it before looking for work. */
   doorbell() {
     return Atomics.load(this.doorbells, this.index);
+  }
+
+  /** Polls the doorbell for up to `ms`: whether it moved from `seen`. */
+  poll(seen, ms) {
+    const until = performance.now() + ms;
+    while (this.doorbell() === seen) if (performance.now() > until) return false;
+    return true;
   }
 
   /** Sleeps the worker until its doorbell moves from `seen`, or `ms` pass. */

@@ -302,6 +302,14 @@ self.onmessage = async ({ data }) => {
   if (mayCheckpoint) quietTimer = setTimeout(checkpoint, QUIET_MS);
 };
 
+/**
+ * After answering a request the page polls for (`quick`), the worker polls its
+ * doorbell this long, ms, before it sleeps: a caller that awaits each search sends the
+ * next within tens of microseconds, and waking from Atomics.wait costs more. Only
+ * then, so that idle workers never poll beside a page that scans.
+ */
+const POLL_MS = 0.25;
+
 // Requests the ring carries, and where each puts the ring's floats.
 const ringOps = { search: "query", searchMany: "queries" };
 
@@ -321,6 +329,7 @@ const BATCH = 8;
  * them batch by batch.
  */
 function serve() {
+  let polled = false;
   for (;;) {
     if (trap) return;
     const bell = ring.doorbell();
@@ -332,8 +341,16 @@ function serve() {
     for (const { request } of taken) for (const i of request.wake ?? []) ring.wake(i);
     if (taken.length) mayCheckpoint = anyDurable();
     for (const batch of batches(taken)) answer(batch);
+    if (taken.length) {
+      polled = taken.some((t) => t.request.quick);
+      continue;
+    }
+    if (polled) {
+      polled = false;
+      if (ring.poll(bell, POLL_MS)) continue;
+    }
     // Blocked here, the worker runs no timers: it times its own quiet moment.
-    if (!taken.length && ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
+    if (ring.sleep(bell, mayCheckpoint ? QUIET_MS : Infinity) === "timed-out") {
       checkpoint().finally(serve);
       return;
     }
@@ -383,7 +400,7 @@ function answer(taken) {
     }
   }
   for (const { slot, floats, request } of batch) {
-    const { op, wake: _wake, ...args } = request;
+    const { op, wake: _wake, quick: _quick, ...args } = request;
     complete(slot, ringOps[op] ? run(op, { ...args, [ringOps[op]]: floats }) : run("ring:" + op, args));
   }
 }
