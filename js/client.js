@@ -151,10 +151,7 @@ export class WorkerClient {
    * that a long scan never costs the page a core the workers need.
    */
   #spin() {
-    const start = performance.now();
-    while (Atomics.load(this.ring.header, COMPLETED) === this.seen) {
-      if (performance.now() - start > SPIN_MS) return false;
-    }
+    if (!this.ring.pollCompleted(this.seen, SPIN_MS)) return false;
     this.#harvest();
     return true;
   }

@@ -49,6 +49,13 @@ export const FAILED = 1;
 /** The result did not fit in the slot and was posted as a message instead. */
 export const POSTED = 2;
 
+/** Polls `cells[i]` for up to `ms`: whether it moved from `seen`. */
+function moved(cells, i, seen, ms) {
+  const until = performance.now() + ms;
+  while (Atomics.load(cells, i) === seen) if (performance.now() > until) return false;
+  return true;
+}
+
 export const ringBytes = () => HEADER_BYTES + SLOTS * SLOT_BYTES;
 export const doorbellBytes = (workers) => workers * 4;
 
@@ -107,11 +114,14 @@ export class Ring {
     return Atomics.load(this.doorbells, this.index);
   }
 
-  /** Polls the doorbell for up to `ms`: whether it moved from `seen`. */
+  /** Polls the doorbell for up to `ms` (the worker's side): whether it moved from `seen`. */
   poll(seen, ms) {
-    const until = performance.now() + ms;
-    while (this.doorbell() === seen) if (performance.now() > until) return false;
-    return true;
+    return moved(this.doorbells, this.index, seen, ms);
+  }
+
+  /** Polls COMPLETED for up to `ms` (the page's side): whether it moved from `seen`. */
+  pollCompleted(seen, ms) {
+    return moved(this.header, COMPLETED, seen, ms);
   }
 
   /** Sleeps the worker until its doorbell moves from `seen`, or `ms` pass. */
